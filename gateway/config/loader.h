@@ -1,0 +1,46 @@
+#pragma once
+// TOML -> Snapshot. Parses, validates everything (unknown keys, types, ranges,
+// references between routes and services), resolves endpoint hostnames, and returns
+// either a snapshot or every error found, each with file, line and reason.
+// Runs on the control thread (it may block on DNS); never on a worker loop.
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gateway/config/snapshot.h"
+
+namespace gw::config {
+
+struct ConfigError {
+  SourceLocation where;
+  std::string reason;
+  // "file:line:col: reason" (":col" omitted when unknown).
+  std::string toString() const;
+};
+
+struct LoadResult {
+  std::shared_ptr<const Snapshot> snapshot;  // null when errors is non-empty
+  std::vector<ConfigError> errors;
+  bool ok() const { return snapshot != nullptr; }
+};
+
+LoadResult loadConfigFile(const std::string& path);
+LoadResult loadConfigString(std::string_view toml_text, const std::string& source_name);
+
+// Sidecar quick mode: the same config built from flags (--listen, --upstream, --workers).
+struct QuickConfig {
+  std::string listen;
+  std::vector<std::string> upstreams;  // "host:port", at least one
+  std::string workers;                 // "" or "auto" or a number
+};
+// Builds the equivalent TOML text (so `--check` and the admin API show it like a file).
+std::string quickConfigToToml(const QuickConfig& quick);
+
+// Parses "5s", "250ms", "2m", "1h" (integers of ms are also accepted by the loader).
+bool parseDuration(std::string_view text, uint64_t& out_ms);
+// Parses "16KiB", "10MiB", "1GiB", "512B", "4KB" (KB = 1000) into bytes.
+bool parseSize(std::string_view text, uint64_t& out_bytes);
+
+}  // namespace gw::config

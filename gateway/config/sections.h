@@ -1,0 +1,42 @@
+#pragma once
+// Private to gateway/config: one reader per part of the file. Each reports its own
+// errors into the Diagnostics and fills what it could; loader.cc runs them in order
+// and checks the references between them.
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "gateway/config/reader.h"
+#include "gateway/config/snapshot.h"
+#include "gateway/route/route.h"
+
+namespace gw::config::detail {
+
+// The number of CPUs this process may run on (what workers = "auto" means), 1..256.
+uint32_t availableCores();
+
+// The keys of [limits] and of a listener's `limits` table.
+const std::vector<std::string_view>& limitKeys();
+// Overrides the fields of `out` that `table` sets.
+void readLimits(TableReader& table, Limits& out);
+
+// workers, [admin], [log], [limits], [forwarding].
+void readGlobals(TableReader& root, Snapshot& out);
+
+// [[listeners]]; needs out.limits (the defaults) and out.admin already read.
+void readListeners(TableReader& root, Snapshot& out);
+
+// A route and where its `service` was written, for the reference check.
+struct ParsedRoute {
+  route::Route route;
+  toml::source_region where;  // the service value, or the route's table when missing
+};
+// [[routes]], in file order.
+std::vector<ParsedRoute> readRoutes(TableReader& root);
+
+// [services.*], hostnames resolved. A service is present in `out` even when parts
+// of it had errors, so references to it do not produce a second, misleading error.
+void readServices(TableReader& root, std::map<std::string, Service>& out);
+
+}  // namespace gw::config::detail

@@ -1,0 +1,206 @@
+// [services.NAME]: what routes send traffic to. A service has pools (blue, green,
+// ...) of endpoints and names the active one. Endpoint hostnames are resolved here,
+// with blocking getaddrinfo: the loader runs on the control thread, never a worker.
+#include <netdb.h>
+#include <sys/socket.h>
+
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "gateway/config/sections.h"
+
+namespace gw::config::detail {
+namespace {
+
+// Resolves each hostname once per load, however many endpoints name it.
+class Resolver {
+ public:
+  // The host's addresses, or an empty vector with `error` set.
+  const std::vector<net::SocketAddress>& resolve(const std::string& host, std::string& error) {
+    auto it = cache_.find(host);
+    if (it == cache_.end()) it = cache_.emplace(host, lookup(host)).first;
+    error = it->second.error;
+    return it->second.addresses;
+  }
+
+ private:
+  struct Entry {
+    std::vector<net::SocketAddress> addresses;
+    std::string error;
+  };
+
+  static Entry lookup(const std::string& host) {
+    Entry entry;
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* list = nullptr;
+    int rc = getaddrinfo(host.c_str(), nullptr, &hints, &list);
+    if (rc != 0) {
+      entry.error = gai_strerror(rc);
+      return entry;
+    }
+    for (addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
+      if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
+      if (ai->ai_addrlen > sizeof(sockaddr_storage)) continue;
+      net::SocketAddress address;
+      std::memcpy(&address.storage, ai->ai_addr, ai->ai_addrlen);
+      address.length = static_cast<socklen_t>(ai->ai_addrlen);
+      bool seen = false;
+      for (const auto& a : entry.addresses) seen = seen || a == address;
+      if (!seen) entry.addresses.push_back(address);
+    }
+    freeaddrinfo(list);
+    if (entry.addresses.empty()) entry.error = "no IPv4 or IPv6 address";
+    return entry;
+  }
+
+  std::map<std::string, Entry> cache_;
+};
+
+void setPort(net::SocketAddress& address, uint16_t port) {
+  if (address.family() == AF_INET) {
+    reinterpret_cast<sockaddr_in*>(&address.storage)->sin_port = htons(port);
+  } else if (address.family() == AF_INET6) {
+    reinterpret_cast<sockaddr_in6*>(&address.storage)->sin6_port = htons(port);
+  }
+}
+
+// "10.0.0.1:80", "[::1]:80" or "backend.local:80" into an endpoint; false on error.
+bool readEndpoint(Diagnostics& diag, Resolver& resolver, const std::string& text,
+                  const toml::node& at, Endpoint& out) {
+  auto host_port = net::splitHostPort(text);
+  if (!host_port) {
+    diag.error(at, "endpoint " + quoted(text) + " must be \"host:port\" or \"[IPv6]:port\"");
+    return false;
+  }
+  if (host_port->port == 0) {
+    diag.error(at, "endpoint " + quoted(text) + ": the port must not be 0");
+    return false;
+  }
+  out.key = text;
+  out.host = host_port->host;
+  out.port = host_port->port;
+  if (auto numeric = net::parseIpPort(out.host, out.port)) {
+    out.addresses.push_back(*numeric);
+    return true;
+  }
+  if (text.front() == '[') {
+    diag.error(at, "endpoint " + quoted(text) + ": " + quoted(out.host) +
+                       " between [ ] must be an IPv6 address");
+    return false;
+  }
+  std::string error;
+  out.addresses = resolver.resolve(out.host, error);
+  if (out.addresses.empty()) {
+    diag.error(at, "endpoint " + quoted(text) + " could not be resolved: " + error);
+    return false;
+  }
+  for (net::SocketAddress& address : out.addresses) setPort(address, out.port);
+  return true;
+}
+
+void readPool(Diagnostics& diag, Resolver& resolver, const std::string& service,
+              const std::string& name, const toml::table& table, Pool& out) {
+  std::string where = "service " + quoted(service) + " pool " + quoted(name);
+  TableReader pool(diag, table, "in [services." + service + ".pools." + name + "]", {"endpoints"});
+  std::vector<std::pair<std::string, const toml::node*>> endpoints;
+  if (!pool.getStringArray("endpoints", endpoints)) {
+    if (pool.find("endpoints") == nullptr) {
+      diag.error(table,
+                 where + ": \"endpoints\" is required, e.g. endpoints = [\"127.0.0.1:9001\"]");
+    }
+    return;
+  }
+  if (endpoints.empty()) {
+    diag.error(*pool.find("endpoints"), where + ": needs at least one endpoint");
+    return;
+  }
+  std::set<std::string> keys;
+  for (const auto& [text, node] : endpoints) {
+    if (!keys.insert(text).second) {
+      diag.error(*node, where + ": endpoint " + quoted(text) + " is listed twice");
+      continue;
+    }
+    Endpoint endpoint;
+    if (readEndpoint(diag, resolver, text, *node, endpoint)) {
+      out.endpoints.push_back(std::move(endpoint));
+    }
+  }
+}
+
+void readService(Diagnostics& diag, Resolver& resolver, const std::string& name,
+                 const toml::table& table, Service& out) {
+  std::string where = "service " + quoted(name);
+  TableReader service(diag, table, "in [services." + name + "]",
+                      {"active", "lb", "upstream_connect_timeout", "upstream_response_timeout",
+                       "max_idle_connections", "idle_connection_timeout", "pools"});
+  if (service.getString("lb", out.lb) && out.lb != "round_robin") {
+    diag.error(*service.find("lb"),
+               "lb " + quoted(out.lb) + " is not supported (supported: round_robin)");
+  }
+  service.getDuration("upstream_connect_timeout", 1, out.upstream_connect_timeout_ms);
+  service.getDuration("upstream_response_timeout", 1, out.upstream_response_timeout_ms);
+  service.getUint32("max_idle_connections", 0, 10'000, out.max_idle_connections);
+  service.getDuration("idle_connection_timeout", 1, out.idle_connection_timeout_ms);
+
+  std::vector<std::string> pool_names;
+  if (const toml::table* pools = service.getTable("pools")) {
+    for (auto&& [key, value] : *pools) {
+      std::string pool_name(key.str());
+      pool_names.push_back(pool_name);
+      Pool& pool = out.pools[pool_name];  // present even when invalid: see readServices
+      pool.name = pool_name;
+      if (const toml::table* pool_table = value.as_table()) {
+        readPool(diag, resolver, name, pool_name, *pool_table, pool);
+      } else {
+        diag.error(value, where + ": pool " + quoted(pool_name) + " must be a table ([services." +
+                              name + ".pools." + pool_name + "])");
+      }
+    }
+  }
+  if (pool_names.empty()) {
+    if (service.find("pools") == nullptr || service.find("pools")->is_table()) {
+      diag.error(table, where + ": needs at least one pool, e.g. [services." + name +
+                            ".pools.main] with endpoints = [\"127.0.0.1:9001\"]");
+    }
+    return;
+  }
+  if (service.getString("active", out.active)) {
+    if (out.pools.count(out.active) == 0) {
+      diag.error(*service.find("active"), where + ": active pool " + quoted(out.active) +
+                                              " does not exist (pools: " + joined(pool_names) +
+                                              ")");
+    }
+  } else if (service.find("active") == nullptr) {
+    if (pool_names.size() == 1) {
+      out.active = pool_names.front();
+    } else {
+      diag.error(table, where +
+                            ": \"active\" is required when there is more than one pool (pools: " +
+                            joined(pool_names) + ")");
+    }
+  }
+}
+
+}  // namespace
+
+void readServices(TableReader& root, std::map<std::string, Service>& out) {
+  const toml::table* services = root.getTable("services");
+  if (services == nullptr) return;
+  Diagnostics& diag = root.diag();
+  Resolver resolver;
+  for (auto&& [key, value] : *services) {
+    std::string name(key.str());
+    Service& service = out[name];
+    service.name = name;
+    if (const toml::table* table = value.as_table()) {
+      readService(diag, resolver, name, *table, service);
+    } else {
+      diag.error(value, "service " + quoted(name) + " must be a table ([services." + name + "])");
+    }
+  }
+}
+
+}  // namespace gw::config::detail

@@ -1,0 +1,111 @@
+#pragma once
+// The Snapshot: an immutable, fully validated picture of the configuration. The
+// control thread builds it (config/loader.h) and hands a shared_ptr<const Snapshot>
+// to every worker; an exchange keeps the snapshot it started with, so a reload never
+// changes a request in flight. Nothing here is mutated after construction.
+//
+// Runtime state (connection pools, LB cursors, health) is NOT here: it lives in the
+// workers, keyed by the stable identities below (service name, pool name, endpoint key).
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gateway/net/address.h"
+#include "gateway/route/route.h"
+
+namespace gw::config {
+
+// Where a value came from, for error messages and `--check` output.
+struct SourceLocation {
+  std::string file;
+  int line = 0;
+  int column = 0;
+};
+
+// Per-listener limits; [limits] gives the defaults, a listener's own `limits` table
+// overrides single keys. Durations are in milliseconds, sizes in bytes.
+struct Limits {
+  uint32_t max_header_bytes = 16 * 1024;     // request line + headers; over: 431
+  uint32_t max_headers = 100;                // header fields; over: 431
+  uint64_t max_body = 10ull * 1024 * 1024;   // request body; over: 413
+  uint64_t header_read_timeout_ms = 10'000;  // first byte to end of headers; over: 408
+  uint64_t idle_timeout_ms = 60'000;         // keep-alive idle, and body inactivity
+  uint64_t drain_timeout_ms = 30'000;        // graceful shutdown grace period
+  uint32_t max_connections = 10'000;         // downstream connections per worker
+};
+
+// How the proxy identifies the client to upstreams (RFC 7239's de-facto cousins).
+struct Forwarding {
+  bool x_forwarded_for = true;
+  bool x_forwarded_proto = true;
+  bool x_forwarded_host = true;
+  bool via = true;
+  // Only a peer inside one of these may extend X-Forwarded-For / X-Forwarded-Proto;
+  // from anyone else those headers are replaced.
+  std::vector<net::Cidr> trusted_proxies;
+};
+
+struct Listener {
+  std::string name;
+  std::string listen;  // as written, "0.0.0.0:8080"
+  net::SocketAddress address;
+  Limits limits;
+};
+
+struct Endpoint {
+  std::string key;  // "host:port" as written: the endpoint's stable identity
+  std::string host;
+  uint16_t port = 0;
+  std::vector<net::SocketAddress> addresses;  // resolved at load; at least one
+};
+
+struct Pool {
+  std::string name;
+  std::vector<Endpoint> endpoints;
+};
+
+struct Service {
+  std::string name;
+  std::map<std::string, Pool> pools;  // at least one
+  std::string active;                 // the pool that gets traffic (blue-green switch)
+  std::string lb = "round_robin";
+  uint64_t upstream_connect_timeout_ms = 5'000;    // over: 504
+  uint64_t upstream_response_timeout_ms = 60'000;  // no response byte for this long: 504
+  uint32_t max_idle_connections = 64;              // per endpoint per worker
+  uint64_t idle_connection_timeout_ms = 60'000;    // idle upstream connections close after
+
+  const Pool& activePool() const { return pools.at(active); }
+};
+
+struct Admin {
+  std::string listen = "127.0.0.1:9901";
+  std::optional<net::SocketAddress> address;  // nullopt: admin disabled (listen = "")
+};
+
+struct Log {
+  std::string level = "info";  // debug | info | warn | error
+};
+
+struct Snapshot {
+  std::string source;  // the file it was loaded from, or "<flags>"
+  uint64_t version = 0;
+  uint32_t workers = 0;  // resolved: never 0 ("auto" becomes the core count)
+  Admin admin;
+  Log log;
+  Limits limits;  // the [limits] defaults (listeners hold their resolved copy)
+  Forwarding forwarding;
+  std::vector<Listener> listeners;
+  std::map<std::string, Service> services;
+  std::shared_ptr<const route::Router> router;
+
+  const Service* findService(const std::string& name) const {
+    auto it = services.find(name);
+    return it == services.end() ? nullptr : &it->second;
+  }
+};
+
+}  // namespace gw::config

@@ -1,0 +1,98 @@
+#include "gateway/core/log.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <ctime>
+
+namespace gw::log {
+namespace {
+std::atomic<int> g_level{static_cast<int>(Level::Info)};
+
+const char* levelName(Level level) {
+  switch (level) {
+    case Level::Debug: return "debug";
+    case Level::Info: return "info";
+    case Level::Warn: return "warn";
+    case Level::Error: return "error";
+  }
+  return "info";
+}
+}  // namespace
+
+void setLevel(Level level) { g_level.store(static_cast<int>(level), std::memory_order_relaxed); }
+
+bool enabled(Level level) {
+  return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed);
+}
+
+bool parseLevel(std::string_view text, Level& out) {
+  if (text == "debug") out = Level::Debug;
+  else if (text == "info") out = Level::Info;
+  else if (text == "warn") out = Level::Warn;
+  else if (text == "error") out = Level::Error;
+  else return false;
+  return true;
+}
+
+void appendJsonEscaped(std::string& out, std::string_view text) {
+  static const char kHex[] = "0123456789abcdef";
+  for (char c : text) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (u < 0x20) {
+      out += "\\u00";
+      out.push_back(kHex[u >> 4]);
+      out.push_back(kHex[u & 15]);
+    } else {
+      out.push_back(c);
+    }
+  }
+}
+
+void write(Level level, std::string_view message, std::initializer_list<Field> fields) {
+  if (!enabled(level)) return;
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  tm utc;
+  gmtime_r(&ts.tv_sec, &utc);
+  char when[40];
+  size_t n = strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &utc);
+  snprintf(when + n, sizeof when - n, ".%03ldZ", ts.tv_nsec / 1'000'000);
+
+  std::string line;
+  line.reserve(128);
+  line += "{\"ts\":\"";
+  line += when;
+  line += "\",\"level\":\"";
+  line += levelName(level);
+  line += "\",\"msg\":\"";
+  appendJsonEscaped(line, message);
+  line += '"';
+  for (const Field& f : fields) {
+    line += ",\"";
+    appendJsonEscaped(line, f.key);
+    line += "\":";
+    if (f.raw) {
+      line += f.value;
+    } else {
+      line += '"';
+      appendJsonEscaped(line, f.value);
+      line += '"';
+    }
+  }
+  line += "}\n";
+  // One write per line: atomic for lines under PIPE_BUF on pipes, and never interleaved.
+  const char* p = line.data();
+  size_t left = line.size();
+  while (left > 0) {
+    ssize_t w = ::write(2, p, left);
+    if (w <= 0) break;
+    p += w;
+    left -= static_cast<size_t>(w);
+  }
+}
+
+}  // namespace gw::log

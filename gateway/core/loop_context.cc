@@ -1,0 +1,41 @@
+#include "gateway/core/loop_context.h"
+
+namespace gw {
+
+LoopContext::LoopContext(uv_loop_t* loop)
+    : loop_(loop), timers_(loop), slab_(new char[kReadSlabSize]) {
+  uv_check_init(loop, &check_);
+  check_.data = this;
+  uv_check_start(&check_, &LoopContext::onCheck);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&check_));
+  uv_idle_init(loop, &idle_);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&idle_));
+}
+
+LoopContext::~LoopContext() = default;
+
+static void noop(uv_idle_t*) {}
+
+void LoopContext::defer(void (*fn)(void*), void* arg) {
+  if (deferred_.empty()) uv_idle_start(&idle_, &noop);
+  deferred_.push_back({fn, arg});
+}
+
+void LoopContext::onCheck(uv_check_t* handle) {
+  auto* self = static_cast<LoopContext*>(handle->data);
+  // Deferred work may defer more; run in rounds until none is left.
+  while (!self->deferred_.empty()) {
+    self->running_.swap(self->deferred_);
+    for (const Deferred& d : self->running_) d.fn(d.arg);
+    self->running_.clear();
+  }
+  uv_idle_stop(&self->idle_);
+}
+
+void LoopContext::close() {
+  timers_.close();
+  uv_close(reinterpret_cast<uv_handle_t*>(&check_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&idle_), nullptr);
+}
+
+}  // namespace gw

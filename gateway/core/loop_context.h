@@ -1,0 +1,56 @@
+#pragma once
+// What every loop-confined object needs from its loop: the uv loop, the timer queue,
+// and the loop-wide read slab that libuv reads into (so an idle connection owns no
+// read buffer), plus a list of work deferred to after the current I/O callback.
+
+#include <uv.h>
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "gateway/core/timer.h"
+
+namespace gw {
+
+class LoopContext {
+ public:
+  static constexpr size_t kReadSlabSize = 64 * 1024;
+
+  explicit LoopContext(uv_loop_t* loop);
+  ~LoopContext();
+  LoopContext(const LoopContext&) = delete;
+  LoopContext& operator=(const LoopContext&) = delete;
+
+  uv_loop_t* loop() const { return loop_; }
+  TimerQueue& timers() { return timers_; }
+
+  // The read slab: valid until the read callback that received it returns. Whoever
+  // needs bytes longer copies them.
+  char* readSlab() { return slab_.get(); }
+
+  // Runs `fn(arg)` after the current callback returns (in this loop's check phase),
+  // so an object is never destroyed while its own callback is on the stack.
+  void defer(void (*fn)(void*), void* arg);
+
+  // Closes the loop's own handles (timer, check). Call before the final uv_run.
+  void close();
+
+ private:
+  static void onCheck(uv_check_t* handle);
+
+  uv_loop_t* loop_;
+  TimerQueue timers_;
+  std::unique_ptr<char[]> slab_;
+  uv_check_t check_;
+  uv_idle_t idle_;  // active while work is deferred, so the poll phase does not block
+  struct Deferred {
+    void (*fn)(void*);
+    void* arg;
+  };
+  std::vector<Deferred> deferred_;
+  std::vector<Deferred> running_;
+};
+
+}  // namespace gw

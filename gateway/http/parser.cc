@@ -1,0 +1,275 @@
+#include "gateway/http/parser.h"
+
+namespace gw::http {
+namespace {
+
+Parser* self(llhttp_t* p) { return static_cast<Parser*>(p->data); }
+
+// RFC 9110 §5.5: field values are VCHAR, obs-text, SP and HTAB. Everything else (NUL,
+// CR, LF, other controls, DEL) is refused rather than passed on.
+bool validFieldValueBytes(const char* at, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    unsigned char c = static_cast<unsigned char>(at[i]);
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+size_t MessageHead::count(std::string_view field, std::string_view* first_value) const {
+  size_t n = 0;
+  for (size_t i = 0; i < header_count; ++i) {
+    if (equalsIgnoreCase(name(i), field)) {
+      if (n == 0 && first_value != nullptr) *first_value = value(i);
+      ++n;
+    }
+  }
+  return n;
+}
+
+const llhttp_settings_t* Parser::settings() {
+  static const llhttp_settings_t s = [] {
+    llhttp_settings_t v;
+    llhttp_settings_init(&v);
+    v.on_message_begin = &Parser::onMessageBegin;
+    v.on_method = &Parser::onSpanMethodOrVersion;
+    v.on_version = &Parser::onSpanMethodOrVersion;
+    v.on_url = &Parser::onUrl;
+    v.on_status = &Parser::onStatus;
+    v.on_header_field = &Parser::onHeaderField;
+    v.on_header_field_complete = &Parser::onHeaderFieldComplete;
+    v.on_header_value = &Parser::onHeaderValue;
+    v.on_header_value_complete = &Parser::onHeaderValueComplete;
+    v.on_headers_complete = &Parser::onHeadersComplete;
+    v.on_body = &Parser::onBody;
+    v.on_message_complete = &Parser::onMessageCompleteCb;
+    return v;
+  }();
+  return &s;
+}
+
+Parser::Parser(llhttp_type_t type, MessageSink* sink) : sink_(sink) {
+  llhttp_init(&p_, type, settings());
+  p_.data = this;
+}
+
+void Parser::reset() {
+  llhttp_reset(&p_);
+  p_.data = this;
+  in_.clear();
+  fed_ = 0;
+  chunk_ = nullptr;
+  chunk_abs_ = parsed_abs_ = msg_abs_ = 0;
+  msg_started_ = message_open_ = in_head_ = false;
+  field_open_ = value_open_ = url_open_ = status_open_ = false;
+  headers_.clear();
+  error_status_ = 0;
+  error_reason_ = nullptr;
+}
+
+uint32_t Parser::offsetOf(const char* at) {
+  uint64_t abs = chunk_abs_ + static_cast<uint64_t>(at - chunk_);
+  if (!msg_started_) {
+    msg_started_ = true;
+    msg_abs_ = abs;
+  }
+  return static_cast<uint32_t>(abs - msg_abs_);
+}
+
+bool Parser::headTooBig(const char* end) {
+  uint64_t abs = chunk_abs_ + static_cast<uint64_t>(end - chunk_);
+  return msg_started_ && abs - msg_abs_ > max_header_bytes_;
+}
+
+// Span callbacks may arrive in pieces (a read ended mid-token); pieces are contiguous in
+// the stream, so the span is its first offset plus the summed length.
+bool Parser::extend(Span& span, bool& open, const char* at, size_t n) {
+  if (!open) {
+    span.offset = offsetOf(at);
+    span.length = 0;
+    open = true;
+  }
+  span.length += static_cast<uint32_t>(n);
+  if (headTooBig(at + n)) {
+    fail(431, "request header fields too large");
+    return false;
+  }
+  return true;
+}
+
+int Parser::onMessageBegin(llhttp_t* p) {
+  Parser* s = self(p);
+  s->message_open_ = true;
+  s->in_head_ = true;
+  s->msg_started_ = false;
+  s->headers_.clear();
+  s->url_ = s->status_ = Span{};
+  s->field_open_ = s->value_open_ = s->url_open_ = s->status_open_ = false;
+  return 0;
+}
+
+int Parser::onSpanMethodOrVersion(llhttp_t* p, const char* at, size_t) {
+  Parser* s = self(p);
+  if (s->in_head_) s->offsetOf(at);  // marks where the head starts
+  return 0;
+}
+
+int Parser::onUrl(llhttp_t* p, const char* at, size_t n) {
+  Parser* s = self(p);
+  return s->extend(s->url_, s->url_open_, at, n) ? 0 : HPE_USER;
+}
+
+int Parser::onStatus(llhttp_t* p, const char* at, size_t n) {
+  Parser* s = self(p);
+  return s->extend(s->status_, s->status_open_, at, n) ? 0 : HPE_USER;
+}
+
+int Parser::onHeaderField(llhttp_t* p, const char* at, size_t n) {
+  Parser* s = self(p);
+  if (!s->in_head_) return 0;  // trailer fields: not forwarded
+  if (!s->field_open_) {
+    if (s->headers_.size() >= s->max_headers_) {
+      s->fail(431, "too many header fields");
+      return HPE_USER;
+    }
+    s->headers_.emplace_back();
+    s->value_open_ = false;
+  }
+  return s->extend(s->headers_.back().name, s->field_open_, at, n) ? 0 : HPE_USER;
+}
+
+int Parser::onHeaderFieldComplete(llhttp_t* p) {
+  self(p)->field_open_ = false;
+  return 0;
+}
+
+int Parser::onHeaderValue(llhttp_t* p, const char* at, size_t n) {
+  Parser* s = self(p);
+  if (!s->in_head_) return 0;
+  if (!validFieldValueBytes(at, n)) {
+    s->fail(400, "invalid character in header value");
+    return HPE_USER;
+  }
+  return s->extend(s->headers_.back().value, s->value_open_, at, n) ? 0 : HPE_USER;
+}
+
+int Parser::onHeaderValueComplete(llhttp_t* p) {
+  self(p)->value_open_ = false;
+  return 0;
+}
+
+int Parser::onHeadersComplete(llhttp_t* p) {
+  Parser* s = self(p);
+  s->in_head_ = false;
+  MessageHead head;
+  // The head started at msg_abs_; the chunk being executed holds (or, when kept in in_,
+  // is contiguous with) everything from there.
+  head.base = s->chunk_ - (s->chunk_abs_ - s->msg_abs_);
+  head.spans = s->headers_.data();
+  head.header_count = s->headers_.size();
+  head.url = {head.base + s->url_.offset, s->url_.length};
+  head.reason = {head.base + s->status_.offset, s->status_.length};
+  head.method = p->method;
+  head.status = p->status_code;
+  head.http_major = p->http_major;
+  head.http_minor = p->http_minor;
+  head.keep_alive = llhttp_should_keep_alive(p) != 0;
+  head.chunked = (p->flags & F_CHUNKED) != 0;
+  head.has_content_length = (p->flags & F_CONTENT_LENGTH) != 0;
+  head.has_transfer_encoding = (p->flags & F_TRANSFER_ENCODING) != 0;
+  head.content_length = head.has_content_length ? p->content_length : 0;
+  head.upgrade = p->upgrade != 0;
+  int rc = s->sink_->onHead(head);
+  if (rc < 0) {
+    if (s->error_status_ == 0) s->fail(400, "rejected");
+    return -1;
+  }
+  return rc;
+}
+
+int Parser::onBody(llhttp_t* p, const char* at, size_t n) {
+  Parser* s = self(p);
+  if (s->sink_->onBody(at, n) < 0) {
+    if (s->error_status_ == 0) s->fail(400, "rejected body");
+    return HPE_USER;
+  }
+  return 0;
+}
+
+int Parser::onMessageCompleteCb(llhttp_t* p) {
+  Parser* s = self(p);
+  s->message_open_ = false;
+  s->msg_started_ = false;
+  return s->sink_->onMessageComplete() ? HPE_PAUSED : 0;
+}
+
+Parser::Outcome Parser::feed(const char* data, size_t length) {
+  if (in_.empty()) return run(data, length, false);
+  in_.append(data, length);
+  return run(in_.data() + fed_, in_.size() - fed_, true);
+}
+
+Parser::Outcome Parser::resume() {
+  if (llhttp_get_errno(&p_) == HPE_PAUSED) llhttp_resume(&p_);
+  if (!hasPendingInput()) return Outcome::NeedMore;
+  return run(in_.data() + fed_, in_.size() - fed_, true);
+}
+
+Parser::Outcome Parser::finish() {
+  llhttp_errno_t err = llhttp_finish(&p_);
+  if (err == HPE_OK || err == HPE_PAUSED) return Outcome::NeedMore;
+  if (error_status_ == 0) fail(400, llhttp_get_error_reason(&p_));
+  return Outcome::Error;
+}
+
+Parser::Outcome Parser::run(const char* data, size_t length, bool from_buffer) {
+  chunk_ = data;
+  chunk_abs_ = parsed_abs_;
+  llhttp_errno_t err = llhttp_execute(&p_, data, length);
+  size_t consumed = length;
+  if (err != HPE_OK) {
+    const char* pos = llhttp_get_error_pos(&p_);
+    if (pos != nullptr && pos >= data && pos <= data + length) {
+      consumed = static_cast<size_t>(pos - data);
+    }
+  }
+  parsed_abs_ += consumed;
+
+  if (err == HPE_OK) {
+    if (in_head_ && msg_started_) {
+      // Keep the head so far: its spans are offsets from its first byte.
+      const char* head_start = data - (chunk_abs_ - msg_abs_);
+      const char* end = data + length;
+      if (static_cast<uint64_t>(end - head_start) > max_header_bytes_) {
+        fail(431, "request header fields too large");
+        return Outcome::Error;
+      }
+      if (from_buffer) {
+        in_.erase(0, static_cast<size_t>(head_start - in_.data()));
+      } else {
+        in_.assign(head_start, end);
+      }
+      fed_ = in_.size();
+    } else {
+      in_.clear();
+      fed_ = 0;
+    }
+    return Outcome::NeedMore;
+  }
+  if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
+    const char* rest = data + consumed;
+    size_t rest_length = length - consumed;
+    if (from_buffer) {
+      in_.erase(0, static_cast<size_t>(rest - in_.data()));
+    } else {
+      in_.assign(rest, rest_length);
+    }
+    fed_ = 0;
+    return err == HPE_PAUSED ? Outcome::Paused : Outcome::Upgraded;
+  }
+  if (error_status_ == 0) fail(400, llhttp_get_error_reason(&p_));
+  return Outcome::Error;
+}
+
+}  // namespace gw::http

@@ -1,0 +1,147 @@
+#include "gateway/loop/worker.h"
+
+#include "gateway/core/log.h"
+#include "gateway/net/tcp_transport.h"
+#include "gateway/proxy/downstream_session.h"
+
+namespace gw::loop {
+namespace {
+constexpr int kListenBacklog = 511;
+}
+
+Worker::Worker(unsigned index, std::shared_ptr<const config::Snapshot> snapshot,
+               std::vector<net::SocketAddress> bind_addresses, std::function<void()> on_exit)
+    : index_(index),
+      snapshot_(std::move(snapshot)),
+      bind_addresses_(std::move(bind_addresses)),
+      on_exit_(std::move(on_exit)) {}
+
+Worker::~Worker() { join(); }
+
+std::string Worker::start() {
+  if (uv_thread_create(&thread_, &Worker::threadMain, this) != 0) return "cannot start thread";
+  thread_started_ = true;
+  std::unique_lock lock(mutex_);
+  started_cv_.wait(lock, [this] { return start_done_; });
+  return start_error_;
+}
+
+void Worker::join() {
+  if (thread_started_) {
+    uv_thread_join(&thread_);
+    thread_started_ = false;
+  }
+}
+
+void Worker::requestDrain() {
+  {
+    std::lock_guard lock(mutex_);
+    mailbox_.push_back(Message::Drain);
+  }
+  uv_async_send(&async_);
+}
+
+void Worker::threadMain(void* self) { static_cast<Worker*>(self)->run(); }
+
+void Worker::run() {
+  uv_loop_init(&loop_);
+  ctx_ = std::make_unique<LoopContext>(&loop_);
+  proxy_ = std::make_unique<proxy::ProxyContext>(*ctx_, snapshot_, stats_);
+  drain_timer_ = std::make_unique<Timer>(this, &Worker::onDrainTimeout);
+  uv_async_init(&loop_, &async_, &Worker::onAsync);
+  async_.data = this;
+
+  std::string error = bindListeners();
+  {
+    std::lock_guard lock(mutex_);
+    start_error_ = error;
+    start_done_ = true;
+  }
+  started_cv_.notify_all();
+  if (!error.empty()) beginDrain();
+
+  uv_run(&loop_, UV_RUN_DEFAULT);
+
+  // Everything that kept the loop alive is closed; close the loop's own handles.
+  ctx_->close();
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  drain_timer_.reset();
+  proxy_.reset();
+  ctx_.reset();
+  int rc = uv_loop_close(&loop_);
+  if (rc != 0) log::error("worker loop did not close cleanly", {log::num("worker", index_)});
+  if (on_exit_) on_exit_();
+}
+
+std::string Worker::bindListeners() {
+  for (size_t i = 0; i < snapshot_->listeners.size(); ++i) {
+    auto handle = std::make_unique<ListenerHandle>();
+    handle->worker = this;
+    handle->config = &snapshot_->listeners[i];
+    uv_tcp_init(&loop_, &handle->tcp);
+    handle->tcp.data = handle.get();
+    handle->open = true;
+    int rc = net::bindReusePort(&handle->tcp, bind_addresses_[i]);
+    if (rc == 0) {
+      rc = uv_listen(reinterpret_cast<uv_stream_t*>(&handle->tcp), kListenBacklog,
+                     &Worker::onConnection);
+    }
+    listeners_.push_back(std::move(handle));
+    if (rc != 0) {
+      return "cannot listen on " + snapshot_->listeners[i].listen + ": " + uv_strerror(rc);
+    }
+  }
+  return "";
+}
+
+void Worker::onAsync(uv_async_t* handle) {
+  auto* self = static_cast<Worker*>(handle->data);
+  std::vector<Message> messages;
+  {
+    std::lock_guard lock(self->mutex_);
+    messages.swap(self->mailbox_);
+  }
+  for (Message m : messages) {
+    if (m == Message::Drain) self->beginDrain();
+  }
+}
+
+void Worker::beginDrain() {
+  if (draining_) return;
+  draining_ = true;
+  for (auto& l : listeners_) {
+    if (l->open) {
+      l->open = false;
+      uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp), nullptr);
+    }
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+  proxy_->drain();
+  ctx_->timers().arm(*drain_timer_, snapshot_->limits.drain_timeout_ms);
+}
+
+void Worker::onDrainTimeout(void* self) {
+  auto* w = static_cast<Worker*>(self);
+  if (w->proxy_->sessionCount() > 0) {
+    log::warn("drain timeout: closing remaining connections",
+              {log::num("worker", w->index_),
+               log::num("connections", static_cast<long long>(w->proxy_->sessionCount()))});
+  }
+  w->proxy_->closeAll();
+}
+
+void Worker::onConnection(uv_stream_t* server, int status) {
+  auto* listener = static_cast<ListenerHandle*>(server->data);
+  Worker* self = listener->worker;
+  if (status < 0) return;
+  proxy::ProxyContext& proxy = *self->proxy_;
+  auto* session = new proxy::DownstreamSession(proxy, proxy.pin(), *listener->config);
+  bool over_limit = proxy.sessionCount() > listener->config->limits.max_connections;
+  session->start(server);
+  if (over_limit) {
+    proxy.stats().connections_refused.add();
+    session->closeNow();
+  }
+}
+
+}  // namespace gw::loop

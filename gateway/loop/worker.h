@@ -1,0 +1,81 @@
+#pragma once
+// A worker: one thread, one uv loop, its own SO_REUSEPORT listening sockets (the kernel
+// spreads connections across workers), its own upstream pools and counters. A request
+// lives and dies on one worker. The control thread talks to it only by message
+// (a mailbox drained on uv_async), never by sharing mutable state.
+
+#include <uv.h>
+
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "gateway/config/snapshot.h"
+#include "gateway/core/loop_context.h"
+#include "gateway/proxy/proxy_context.h"
+
+namespace gw::loop {
+
+class Worker {
+ public:
+  // `bind_addresses[i]` is where listener i binds (port 0 already resolved).
+  // `on_exit` runs on the worker thread after its loop has finished.
+  Worker(unsigned index, std::shared_ptr<const config::Snapshot> snapshot,
+         std::vector<net::SocketAddress> bind_addresses, std::function<void()> on_exit);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Starts the thread and waits until its listeners are bound. Returns "" or an error.
+  std::string start();
+  // Thread-safe: stop accepting, finish in-flight requests, close after drain_timeout.
+  void requestDrain();
+  void join();
+  // Readable from any thread while the worker runs.
+  const proxy::WorkerStats& stats() const { return stats_; }
+  unsigned index() const { return index_; }
+
+ private:
+  struct ListenerHandle {
+    uv_tcp_t tcp;
+    Worker* worker;
+    const config::Listener* config;
+    bool open = false;
+  };
+  enum class Message { Drain };
+
+  static void threadMain(void* self);
+  void run();
+  std::string bindListeners();
+  void beginDrain();
+  static void onAsync(uv_async_t* handle);
+  static void onConnection(uv_stream_t* server, int status);
+  static void onDrainTimeout(void* self);
+
+  unsigned index_;
+  std::shared_ptr<const config::Snapshot> snapshot_;
+  std::vector<net::SocketAddress> bind_addresses_;
+  std::function<void()> on_exit_;
+  uv_thread_t thread_{};
+  bool thread_started_ = false;
+
+  uv_loop_t loop_{};
+  std::unique_ptr<LoopContext> ctx_;
+  std::unique_ptr<proxy::ProxyContext> proxy_;
+  std::vector<std::unique_ptr<ListenerHandle>> listeners_;
+  uv_async_t async_{};
+  std::unique_ptr<Timer> drain_timer_;
+  bool draining_ = false;
+  proxy::WorkerStats stats_;
+
+  std::mutex mutex_;  // guards the mailbox and the start handshake (control path only)
+  std::condition_variable started_cv_;
+  bool start_done_ = false;
+  std::string start_error_;
+  std::vector<Message> mailbox_;
+};
+
+}  // namespace gw::loop

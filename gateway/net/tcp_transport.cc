@@ -1,0 +1,282 @@
+#include "gateway/net/tcp_transport.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+namespace gw::net {
+namespace {
+
+// A queued write owns a copy of the bytes the kernel did not take at once.
+struct WriteReq {
+  uv_write_t req;
+  TcpTransport* transport;
+  size_t length;
+  char data[1];
+};
+
+constexpr size_t kMaxIov = 64;
+
+}  // namespace
+
+struct TcpTransport::ConnectState {
+  uv_connect_t req;
+  TcpTransport* transport;
+  void* owner;
+  ConnectCallback done;
+};
+
+TcpTransport::TcpTransport(LoopContext& ctx) : ctx_(ctx) {
+  uv_tcp_init(ctx.loop(), &tcp_);
+  tcp_.data = this;
+}
+
+TcpTransport::~TcpTransport() = default;
+
+int TcpTransport::accept(uv_stream_t* server) {
+  int rc = uv_accept(server, stream());
+  if (rc == 0) uv_tcp_nodelay(&tcp_, 1);
+  return rc;
+}
+
+int TcpTransport::connect(const SocketAddress& address, void* owner, ConnectCallback done) {
+  auto* state = new ConnectState{};
+  state->transport = this;
+  state->owner = owner;
+  state->done = done;
+  state->req.data = state;
+  int rc = uv_tcp_connect(&state->req, &tcp_, address.get(), &TcpTransport::onConnectCb);
+  if (rc != 0) {
+    delete state;
+    return rc;
+  }
+  connect_ = state;
+  return 0;
+}
+
+void TcpTransport::onConnectCb(uv_connect_t* req, int status) {
+  auto* state = static_cast<ConnectState*>(req->data);
+  TcpTransport* self = state->transport;
+  void* owner = state->owner;
+  ConnectCallback done = state->done;
+  delete state;
+  // A transport closed while connecting gets UV_ECANCELED here; its owner is gone.
+  if (self->closing_) return;
+  self->connect_ = nullptr;
+  if (status == 0) uv_tcp_nodelay(&self->tcp_, 1);
+  done(owner, status);
+}
+
+void TcpTransport::onAlloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
+  auto* self = static_cast<TcpTransport*>(handle->data);
+  buf->base = self->ctx_.readSlab();
+  buf->len = LoopContext::kReadSlabSize;
+}
+
+void TcpTransport::onReadCb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  auto* self = static_cast<TcpTransport*>(stream->data);
+  if (self->closing_) return;
+  if (nread > 0) {
+    self->handler_->onRead(buf->base, static_cast<size_t>(nread));
+  } else if (nread < 0) {
+    self->stopReading();
+    self->handler_->onReadEnd(static_cast<int>(nread));
+  }
+}
+
+void TcpTransport::startReading() {
+  if (reading_ || closing_) return;
+  if (uv_read_start(stream(), &TcpTransport::onAlloc, &TcpTransport::onReadCb) == 0) {
+    reading_ = true;
+  }
+}
+
+void TcpTransport::stopReading() {
+  if (!reading_) return;
+  uv_read_stop(stream());
+  reading_ = false;
+}
+
+void TcpTransport::stage(const char* data, size_t length) {
+  if (length == 0) return;
+  staged_.push_back({data, length, 0, false});
+}
+
+void TcpTransport::stageCopy(const char* data, size_t length) {
+  if (length == 0) return;
+  // Coalesce with the previous copied entry when adjacent in scratch.
+  if (!staged_.empty() && staged_.back().copied &&
+      staged_.back().scratch_offset + staged_.back().length == scratch_.size()) {
+    staged_.back().length += length;
+  } else {
+    staged_.push_back({nullptr, length, scratch_.size(), true});
+  }
+  scratch_.append(data, length);
+}
+
+bool TcpTransport::flush() {
+  if (staged_.empty()) return !write_failed_;
+  if (closing_ || write_failed_) {
+    staged_.clear();
+    scratch_.clear();
+    return false;
+  }
+  size_t total = 0;
+  uv_buf_t bufs[kMaxIov];
+  size_t done_entries = 0;
+  while (done_entries < staged_.size()) {
+    size_t n = 0;
+    size_t batch_total = 0;
+    for (size_t i = done_entries; i < staged_.size() && n < kMaxIov; ++i, ++n) {
+      const Staged& s = staged_[i];
+      const char* p = s.copied ? scratch_.data() + s.scratch_offset : s.data;
+      bufs[n] = uv_buf_init(const_cast<char*>(p), static_cast<unsigned>(s.length));
+      batch_total += s.length;
+    }
+    total += batch_total;
+    size_t written = 0;
+    if (tcp_.write_queue_size == 0) {
+      int rc = uv_try_write(stream(), bufs, static_cast<unsigned>(n));
+      if (rc >= 0) {
+        written = static_cast<size_t>(rc);
+      } else if (rc != UV_EAGAIN) {
+        write_failed_ = true;
+        staged_.clear();
+        scratch_.clear();
+        return false;
+      }
+    }
+    if (written < batch_total) {
+      size_t left = batch_total - written;
+      auto* w = static_cast<WriteReq*>(std::malloc(sizeof(WriteReq) + left));
+      if (w == nullptr) std::abort();  // out of memory: nothing sane to do
+      w->transport = this;
+      w->length = left;
+      w->req.data = w;
+      // Copy the unwritten tail of the iovecs.
+      size_t skip = written;
+      size_t at = 0;
+      for (size_t i = 0; i < n; ++i) {
+        size_t len = bufs[i].len;
+        if (skip >= len) {
+          skip -= len;
+          continue;
+        }
+        std::memcpy(w->data + at, bufs[i].base + skip, len - skip);
+        at += len - skip;
+        skip = 0;
+      }
+      uv_buf_t b = uv_buf_init(w->data, static_cast<unsigned>(left));
+      int rc = uv_write(&w->req, stream(), &b, 1, &TcpTransport::onWriteCb);
+      if (rc != 0) {
+        std::free(w);
+        write_failed_ = true;
+        staged_.clear();
+        scratch_.clear();
+        return false;
+      }
+    }
+    done_entries += n;
+  }
+  staged_.clear();
+  scratch_.clear();
+  if (tcp_.write_queue_size > kHighWater) above_high_water_ = true;
+  return true;
+}
+
+void TcpTransport::onWriteCb(uv_write_t* req, int status) {
+  auto* w = static_cast<WriteReq*>(req->data);
+  TcpTransport* self = w->transport;
+  std::free(w);
+  if (self->closing_) return;
+  if (status < 0) {
+    self->write_failed_ = true;
+    self->handler_->onWriteError(status);
+    return;
+  }
+  if (self->above_high_water_ && self->tcp_.write_queue_size <= kLowWater) {
+    self->above_high_water_ = false;
+    self->handler_->onDrained();
+  }
+}
+
+void TcpTransport::shutdownWrite() {
+  if (closing_) return;
+  auto* req = new uv_shutdown_t;
+  req->data = this;
+  if (uv_shutdown(req, stream(), &TcpTransport::onShutdownCb) != 0) {
+    delete req;
+    if (close_after_shutdown_) close();
+  }
+}
+
+void TcpTransport::shutdownThenClose() {
+  close_after_shutdown_ = true;
+  shutdownWrite();
+}
+
+void TcpTransport::onShutdownCb(uv_shutdown_t* req, int) {
+  auto* self = static_cast<TcpTransport*>(req->data);
+  delete req;
+  if (self->close_after_shutdown_) self->close();
+}
+
+void TcpTransport::close() {
+  if (closing_) return;
+  closing_ = true;
+  reading_ = false;
+  staged_.clear();
+  scratch_.clear();
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &TcpTransport::onCloseCb);
+}
+
+void TcpTransport::onCloseCb(uv_handle_t* handle) {
+  auto* self = static_cast<TcpTransport*>(handle->data);
+  self->handler_->onClosed();
+}
+
+SocketAddress TcpTransport::peerAddress() const {
+  SocketAddress out;
+  int len = sizeof(out.storage);
+  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&out.storage), &len) == 0) {
+    out.length = static_cast<socklen_t>(len);
+  }
+  return out;
+}
+
+int bindReusePort(uv_tcp_t* server, const SocketAddress& address) {
+  int fd = ::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  int one = 1;
+  if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    int err = -errno;
+    ::close(fd);
+    return err;
+  }
+  if (address.family() == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (::bind(fd, address.get(), address.length) != 0) {
+    int err = -errno;
+    ::close(fd);
+    return err;
+  }
+  int rc = uv_tcp_open(server, fd);
+  if (rc != 0) ::close(fd);
+  return rc;  // the caller closes `server` on failure (uv_tcp_init succeeded)
+}
+
+SocketAddress boundAddress(const uv_tcp_t* server) {
+  SocketAddress out;
+  int len = sizeof(out.storage);
+  if (uv_tcp_getsockname(server, reinterpret_cast<sockaddr*>(&out.storage), &len) == 0) {
+    out.length = static_cast<socklen_t>(len);
+  }
+  return out;
+}
+
+}  // namespace gw::net

@@ -1,0 +1,80 @@
+#pragma once
+// Transport over a libuv TCP handle. The transport owns its uv_tcp_t; its owner keeps
+// the transport alive until TransportHandler::onClosed().
+
+#include <uv.h>
+
+#include "gateway/core/loop_context.h"
+#include "gateway/net/address.h"
+#include "gateway/net/transport.h"
+
+namespace gw::net {
+
+class TcpTransport final : public Transport {
+ public:
+  explicit TcpTransport(LoopContext& ctx);
+  ~TcpTransport() override;
+
+  uv_tcp_t* handle() { return &tcp_; }
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+
+  // Accepts a pending connection from `server`. Returns a libuv error code.
+  int accept(uv_stream_t* server);
+  // Starts connecting; `done(owner, status)` runs on the loop when connected or failed.
+  using ConnectCallback = void (*)(void* owner, int status);
+  int connect(const SocketAddress& address, void* owner, ConnectCallback done);
+
+  void startReading() override;
+  void stopReading() override;
+  void stage(const char* data, size_t length) override;
+  void stageCopy(const char* data, size_t length) override;
+  using Transport::stageCopy;
+  bool flush() override;
+  size_t queuedBytes() const override { return tcp_.write_queue_size; }
+  void shutdownWrite() override;
+  // Sends what is queued, then FIN, then closes the handle.
+  void shutdownThenClose();
+  void close() override;
+  bool closing() const override { return closing_; }
+
+  bool reading() const { return reading_; }
+  // The peer's address (for X-Forwarded-For); empty address if unknown.
+  SocketAddress peerAddress() const;
+
+ private:
+  static void onAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
+  static void onReadCb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  static void onWriteCb(uv_write_t* req, int status);
+  static void onConnectCb(uv_connect_t* req, int status);
+  static void onCloseCb(uv_handle_t* handle);
+  static void onShutdownCb(uv_shutdown_t* req, int status);
+
+  LoopContext& ctx_;
+  uv_tcp_t tcp_;
+  // Staged output. Entries with `copied` point into scratch_ by offset (scratch may grow).
+  struct Staged {
+    const char* data;
+    size_t length;
+    size_t scratch_offset;
+    bool copied;
+  };
+  std::vector<Staged> staged_;
+  std::string scratch_;
+  struct ConnectState;
+  ConnectState* connect_ = nullptr;
+  bool reading_ = false;
+  bool closing_ = false;
+  bool above_high_water_ = false;
+  bool write_failed_ = false;
+  bool close_after_shutdown_ = false;
+};
+
+// Creates a TCP socket with SO_REUSEPORT (libuv 1.44 has no flag for it), binds it and
+// wraps it in `server` (which this initialises); the caller then calls uv_listen.
+// Returns a libuv error code.
+int bindReusePort(uv_tcp_t* server, const SocketAddress& address);
+
+// The address a bound socket actually got (resolves port 0).
+SocketAddress boundAddress(const uv_tcp_t* server);
+
+}  // namespace gw::net

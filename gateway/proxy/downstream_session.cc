@@ -1,0 +1,287 @@
+#include "gateway/proxy/downstream_session.h"
+
+#include "gateway/proxy/exchange.h"
+#include "gateway/proxy/messages.h"
+
+namespace gw::proxy {
+namespace {
+// How long a connection we are closing keeps reading (and discarding) so that the
+// client reads our last response before the kernel could answer its bytes with RST.
+constexpr uint64_t kLingerMs = 2'000;
+}  // namespace
+
+DownstreamSession::DownstreamSession(ProxyContext& ctx, PinnedSnapshot* pinned,
+                                     const config::Listener& listener)
+    : ctx_(ctx),
+      pinned_(pinned),
+      listener_(listener),
+      transport_(ctx.loop()),
+      parser_(HTTP_REQUEST, this),
+      timer_(this, &DownstreamSession::onTimer) {
+  transport_.setHandler(this);
+  parser_.setLimits(listener.limits.max_header_bytes, listener.limits.max_headers);
+  ctx_.addSession(this);
+}
+
+void DownstreamSession::start(uv_stream_t* server) {
+  if (transport_.accept(server) != 0) {
+    closeNow();
+    return;
+  }
+  started_ = true;
+  ctx_.stats().connections_accepted.add();
+  ctx_.stats().connections_active.add();
+  peer_ = transport_.peerAddress();
+  peer_ip_ = peer_.ipString();
+  timer_kind_ = TimerKind::Header;
+  ctx_.loop().timers().arm(timer_, listener_.limits.header_read_timeout_ms);
+  transport_.startReading();
+}
+
+void DownstreamSession::onRead(const char* data, size_t length) {
+  switch (state_) {
+    case State::Lingering:
+    case State::Closed:
+      return;
+    case State::Tunnel:
+      exchange_->tunnelFromClient(data, length);
+      return;
+    case State::Waiting:
+    case State::Reading:
+      break;
+  }
+  if (timer_kind_ == TimerKind::Idle) {
+    // The first bytes of a new request: the header-read clock starts.
+    timer_kind_ = TimerKind::Header;
+    ctx_.loop().timers().arm(timer_, listener_.limits.header_read_timeout_ms);
+  }
+  handleOutcome(parser_.feed(data, length));
+  flushAll();
+}
+
+void DownstreamSession::handleOutcome(http::Parser::Outcome outcome) {
+  using Outcome = http::Parser::Outcome;
+  switch (outcome) {
+    case Outcome::NeedMore:
+      if (parser_.inHead()) {
+        if (timer_kind_ != TimerKind::Header) {
+          timer_kind_ = TimerKind::Header;
+          ctx_.loop().timers().arm(timer_, listener_.limits.header_read_timeout_ms);
+        }
+      } else if (exchange_ != nullptr && parser_.messageOpen()) {
+        // Reading a request body: the idle timeout bounds a stalled upload.
+        timer_kind_ = TimerKind::Body;
+        ctx_.loop().timers().arm(timer_, listener_.limits.idle_timeout_ms);
+      } else if (exchange_ == nullptr && parser_.idle()) {
+        becomeIdle();
+      }
+      return;
+    case Outcome::Paused:
+    case Outcome::Upgraded:
+      // A whole request is in; its exchange owns the connection until the response is
+      // done. Pipelined bytes stay unparsed in the parser meanwhile.
+      if (state_ == State::Reading) state_ = State::Waiting;
+      transport_.stopReading();
+      timer_kind_ = TimerKind::None;
+      ctx_.loop().timers().disarm(timer_);
+      return;
+    case Outcome::Error: {
+      ctx_.stats().bad_requests.add();
+      if (exchange_ != nullptr && exchange_->responseStarted()) {
+        if (exchange_->localReply()) return;  // already answered; closing after it
+        abort();
+        return;
+      }
+      if (exchange_ != nullptr) exchange_->clientClosed();  // the upstream gets nothing more
+      replyAndClose(parser_.errorStatus(), parser_.errorReason());
+      return;
+    }
+  }
+}
+
+void DownstreamSession::replyAndClose(int status, const char* message) {
+  std::string reply;
+  writeLocalReply(status, message != nullptr ? message : "bad request", true, false, reply);
+  ctx_.stats().local_replies.add();
+  ctx_.stats().countStatus(status);
+  transport_.stageCopy(reply);
+  transport_.flush();
+  lingeringClose();
+}
+
+void DownstreamSession::lingeringClose() {
+  if (state_ == State::Closed || state_ == State::Lingering) return;
+  state_ = State::Lingering;
+  transport_.flush();
+  transport_.shutdownWrite();
+  transport_.startReading();
+  timer_kind_ = TimerKind::Linger;
+  ctx_.loop().timers().arm(timer_, kLingerMs);
+}
+
+void DownstreamSession::becomeIdle() {
+  if (ctx_.draining()) {
+    closeNow();
+    return;
+  }
+  timer_kind_ = TimerKind::Idle;
+  ctx_.loop().timers().arm(timer_, listener_.limits.idle_timeout_ms);
+}
+
+void DownstreamSession::flushAll() {
+  if (exchange_ != nullptr) exchange_->flushUpstream();
+  if (state_ != State::Closed && !transport_.flush()) closeNow();
+}
+
+void DownstreamSession::exchangeDone(bool keep_alive) {
+  keep_alive_next_ = keep_alive && !close_after_ && !ctx_.draining();
+  if (!continuation_pending_) {
+    continuation_pending_ = true;
+    ctx_.loop().defer(&DownstreamSession::continueAfterExchange, this);
+  }
+}
+
+void DownstreamSession::continueAfterExchange(void* self) {
+  auto* s = static_cast<DownstreamSession*>(self);
+  s->continuation_pending_ = false;
+  if (s->state_ == State::Closed || s->state_ == State::Tunnel) return;
+  if (s->exchange_ != nullptr) {
+    s->ctx_.releaseExchange(s->exchange_);
+    s->exchange_ = nullptr;
+  }
+  if (!s->keep_alive_next_) {
+    s->lingeringClose();
+    return;
+  }
+  if (s->state_ == State::Lingering) return;
+  s->state_ = State::Reading;
+  if (s->parser_.hasPendingInput() || !s->parser_.idle()) {
+    s->handleOutcome(s->parser_.resume());
+    s->flushAll();
+  } else {
+    s->parser_.resume();
+  }
+  if (s->state_ == State::Reading) {
+    if (!s->paused_for_backpressure_) s->transport_.startReading();
+    if (s->exchange_ == nullptr && s->parser_.idle()) s->becomeIdle();
+  }
+}
+
+void DownstreamSession::abort() { closeNow(); }
+
+void DownstreamSession::pauseReading() {
+  paused_for_backpressure_ = true;
+  transport_.stopReading();
+}
+
+void DownstreamSession::resumeReading() {
+  if (!paused_for_backpressure_) return;
+  paused_for_backpressure_ = false;
+  if (state_ == State::Reading || state_ == State::Tunnel) transport_.startReading();
+}
+
+void DownstreamSession::enterTunnel() {
+  state_ = State::Tunnel;
+  timer_kind_ = TimerKind::None;
+  ctx_.loop().timers().disarm(timer_);
+  if (parser_.hasPendingInput()) {
+    std::string_view rest = parser_.pendingInput();
+    exchange_->tunnelFromClient(rest.data(), rest.size());
+    parser_.clearPendingInput();
+  }
+  if (!paused_for_backpressure_) transport_.startReading();
+}
+
+void DownstreamSession::drain() {
+  if (state_ == State::Reading && exchange_ == nullptr && !parser_.messageOpen()) {
+    closeNow();
+    return;
+  }
+  close_after_ = true;
+}
+
+void DownstreamSession::closeNow() {
+  if (state_ == State::Closed) return;
+  state_ = State::Closed;
+  timer_kind_ = TimerKind::None;
+  ctx_.loop().timers().disarm(timer_);
+  if (exchange_ != nullptr) exchange_->clientClosed();
+  transport_.close();
+}
+
+void DownstreamSession::onReadEnd(int) {
+  // EOF or error from the client. A partial request is abandoned; an idle or
+  // lingering connection just closes.
+  closeNow();
+}
+
+void DownstreamSession::onDrained() {
+  if (exchange_ != nullptr) exchange_->onClientDrained();
+}
+
+void DownstreamSession::onWriteError(int) { closeNow(); }
+
+void DownstreamSession::onClosed() {
+  if (started_) ctx_.stats().connections_active.sub();
+  ctx_.removeSession(this);
+  if (continuation_pending_) {
+    ctx_.loop().defer(&DownstreamSession::destroy, this);
+  } else {
+    destroy(this);
+  }
+}
+
+void DownstreamSession::destroy(void* self) {
+  auto* s = static_cast<DownstreamSession*>(self);
+  if (s->exchange_ != nullptr) s->ctx_.releaseExchange(s->exchange_);
+  s->ctx_.unpin(s->pinned_);
+  delete s;
+}
+
+void DownstreamSession::onTimer(void* self) {
+  auto* s = static_cast<DownstreamSession*>(self);
+  TimerKind kind = s->timer_kind_;
+  s->timer_kind_ = TimerKind::None;
+  switch (kind) {
+    case TimerKind::Header:
+      if (s->parser_.messageOpen()) {
+        s->ctx_.stats().header_timeouts.add();
+        s->replyAndClose(408, "request header timeout");
+      } else {
+        s->closeNow();
+      }
+      return;
+    case TimerKind::Body:
+      if (s->exchange_ != nullptr && !s->exchange_->responseStarted()) {
+        s->exchange_->clientClosed();
+        s->replyAndClose(408, "request body timeout");
+      } else {
+        s->closeNow();
+      }
+      return;
+    case TimerKind::Idle:
+    case TimerKind::Linger:
+    case TimerKind::Drain:
+    case TimerKind::None:
+      s->closeNow();
+      return;
+  }
+}
+
+int DownstreamSession::onHead(const http::MessageHead& head) {
+  ctx_.stats().requests.add();
+  exchange_ = ctx_.acquireExchange(*this);
+  return exchange_->onRequestHead(head);
+}
+
+int DownstreamSession::onBody(const char* data, size_t length) {
+  return exchange_->onRequestBody(data, length);
+}
+
+bool DownstreamSession::onMessageComplete() {
+  exchange_->onRequestComplete();
+  // An upgrade must end with llhttp's own upgrade pause, not ours.
+  return !exchange_->upgradeRequested();
+}
+
+}  // namespace gw::proxy

@@ -1,0 +1,530 @@
+#include "gateway/proxy/exchange.h"
+
+#include <charconv>
+
+#include "gateway/http/hop_by_hop.h"
+#include "gateway/proxy/downstream_session.h"
+#include "gateway/proxy/messages.h"
+
+namespace gw::proxy {
+namespace {
+
+constexpr uint32_t kMaxResponseHeaderBytes = 64 * 1024;
+constexpr uint32_t kMaxResponseHeaders = 500;
+constexpr size_t kKeepBufferCapacity = 64 * 1024;
+
+// "<hex>\r\n" for a chunk of `length` bytes.
+size_t chunkHeader(char* out, size_t length) {
+  auto [end, ec] = std::to_chars(out, out + 16, length, 16);
+  (void)ec;
+  end[0] = '\r';
+  end[1] = '\n';
+  return static_cast<size_t>(end + 2 - out);
+}
+
+void shrink(std::string& s) {
+  s.clear();
+  if (s.capacity() > kKeepBufferCapacity) s.shrink_to_fit();
+}
+
+}  // namespace
+
+Exchange::Exchange(ProxyContext& ctx)
+    : ctx_(ctx), response_parser_(HTTP_RESPONSE, this), timer_(this, &Exchange::onTimer) {
+  response_parser_.setLimits(kMaxResponseHeaderBytes, kMaxResponseHeaders);
+}
+
+void Exchange::begin(DownstreamSession& session) {
+  session_ = &session;
+  pinned_ = ctx_.pin();
+}
+
+void Exchange::reset() {
+  closeUpstream();
+  ctx_.loop().timers().disarm(timer_);
+  if (pinned_ != nullptr) ctx_.unpin(pinned_);
+  pinned_ = nullptr;
+  session_ = nullptr;
+  service_ = nullptr;
+  endpoint_ = nullptr;
+  response_parser_.reset();
+  shrink(head_out_);
+  shrink(pending_);
+  shrink(scratch_);
+  route_headers_.clear();
+  body_received_ = max_body_ = response_bytes_ = 0;
+  connected_ = request_chunked_ = request_done_ = request_has_body_ = false;
+  is_head_ = upgrade_requested_ = client_http10_ = client_keep_alive_ = false;
+  response_started_ = response_done_ = response_chunked_out_ = false;
+  response_close_delimited_ = upstream_keep_alive_ = interim_ = false;
+  local_reply_ = retried_ = tunnel_ = timer_is_connect_ = switching_protocols_ = false;
+  request_body_sent_ = false;
+}
+
+// ---------------------------------------------------------------- request side
+
+int Exchange::onRequestHead(const http::MessageHead& head) {
+  const config::Snapshot& snapshot = pinned_->get();
+  const config::Limits& limits = session_->listener().limits;
+  max_body_ = limits.max_body;
+  is_head_ = head.method == HTTP_HEAD;
+  client_http10_ = head.http_minor == 0;
+  client_keep_alive_ = head.keep_alive;
+  request_chunked_ = head.chunked;
+  request_has_body_ = head.chunked || head.content_length > 0;
+  http::Parser& parser = session_->parser();
+
+  if (head.method == HTTP_CONNECT) {
+    sendLocalReply(405, "CONNECT is not supported", true);
+    return kContinue;
+  }
+  std::string_view host;
+  size_t hosts = head.count("host", &host);
+  if (hosts > 1) {
+    parser.fail(400, "multiple Host headers");
+    return kReject;
+  }
+  if (hosts == 0 && !client_http10_) {
+    parser.fail(400, "missing Host header");
+    return kReject;
+  }
+  RequestTarget target;
+  if (!parseRequestTarget(head.url, head.method == HTTP_OPTIONS, target)) {
+    parser.fail(400, "invalid request target");
+    return kReject;
+  }
+  if (head.has_content_length && head.content_length > max_body_) {
+    sendLocalReply(413, "request body too large", true);
+    return kContinue;
+  }
+  std::string_view expect;
+  bool expect_continue = false;
+  if (head.count("expect", &expect) > 0) {
+    if (!http::equalsIgnoreCase(http::trimOws(expect), "100-continue")) {
+      sendLocalReply(417, "unsupported expectation", true);
+      return kContinue;
+    }
+    expect_continue = true;
+  }
+
+  route::RequestFacts facts;
+  facts.method = llhttp_method_name(static_cast<llhttp_method_t>(head.method));
+  facts.host = target.authority.empty() ? host : target.authority;
+  facts.path = target.path;
+  route_headers_.resize(head.header_count);
+  for (size_t i = 0; i < head.header_count; ++i) {
+    route_headers_[i] = {head.name(i), head.value(i)};
+  }
+  facts.headers = route_headers_.data();
+  facts.header_count = route_headers_.size();
+  const route::Route* route = snapshot.router->match(facts);
+  if (route == nullptr) {
+    sendLocalReply(404, "no route", false);
+    return kContinue;
+  }
+  service_ = snapshot.findService(route->service);
+  upstream::PoolRuntime* pool =
+      service_ != nullptr ? ctx_.upstreams().activePool(*service_) : nullptr;
+  endpoint_ = pool != nullptr ? pool->pick() : nullptr;
+  if (endpoint_ == nullptr) {
+    sendLocalReply(503, "no endpoint available", false);
+    return kContinue;
+  }
+  upgrade_requested_ = head.upgrade;
+
+  std::string rewrite_storage;
+  UpstreamRequest request;
+  request.head = &head;
+  request.method = facts.method;
+  request.target = route::Router::rewritePath(*route, target.path_and_query, rewrite_storage);
+  request.authority = target.authority;
+  request.chunked_body = request_chunked_;
+  request.upgrade = upgrade_requested_;
+  request.forwarding = &snapshot.forwarding;
+  for (const net::Cidr& cidr : snapshot.forwarding.trusted_proxies) {
+    if (cidr.contains(session_->peer())) {
+      request.trusted_peer = true;
+      break;
+    }
+  }
+  request.client_ip = session_->peerIp();
+  head_out_.clear();
+  writeUpstreamRequestHead(request, head_out_);
+
+  if (expect_continue && request_has_body_ && !client_http10_) {
+    static constexpr char kContinueLine[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    session_->transport().stage(kContinueLine, sizeof kContinueLine - 1);
+  }
+
+  conn_ = endpoint_->takeIdle(this);
+  if (conn_ != nullptr) {
+    connected_ = true;
+    conn_->transport().stage(head_out_.data(), head_out_.size());
+  } else {
+    connectUpstream();
+  }
+  return kContinue;
+}
+
+int Exchange::onRequestBody(const char* data, size_t length) {
+  if (local_reply_ || response_done_) return kContinue;  // discarded
+  body_received_ += length;
+  if (body_received_ > max_body_) {
+    if (response_started_) {
+      session_->parser().fail(413, "request body too large");
+      return kReject;
+    }
+    closeUpstream();
+    sendLocalReply(413, "request body too large", true);
+    return kContinue;
+  }
+  if (request_chunked_) {
+    char header[20];
+    stageUpstream(header, chunkHeader(header, length), true);
+    stageUpstream(data, length, false);
+    stageUpstream("\r\n", 2, false);
+  } else {
+    stageUpstream(data, length, false);
+  }
+  return kContinue;
+}
+
+void Exchange::onRequestComplete() {
+  request_done_ = true;
+  if (local_reply_ || response_done_) return;
+  if (request_chunked_) stageUpstream("0\r\n\r\n", 5, false);
+  if (connected_ && !response_started_) armResponseTimer();
+}
+
+void Exchange::stageUpstream(const char* data, size_t length, bool copy) {
+  if (connected_ && conn_ != nullptr) {
+    if (copy) {
+      conn_->transport().stageCopy(data, length);
+    } else {
+      conn_->transport().stage(data, length);
+    }
+    request_body_sent_ = request_body_sent_ || body_received_ > 0;
+  } else {
+    pending_.append(data, length);
+  }
+}
+
+void Exchange::flushUpstream() {
+  if (conn_ == nullptr || !connected_) {
+    if (pending_.size() > net::Transport::kHighWater) session_->pauseReading();
+    return;
+  }
+  if (!conn_->transport().flush()) {
+    onUpstreamWriteError(UV_EPIPE);
+    return;
+  }
+  if (conn_ != nullptr && conn_->transport().overHighWater()) session_->pauseReading();
+}
+
+void Exchange::tunnelFromClient(const char* data, size_t length) {
+  if (conn_ == nullptr) return;
+  conn_->transport().stage(data, length);
+  if (!conn_->transport().flush()) {
+    closeUpstream();
+    session_->abort();
+    return;
+  }
+  if (conn_->transport().overHighWater()) session_->pauseReading();
+}
+
+void Exchange::clientClosed() { closeUpstream(); }
+
+void Exchange::onClientDrained() {
+  if (conn_ != nullptr) conn_->transport().startReading();
+}
+
+// ---------------------------------------------------------------- upstream connection
+
+void Exchange::connectUpstream() {
+  int error = 0;
+  connected_ = false;
+  conn_ = endpoint_->connect(this, error);
+  if (conn_ == nullptr) {
+    ctx_.stats().upstream_connect_failures.add();
+    failUpstream(502, "upstream connect failed");
+    return;
+  }
+  timer_is_connect_ = true;
+  ctx_.loop().timers().arm(timer_, service_->upstream_connect_timeout_ms);
+}
+
+void Exchange::onUpstreamConnected(int status) {
+  ctx_.loop().timers().disarm(timer_);
+  timer_is_connect_ = false;
+  if (status != 0) {
+    ctx_.stats().upstream_connect_failures.add();
+    closeUpstream();
+    failUpstream(502, "upstream connection refused");
+    return;
+  }
+  connected_ = true;
+  conn_->transport().startReading();
+  conn_->transport().stage(head_out_.data(), head_out_.size());
+  if (!pending_.empty()) {
+    conn_->transport().stage(pending_.data(), pending_.size());
+    request_body_sent_ = request_body_sent_ || body_received_ > 0;
+  }
+  bool ok = conn_->transport().flush();
+  pending_.clear();
+  if (!ok) {
+    onUpstreamWriteError(UV_EPIPE);
+    return;
+  }
+  if (request_done_) armResponseTimer();
+  if (!conn_->transport().overHighWater()) session_->resumeReading();
+}
+
+void Exchange::armResponseTimer() {
+  timer_is_connect_ = false;
+  ctx_.loop().timers().arm(timer_, service_->upstream_response_timeout_ms);
+}
+
+void Exchange::onUpstreamRead(const char* data, size_t length) {
+  net::TcpTransport& client = session_->transport();
+  if (tunnel_) {
+    client.stage(data, length);
+    if (!client.flush()) {
+      closeUpstream();
+      session_->abort();
+      return;
+    }
+    if (client.overHighWater()) conn_->transport().stopReading();
+    return;
+  }
+  response_bytes_ += length;
+  if (!response_done_) armResponseTimer();
+  using Outcome = http::Parser::Outcome;
+  switch (response_parser_.feed(data, length)) {
+    case Outcome::NeedMore:
+      break;
+    case Outcome::Paused:
+      finishResponse();
+      break;
+    case Outcome::Upgraded: {
+      tunnel_ = true;
+      ctx_.loop().timers().disarm(timer_);
+      if (response_parser_.hasPendingInput()) {
+        std::string_view rest = response_parser_.pendingInput();
+        client.stageCopy(rest.data(), rest.size());
+        response_parser_.clearPendingInput();
+      }
+      session_->enterTunnel();
+      break;
+    }
+    case Outcome::Error:
+      closeUpstream();
+      if (!response_started_) {
+        failUpstream(502, "invalid response from upstream");
+      } else {
+        ctx_.stats().upstream_resets.add();
+        session_->abort();
+      }
+      return;
+  }
+  if (!client.flush()) {
+    session_->abort();
+    return;
+  }
+  if (conn_ != nullptr && client.overHighWater()) conn_->transport().stopReading();
+}
+
+void Exchange::onUpstreamReadEnd(int status) {
+  if (tunnel_) {
+    closeUpstream();
+    session_->abort();
+    return;
+  }
+  if (!response_started_ && response_bytes_ == 0 && retryOnFreshConnection()) return;
+  if (status == UV_EOF && response_parser_.messageOpen() && !response_parser_.inHead()) {
+    // A body delimited by the connection's end is complete now (or cut short: finish()
+    // tells).
+    if (response_parser_.finish() == http::Parser::Outcome::NeedMore && response_done_) {
+      finishResponse();
+      if (!session_->transport().flush()) session_->abort();
+      return;
+    }
+  }
+  closeUpstream();
+  if (!response_started_) {
+    failUpstream(502, status == UV_EOF ? "upstream closed the connection"
+                                       : "upstream connection failed");
+  } else {
+    ctx_.stats().upstream_resets.add();
+    session_->abort();
+  }
+}
+
+void Exchange::onUpstreamWriteError(int) {
+  if (tunnel_) {
+    closeUpstream();
+    session_->abort();
+    return;
+  }
+  if (!response_started_ && response_bytes_ == 0 && retryOnFreshConnection()) return;
+  closeUpstream();
+  if (!response_started_) {
+    failUpstream(502, "upstream connection failed");
+  } else {
+    ctx_.stats().upstream_resets.add();
+    session_->abort();
+  }
+}
+
+void Exchange::onUpstreamDrained() { session_->resumeReading(); }
+
+bool Exchange::retryOnFreshConnection() {
+  // Only a reused keep-alive connection that the upstream closed before answering, and
+  // only when no body byte was sent: then the upstream cannot have acted on the request.
+  if (conn_ == nullptr || !conn_->reused() || retried_ || request_body_sent_ ||
+      body_received_ > 0) {
+    return false;
+  }
+  retried_ = true;
+  ctx_.stats().upstream_retries.add();
+  closeUpstream();
+  connectUpstream();
+  return true;
+}
+
+void Exchange::closeUpstream() {
+  if (conn_ != nullptr) {
+    conn_->close();
+    conn_ = nullptr;
+  }
+  connected_ = false;
+}
+
+void Exchange::onTimer(void* self) {
+  auto* e = static_cast<Exchange*>(self);
+  e->ctx_.stats().upstream_timeouts.add();
+  e->closeUpstream();
+  if (!e->response_started_) {
+    e->failUpstream(504, e->timer_is_connect_ ? "upstream connect timeout"
+                                              : "upstream response timeout");
+  } else {
+    e->session_->abort();
+  }
+}
+
+// ---------------------------------------------------------------- response side
+
+int Exchange::onHead(const http::MessageHead& head) {
+  int status = head.status;
+  if (status == 101) {
+    if (!upgrade_requested_) {
+      response_parser_.fail(502, "unexpected 101 from upstream");
+      return kReject;
+    }
+    scratch_.clear();
+    DownstreamResponse response;
+    response.head = &head;
+    response.upgrade = true;
+    response.via = pinned_->get().forwarding.via;
+    writeDownstreamResponseHead(response, scratch_);
+    session_->transport().stage(scratch_.data(), scratch_.size());
+    response_started_ = true;
+    switching_protocols_ = true;
+    ctx_.stats().countStatus(status);
+    return kContinue;
+  }
+  if (status < 200) {
+    interim_ = true;  // 100/102/103: not forwarded; the final response follows
+    return kContinue;
+  }
+  bool no_body = is_head_ || status == 204 || status == 304;
+  if (!no_body && !head.has_content_length) {
+    // Chunked or read-until-close from upstream: chunked to an HTTP/1.1 client, the
+    // connection's end to an HTTP/1.0 client.
+    if (client_http10_) {
+      response_close_delimited_ = true;
+    } else {
+      response_chunked_out_ = true;
+    }
+  }
+  upstream_keep_alive_ = head.keep_alive;
+  bool close = !client_keep_alive_ || session_->closeAfterResponse() || ctx_.draining() ||
+               response_close_delimited_ || (request_has_body_ && !request_done_) ||
+               upgrade_requested_;
+  if (close) session_->setCloseAfterResponse();
+
+  scratch_.clear();
+  DownstreamResponse response;
+  response.head = &head;
+  response.chunked_body = response_chunked_out_;
+  response.close = close;
+  response.keep_alive_header = client_http10_ && !close;
+  response.via = pinned_->get().forwarding.via;
+  writeDownstreamResponseHead(response, scratch_);
+  session_->transport().stage(scratch_.data(), scratch_.size());
+  response_started_ = true;
+  ctx_.stats().countStatus(status);
+  return no_body ? kSkipBody : kContinue;
+}
+
+int Exchange::onBody(const char* data, size_t length) {
+  net::TcpTransport& client = session_->transport();
+  if (response_chunked_out_) {
+    char header[20];
+    client.stageCopy(header, chunkHeader(header, length));
+    client.stage(data, length);
+    client.stage("\r\n", 2);
+  } else {
+    client.stage(data, length);
+  }
+  return kContinue;
+}
+
+bool Exchange::onMessageComplete() {
+  if (interim_) {
+    interim_ = false;
+    return false;
+  }
+  // A 101 must end with llhttp's own upgrade pause, not ours.
+  if (switching_protocols_) return false;
+  response_done_ = true;
+  if (response_chunked_out_) session_->transport().stage("0\r\n\r\n", 5);
+  return true;
+}
+
+void Exchange::finishResponse() {
+  ctx_.loop().timers().disarm(timer_);
+  bool reusable = conn_ != nullptr && upstream_keep_alive_ && request_done_ &&
+                  !response_parser_.hasPendingInput();
+  if (reusable) {
+    conn_->release();
+    conn_ = nullptr;
+    connected_ = false;
+  } else {
+    closeUpstream();
+  }
+  session_->exchangeDone(client_keep_alive_ && !session_->closeAfterResponse() &&
+                         !response_close_delimited_);
+}
+
+void Exchange::failUpstream(int status, const char* message) {
+  sendLocalReply(status, message, false);
+}
+
+void Exchange::sendLocalReply(int status, const char* message, bool close) {
+  local_reply_ = true;
+  response_started_ = true;
+  response_done_ = true;
+  ctx_.loop().timers().disarm(timer_);
+  close = close || !client_keep_alive_ || session_->closeAfterResponse() || ctx_.draining() ||
+          (request_has_body_ && !request_done_);
+  if (close) session_->setCloseAfterResponse();
+  scratch_.clear();
+  writeLocalReply(status, message, close, is_head_, scratch_);
+  session_->transport().stageCopy(scratch_);
+  session_->transport().flush();
+  ctx_.stats().local_replies.add();
+  ctx_.stats().countStatus(status);
+  session_->exchangeDone(!close);
+}
+
+}  // namespace gw::proxy

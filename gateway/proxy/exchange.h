@@ -1,0 +1,108 @@
+#pragma once
+// One request and its response: routes the request, picks an endpoint, streams the
+// request to an upstream connection and the response back, with backpressure both ways.
+// Owned by its DownstreamSession; pooled per worker (ProxyContext), so its buffers keep
+// their capacity between requests. Loop-confined.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "gateway/core/timer.h"
+#include "gateway/http/parser.h"
+#include "gateway/proxy/proxy_context.h"
+#include "gateway/route/route.h"
+#include "gateway/upstream/connection.h"
+
+namespace gw::proxy {
+
+class DownstreamSession;
+
+class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
+ public:
+  explicit Exchange(ProxyContext& ctx);
+  Exchange(const Exchange&) = delete;
+  Exchange& operator=(const Exchange&) = delete;
+
+  void begin(DownstreamSession& session);
+  // Ends the exchange: closes an unfinished upstream connection, unpins the snapshot.
+  void reset();
+
+  // --- request side, called by the session's parser callbacks ---
+  // Returns MessageSink::kContinue, or kReject after setting the parser's error.
+  int onRequestHead(const http::MessageHead& head);
+  int onRequestBody(const char* data, size_t length);
+  void onRequestComplete();
+  // After the session's read callback: sends what was staged for the upstream.
+  void flushUpstream();
+  // Bytes from the client after a successful upgrade.
+  void tunnelFromClient(const char* data, size_t length);
+  void clientClosed();
+  // The client's write queue drained: resume reading the upstream.
+  void onClientDrained();
+  bool responseStarted() const { return response_started_; }
+  bool responseDone() const { return response_done_; }
+  bool localReply() const { return local_reply_; }
+  bool upgradeRequested() const { return upgrade_requested_; }
+
+  // UpstreamUser
+  void onUpstreamConnected(int status) override;
+  void onUpstreamRead(const char* data, size_t length) override;
+  void onUpstreamReadEnd(int status) override;
+  void onUpstreamDrained() override;
+  void onUpstreamWriteError(int status) override;
+
+  // MessageSink (responses)
+  int onHead(const http::MessageHead& head) override;
+  int onBody(const char* data, size_t length) override;
+  bool onMessageComplete() override;
+
+ private:
+  void sendLocalReply(int status, const char* message, bool close);
+  void connectUpstream();
+  void failUpstream(int status, const char* message);
+  bool retryOnFreshConnection();
+  void finishResponse();
+  void closeUpstream();
+  void stageUpstream(const char* data, size_t length, bool copy);
+  void armResponseTimer();
+  static void onTimer(void* self);
+
+  ProxyContext& ctx_;
+  DownstreamSession* session_ = nullptr;
+  PinnedSnapshot* pinned_ = nullptr;
+  const config::Service* service_ = nullptr;
+  upstream::EndpointRuntime* endpoint_ = nullptr;
+  upstream::UpstreamConnection* conn_ = nullptr;
+  http::Parser response_parser_;
+  Timer timer_;
+  std::string head_out_;   // upstream request head; kept until the response starts (retry)
+  std::string pending_;    // request bytes staged while the upstream connection opens
+  std::string scratch_;    // response head / chunk framing being built
+  std::vector<http::HeaderView> route_headers_;  // the router's view of the request headers
+  uint64_t body_received_ = 0;
+  uint64_t max_body_ = 0;
+  uint64_t response_bytes_ = 0;
+  bool connected_ = false;
+  bool request_chunked_ = false;
+  bool request_done_ = false;
+  bool request_has_body_ = false;
+  bool request_body_sent_ = false;  // some body bytes reached the upstream socket
+  bool is_head_ = false;
+  bool upgrade_requested_ = false;
+  bool client_http10_ = false;
+  bool client_keep_alive_ = false;
+  bool response_started_ = false;
+  bool response_done_ = false;
+  bool response_chunked_out_ = false;
+  bool response_close_delimited_ = false;
+  bool upstream_keep_alive_ = false;
+  bool interim_ = false;
+  bool local_reply_ = false;
+  bool retried_ = false;
+  bool tunnel_ = false;
+  bool switching_protocols_ = false;
+  bool timer_is_connect_ = false;
+};
+
+}  // namespace gw::proxy

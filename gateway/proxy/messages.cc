@@ -1,0 +1,216 @@
+#include "gateway/proxy/messages.h"
+
+#include <charconv>
+
+#include "gateway/core/log.h"
+#include "gateway/http/hop_by_hop.h"
+
+namespace gw::proxy {
+namespace {
+
+using http::equalsIgnoreCase;
+
+void appendField(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name);
+  out.append(": ", 2);
+  out.append(value);
+  out.append("\r\n", 2);
+}
+
+void appendNumber(std::string& out, uint64_t n) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n);
+  (void)ec;
+  out.append(buf, end);
+}
+
+}  // namespace
+
+bool parseRequestTarget(std::string_view url, bool is_options, RequestTarget& out) {
+  out = RequestTarget{};
+  if (url.empty()) return false;
+  if (url.front() == '/') {
+    out.path_and_query = url;
+  } else if (url == "*") {
+    if (!is_options) return false;
+    out.path_and_query = url;
+    out.path = url;
+    return true;
+  } else {
+    // absolute-form: scheme "://" authority [ path-abempty ] [ "?" query ]
+    size_t scheme_end = url.find("://");
+    if (scheme_end == std::string_view::npos) return false;
+    std::string_view scheme = url.substr(0, scheme_end);
+    if (!equalsIgnoreCase(scheme, "http") && !equalsIgnoreCase(scheme, "https")) return false;
+    std::string_view rest = url.substr(scheme_end + 3);
+    size_t path_start = rest.find_first_of("/?");
+    out.authority = rest.substr(0, path_start);
+    // No userinfo (RFC 9110 §4.2.4) and no empty host.
+    if (out.authority.empty() || out.authority.find('@') != std::string_view::npos) return false;
+    if (path_start == std::string_view::npos) {
+      out.path_and_query = "/";
+    } else if (rest[path_start] == '?') {
+      return false;  // "http://h?q" has no path; refuse rather than guess
+    } else {
+      out.path_and_query = rest.substr(path_start);
+    }
+  }
+  size_t q = out.path_and_query.find('?');
+  out.path = out.path_and_query.substr(0, q);
+  return true;
+}
+
+void writeUpstreamRequestHead(const UpstreamRequest& r, std::string& out) {
+  const http::MessageHead& head = *r.head;
+  const config::Forwarding& fwd = *r.forwarding;
+  http::ConnectionTokens connection(head);
+
+  out.append(r.method);
+  out.push_back(' ');
+  out.append(r.target);
+  out.append(" HTTP/1.1\r\n", 11);
+
+  // X-Forwarded-For from a trusted peer is extended; collect its values in order.
+  std::string_view xff_values[8];
+  size_t xff_count = 0;
+  bool have_xfp = false;
+  bool have_xfh = false;
+  std::string_view original_host;
+  for (size_t i = 0; i < head.header_count; ++i) {
+    std::string_view name = head.name(i);
+    std::string_view value = head.value(i);
+    if (http::isFixedHopByHop(name)) {
+      if (r.upgrade && equalsIgnoreCase(name, "upgrade")) appendField(out, name, value);
+      continue;
+    }
+    if (connection.contains(name)) continue;
+    // We answered 100-continue ourselves (or refused the expectation).
+    if (equalsIgnoreCase(name, "expect")) continue;
+    if (equalsIgnoreCase(name, "host")) {
+      original_host = value;
+      appendField(out, name, r.authority.empty() ? value : r.authority);
+      continue;
+    }
+    if (name.size() > 12 && (name[0] == 'x' || name[0] == 'X') &&
+        http::startsWithIgnoreCase(name, "x-forwarded-")) {
+      std::string_view suffix = name.substr(12);
+      if (equalsIgnoreCase(suffix, "for") && fwd.x_forwarded_for) {
+        if (r.trusted_peer && xff_count < 8) xff_values[xff_count++] = value;
+        continue;
+      }
+      if (equalsIgnoreCase(suffix, "proto") && fwd.x_forwarded_proto) {
+        if (!r.trusted_peer) continue;
+        have_xfp = true;
+      } else if (equalsIgnoreCase(suffix, "host") && fwd.x_forwarded_host) {
+        if (!r.trusted_peer) continue;
+        have_xfh = true;
+      }
+    }
+    appendField(out, name, value);
+  }
+  if (!r.authority.empty() && original_host.empty()) {
+    appendField(out, "Host", r.authority);
+    original_host = r.authority;
+  } else if (!r.authority.empty()) {
+    original_host = r.authority;
+  }
+  if (r.chunked_body) out.append("Transfer-Encoding: chunked\r\n");
+  if (r.upgrade) out.append("Connection: upgrade\r\n");
+  if (fwd.x_forwarded_for) {
+    out.append("X-Forwarded-For: ");
+    for (size_t i = 0; i < xff_count; ++i) {
+      out.append(xff_values[i]);
+      out.append(", ", 2);
+    }
+    out.append(r.client_ip);
+    out.append("\r\n", 2);
+  }
+  if (fwd.x_forwarded_proto && !have_xfp) appendField(out, "X-Forwarded-Proto", r.proto);
+  if (fwd.x_forwarded_host && !have_xfh && !original_host.empty()) {
+    appendField(out, "X-Forwarded-Host", original_host);
+  }
+  if (fwd.via) {
+    out.append(head.http_minor == 0 ? "Via: 1.0 gateway\r\n" : "Via: 1.1 gateway\r\n");
+  }
+  out.append("\r\n", 2);
+}
+
+void writeDownstreamResponseHead(const DownstreamResponse& r, std::string& out) {
+  const http::MessageHead& head = *r.head;
+  http::ConnectionTokens connection(head);
+  out.append("HTTP/1.1 ", 9);
+  appendNumber(out, static_cast<uint64_t>(head.status));
+  out.push_back(' ');
+  out.append(head.reason.empty() ? reasonPhrase(head.status) : head.reason);
+  out.append("\r\n", 2);
+  for (size_t i = 0; i < head.header_count; ++i) {
+    std::string_view name = head.name(i);
+    if (http::isFixedHopByHop(name)) {
+      if (r.upgrade && equalsIgnoreCase(name, "upgrade")) appendField(out, name, head.value(i));
+      continue;
+    }
+    if (connection.contains(name)) continue;
+    if (r.chunked_body && equalsIgnoreCase(name, "content-length")) continue;
+    appendField(out, name, head.value(i));
+  }
+  if (r.chunked_body) out.append("Transfer-Encoding: chunked\r\n");
+  if (r.upgrade) {
+    out.append("Connection: upgrade\r\n");
+  } else if (r.close) {
+    out.append("Connection: close\r\n");
+  } else if (r.keep_alive_header) {
+    out.append("Connection: keep-alive\r\n");
+  }
+  if (r.via) out.append(head.http_minor == 0 ? "Via: 1.0 gateway\r\n" : "Via: 1.1 gateway\r\n");
+  out.append("\r\n", 2);
+}
+
+void writeLocalReply(int status, std::string_view message, bool close, bool head_request,
+                     std::string& out) {
+  std::string body = "{\"error\":\"";
+  log::appendJsonEscaped(body, message);
+  body += "\",\"status\":";
+  appendNumber(body, static_cast<uint64_t>(status));
+  body += "}\n";
+  out.append("HTTP/1.1 ");
+  appendNumber(out, static_cast<uint64_t>(status));
+  out.push_back(' ');
+  out.append(reasonPhrase(status));
+  out.append("\r\nContent-Type: application/json\r\nContent-Length: ");
+  appendNumber(out, body.size());
+  out.append("\r\n");
+  if (status == 503) out.append("Retry-After: 1\r\n");
+  if (close) out.append("Connection: close\r\n");
+  out.append("\r\n");
+  if (!head_request) out.append(body);
+}
+
+std::string_view reasonPhrase(int status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 417: return "Expectation Failed";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Unknown";
+  }
+}
+
+}  // namespace gw::proxy

@@ -1,0 +1,55 @@
+#pragma once
+// How the proxy rewrites message heads on the way through (RFC 9110 §7.6, RFC 9112),
+// and the one format of its own (local) replies. Pure functions over views: no I/O, no
+// state, so the rules are unit-testable one by one.
+
+#include <string>
+#include <string_view>
+
+#include "gateway/config/snapshot.h"
+#include "gateway/http/parser.h"
+
+namespace gw::proxy {
+
+// The request target, split (RFC 9112 §3.2).
+struct RequestTarget {
+  std::string_view path_and_query;  // origin-form, always starting with '/' (or "*")
+  std::string_view path;            // without the query
+  std::string_view authority;       // from an absolute-form target; empty otherwise
+};
+// False when the target is not origin-form, absolute-form (http/https) or "*" for OPTIONS.
+bool parseRequestTarget(std::string_view url, bool is_options, RequestTarget& out);
+
+struct UpstreamRequest {
+  const http::MessageHead* head = nullptr;
+  std::string_view method;
+  std::string_view target;     // what to put on the request line (rewritten path + query)
+  std::string_view authority;  // non-empty: replaces Host (absolute-form request)
+  bool chunked_body = false;   // the body is forwarded with chunked framing
+  bool upgrade = false;        // keep Upgrade and ask for it with Connection: upgrade
+  const config::Forwarding* forwarding = nullptr;
+  bool trusted_peer = false;   // the client may extend X-Forwarded-*
+  std::string_view client_ip;
+  std::string_view proto = "http";
+};
+// Appends the upstream request head (request line, end-to-end fields in their order and
+// case, the forwarding fields, the blank line) to `out`.
+void writeUpstreamRequestHead(const UpstreamRequest& request, std::string& out);
+
+struct DownstreamResponse {
+  const http::MessageHead* head = nullptr;
+  bool chunked_body = false;      // we frame the body as chunked
+  bool close = false;             // send Connection: close
+  bool keep_alive_header = false; // an HTTP/1.0 client that asked for keep-alive
+  bool upgrade = false;           // a 101: keep Upgrade, send Connection: upgrade
+  bool via = true;
+};
+void writeDownstreamResponseHead(const DownstreamResponse& response, std::string& out);
+
+// The proxy's own replies: a short JSON body {"error": ..., "status": ...}.
+void writeLocalReply(int status, std::string_view message, bool close, bool head_request,
+                     std::string& out);
+
+std::string_view reasonPhrase(int status);
+
+}  // namespace gw::proxy

@@ -1,0 +1,90 @@
+#include "gateway/proxy/proxy_context.h"
+
+#include "gateway/proxy/downstream_session.h"
+#include "gateway/proxy/exchange.h"
+
+namespace gw::proxy {
+namespace {
+constexpr size_t kMaxFreeExchanges = 1024;
+}
+
+ProxyContext::ProxyContext(LoopContext& loop, std::shared_ptr<const config::Snapshot> snapshot,
+                           WorkerStats& stats)
+    : loop_(loop), current_(new PinnedSnapshot(std::move(snapshot))), upstreams_(loop),
+      stats_(stats) {
+  upstreams_.apply(current_->get());
+}
+
+ProxyContext::~ProxyContext() {
+  for (Exchange* e : free_exchanges_) delete e;
+  for (PinnedSnapshot* p : retired_) delete p;
+  delete current_;
+}
+
+void ProxyContext::unpin(PinnedSnapshot* pinned) {
+  if (pinned->release()) {
+    std::erase(retired_, pinned);
+    delete pinned;
+  }
+}
+
+Exchange* ProxyContext::acquireExchange(DownstreamSession& session) {
+  Exchange* e;
+  if (free_exchanges_.empty()) {
+    e = new Exchange(*this);
+  } else {
+    e = free_exchanges_.back();
+    free_exchanges_.pop_back();
+  }
+  e->begin(session);
+  return e;
+}
+
+void ProxyContext::releaseExchange(Exchange* exchange) {
+  exchange->reset();
+  if (free_exchanges_.size() < kMaxFreeExchanges) {
+    free_exchanges_.push_back(exchange);
+  } else {
+    delete exchange;
+  }
+}
+
+void ProxyContext::addSession(DownstreamSession* s) {
+  s->prev_session = nullptr;
+  s->next_session = sessions_;
+  if (sessions_ != nullptr) sessions_->prev_session = s;
+  sessions_ = s;
+  session_count_++;
+}
+
+void ProxyContext::removeSession(DownstreamSession* s) {
+  if (s->prev_session != nullptr) {
+    s->prev_session->next_session = s->next_session;
+  } else {
+    sessions_ = s->next_session;
+  }
+  if (s->next_session != nullptr) s->next_session->prev_session = s->prev_session;
+  s->prev_session = s->next_session = nullptr;
+  session_count_--;
+}
+
+void ProxyContext::drain() {
+  draining_ = true;
+  upstreams_.closeIdle();
+  for (DownstreamSession* s = sessions_; s != nullptr;) {
+    DownstreamSession* next = s->next_session;
+    s->drain();
+    s = next;
+  }
+}
+
+void ProxyContext::closeAll() {
+  for (DownstreamSession* s = sessions_; s != nullptr;) {
+    DownstreamSession* next = s->next_session;
+    s->closeNow();
+    s = next;
+  }
+  upstreams_.closeIdle();
+}
+
+}  // namespace gw::proxy

@@ -1,0 +1,85 @@
+#pragma once
+// A worker's proxy state: the snapshot it serves, its upstream runtime, its counters,
+// its open downstream sessions, and a free list of exchanges (so a request allocates
+// nothing once the worker is warm). Loop-confined except `stats`, which the control
+// thread may read.
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "gateway/config/snapshot.h"
+#include "gateway/core/loop_context.h"
+#include "gateway/proxy/stats.h"
+#include "gateway/upstream/registry.h"
+
+namespace gw::proxy {
+
+class DownstreamSession;
+class Exchange;
+
+// A snapshot pinned by this worker. Sessions and exchanges count their uses with a plain
+// integer (no atomics on the request path); the shared_ptr is dropped when the last use
+// of a replaced snapshot ends.
+class PinnedSnapshot {
+ public:
+  explicit PinnedSnapshot(std::shared_ptr<const config::Snapshot> snapshot)
+      : snapshot_(std::move(snapshot)) {}
+  const config::Snapshot& get() const { return *snapshot_; }
+  void retain() { ++uses_; }
+  // True when this was the last use (and the pin is no longer current).
+  bool release() { return --uses_ == 0 && !current_; }
+  void setCurrent(bool current) { current_ = current; }
+  bool unused() const { return uses_ == 0; }
+
+ private:
+  std::shared_ptr<const config::Snapshot> snapshot_;
+  uint64_t uses_ = 0;
+  bool current_ = true;
+};
+
+class ProxyContext {
+ public:
+  // `stats` outlives the context (its owner, the worker, lets other threads read it).
+  ProxyContext(LoopContext& loop, std::shared_ptr<const config::Snapshot> snapshot,
+               WorkerStats& stats);
+  ~ProxyContext();
+  ProxyContext(const ProxyContext&) = delete;
+  ProxyContext& operator=(const ProxyContext&) = delete;
+
+  LoopContext& loop() { return loop_; }
+  upstream::UpstreamRegistry& upstreams() { return upstreams_; }
+  WorkerStats& stats() { return stats_; }
+
+  PinnedSnapshot* pin() {
+    current_->retain();
+    return current_;
+  }
+  void unpin(PinnedSnapshot* pinned);
+
+  Exchange* acquireExchange(DownstreamSession& session);
+  void releaseExchange(Exchange* exchange);
+
+  void addSession(DownstreamSession* session);
+  void removeSession(DownstreamSession* session);
+  size_t sessionCount() const { return session_count_; }
+
+  // Graceful shutdown: idle sessions close now, busy ones after their current response.
+  void drain();
+  bool draining() const { return draining_; }
+  // Closes everything that is still open (drain timeout).
+  void closeAll();
+
+ private:
+  LoopContext& loop_;
+  PinnedSnapshot* current_;
+  std::vector<PinnedSnapshot*> retired_;
+  upstream::UpstreamRegistry upstreams_;
+  WorkerStats& stats_;
+  std::vector<Exchange*> free_exchanges_;
+  DownstreamSession* sessions_ = nullptr;  // intrusive list
+  size_t session_count_ = 0;
+  bool draining_ = false;
+};
+
+}  // namespace gw::proxy

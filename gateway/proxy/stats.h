@@ -1,0 +1,47 @@
+#pragma once
+// Per-worker counters. One writer (the worker's loop); the control thread reads them
+// for the admin API. Relaxed loads and stores: no read-modify-write, no contention.
+
+#include <atomic>
+#include <cstdint>
+
+namespace gw::proxy {
+
+class Counter {
+ public:
+  void add(uint64_t n = 1) {
+    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  void sub(uint64_t n = 1) {
+    value_.store(value_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+  }
+  uint64_t get() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> value_{0};
+};
+
+struct WorkerStats {
+  Counter connections_accepted;
+  Counter connections_active;
+  Counter connections_refused;  // over max_connections
+  Counter requests;
+  Counter responses_1xx, responses_2xx, responses_3xx, responses_4xx, responses_5xx;
+  Counter local_replies;
+  Counter bad_requests;  // malformed input refused with 4xx
+  Counter upstream_connect_failures;
+  Counter upstream_timeouts;
+  Counter upstream_retries;
+  Counter upstream_resets;  // upstream failed mid-response
+  Counter header_timeouts;
+
+  void countStatus(int status) {
+    if (status < 200) responses_1xx.add();
+    else if (status < 300) responses_2xx.add();
+    else if (status < 400) responses_3xx.add();
+    else if (status < 500) responses_4xx.add();
+    else responses_5xx.add();
+  }
+};
+
+}  // namespace gw::proxy

@@ -1,0 +1,123 @@
+#include "gateway/upstream/connection.h"
+
+namespace gw::upstream {
+
+UpstreamConnection::UpstreamConnection(LoopContext& ctx, EndpointRuntime& endpoint)
+    : ctx_(ctx), endpoint_(endpoint), transport_(ctx), idle_timer_(this, &onIdleTimeout) {
+  transport_.setHandler(this);
+}
+
+void UpstreamConnection::onConnected(void* self, int status) {
+  auto* c = static_cast<UpstreamConnection*>(self);
+  if (status != 0) c->endpoint_.connect_failures_++;
+  if (c->user_ != nullptr) c->user_->onUpstreamConnected(status);
+}
+
+void UpstreamConnection::release() {
+  user_ = nullptr;
+  if (transport_.closing()) return;
+  if (endpoint_.idle_count_ >= endpoint_.max_idle_ || transport_.queuedBytes() > 0) {
+    close();
+    return;
+  }
+  // Keep reading while idle: an upstream that closes an idle connection is noticed
+  // (EOF) and the connection leaves the pool before anyone picks it.
+  transport_.startReading();
+  endpoint_.pushIdle(this);
+  ctx_.timers().arm(idle_timer_, endpoint_.idle_timeout_ms_);
+}
+
+void UpstreamConnection::close() {
+  user_ = nullptr;
+  if (idle_) endpoint_.removeIdle(this);
+  ctx_.timers().disarm(idle_timer_);
+  transport_.close();
+}
+
+void UpstreamConnection::onIdleTimeout(void* self) {
+  static_cast<UpstreamConnection*>(self)->close();
+}
+
+void UpstreamConnection::onRead(const char* data, size_t length) {
+  if (user_ != nullptr) {
+    user_->onUpstreamRead(data, length);
+    return;
+  }
+  // Bytes on an idle connection belong to no request: the connection is unusable.
+  close();
+}
+
+void UpstreamConnection::onReadEnd(int status) {
+  if (user_ != nullptr) {
+    user_->onUpstreamReadEnd(status);
+    return;
+  }
+  close();
+}
+
+void UpstreamConnection::onDrained() {
+  if (user_ != nullptr) user_->onUpstreamDrained();
+}
+
+void UpstreamConnection::onWriteError(int status) {
+  if (user_ != nullptr) {
+    user_->onUpstreamWriteError(status);
+    return;
+  }
+  close();
+}
+
+void UpstreamConnection::onClosed() { delete this; }
+
+EndpointRuntime::EndpointRuntime(LoopContext& ctx, std::string key, net::SocketAddress address)
+    : ctx_(ctx), key_(std::move(key)), address_(address) {}
+
+EndpointRuntime::~EndpointRuntime() = default;
+
+UpstreamConnection* EndpointRuntime::takeIdle(UpstreamUser* user) {
+  UpstreamConnection* c = idle_head_;
+  if (c == nullptr) return nullptr;
+  removeIdle(c);
+  ctx_.timers().disarm(c->idle_timer_);
+  c->reused_ = true;
+  c->user_ = user;
+  return c;
+}
+
+UpstreamConnection* EndpointRuntime::connect(UpstreamUser* user, int& error) {
+  auto* c = new UpstreamConnection(ctx_, *this);
+  c->user_ = user;
+  error = c->transport_.connect(address_, c, &UpstreamConnection::onConnected);
+  if (error != 0) {
+    connect_failures_++;
+    c->user_ = nullptr;
+    c->transport_.close();  // frees itself in the close callback
+    return nullptr;
+  }
+  created_++;
+  return c;
+}
+
+void EndpointRuntime::closeIdle() {
+  while (idle_head_ != nullptr) idle_head_->close();
+}
+
+void EndpointRuntime::pushIdle(UpstreamConnection* c) {
+  c->idle_ = true;
+  c->idle_prev_ = nullptr;
+  c->idle_next_ = idle_head_;
+  if (idle_head_) idle_head_->idle_prev_ = c;
+  idle_head_ = c;
+  idle_count_++;
+}
+
+void EndpointRuntime::removeIdle(UpstreamConnection* c) {
+  if (!c->idle_) return;
+  if (c->idle_prev_) c->idle_prev_->idle_next_ = c->idle_next_; else idle_head_ = c->idle_next_;
+  if (c->idle_next_) c->idle_next_->idle_prev_ = c->idle_prev_;
+  c->idle_prev_ = c->idle_next_ = nullptr;
+  c->idle_ = false;
+  idle_count_--;
+}
+
+}  // namespace gw::upstream

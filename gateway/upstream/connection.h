@@ -1,0 +1,118 @@
+#pragma once
+// Upstream connections and the per-worker, per-endpoint pool of idle ones.
+//
+// Ownership: an UpstreamConnection is owned by its EndpointRuntime while idle and by
+// the exchange using it while busy; that exchange must either release() it back or
+// close() it. The connection frees itself after its handle's close callback, and the
+// EndpointRuntime outlives all its connections (the worker destroys the registry only
+// after its loop has closed every handle).
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "gateway/core/loop_context.h"
+#include "gateway/core/timer.h"
+#include "gateway/net/address.h"
+#include "gateway/net/tcp_transport.h"
+
+namespace gw::upstream {
+
+class EndpointRuntime;
+
+// What the exchange using a connection implements.
+class UpstreamUser {
+ public:
+  virtual ~UpstreamUser() = default;
+  virtual void onUpstreamConnected(int status) = 0;
+  virtual void onUpstreamRead(const char* data, size_t length) = 0;
+  virtual void onUpstreamReadEnd(int status) = 0;
+  virtual void onUpstreamDrained() = 0;
+  virtual void onUpstreamWriteError(int status) = 0;
+};
+
+class UpstreamConnection final : public net::TransportHandler {
+ public:
+  UpstreamConnection(LoopContext& ctx, EndpointRuntime& endpoint);
+  UpstreamConnection(const UpstreamConnection&) = delete;
+  UpstreamConnection& operator=(const UpstreamConnection&) = delete;
+
+  net::TcpTransport& transport() { return transport_; }
+  EndpointRuntime& endpoint() { return endpoint_; }
+  // True when it was taken from the idle pool (it may have been closed by the upstream
+  // in the meantime, which is why such a request may be retried on a fresh connection).
+  bool reused() const { return reused_; }
+  void setUser(UpstreamUser* user) { user_ = user; }
+
+  // Back to the idle pool (or closed when the pool is full). The user is detached.
+  void release();
+  // Closes the connection; the user is detached and hears nothing more.
+  void close();
+
+  // TransportHandler
+  void onRead(const char* data, size_t length) override;
+  void onReadEnd(int status) override;
+  void onDrained() override;
+  void onWriteError(int status) override;
+  void onClosed() override;
+
+ private:
+  friend class EndpointRuntime;
+  static void onConnected(void* self, int status);
+  static void onIdleTimeout(void* self);
+
+  LoopContext& ctx_;
+  EndpointRuntime& endpoint_;
+  net::TcpTransport transport_;
+  UpstreamUser* user_ = nullptr;
+  Timer idle_timer_;
+  UpstreamConnection* idle_prev_ = nullptr;  // intrusive idle list (LIFO)
+  UpstreamConnection* idle_next_ = nullptr;
+  bool idle_ = false;
+  bool reused_ = false;
+};
+
+// Per-worker runtime state of one endpoint, keyed by its stable identity (the endpoint
+// key), so it survives config reloads that keep the endpoint.
+class EndpointRuntime {
+ public:
+  EndpointRuntime(LoopContext& ctx, std::string key, net::SocketAddress address);
+  ~EndpointRuntime();
+
+  const std::string& key() const { return key_; }
+  const net::SocketAddress& address() const { return address_; }
+  void setAddress(const net::SocketAddress& address) { address_ = address; }
+  void setPoolLimits(uint32_t max_idle, uint64_t idle_timeout_ms) {
+    max_idle_ = max_idle;
+    idle_timeout_ms_ = idle_timeout_ms;
+  }
+
+  // The most recently used idle connection, or nullptr. The caller becomes its user.
+  UpstreamConnection* takeIdle(UpstreamUser* user);
+  // Starts a new connection; `user` hears onUpstreamConnected. nullptr if it failed at
+  // once (`error` set to the libuv code).
+  UpstreamConnection* connect(UpstreamUser* user, int& error);
+  // Closes every idle connection (shutdown, endpoint removed).
+  void closeIdle();
+
+  size_t idleCount() const { return idle_count_; }
+  uint64_t created() const { return created_; }
+  uint64_t connectFailures() const { return connect_failures_; }
+
+ private:
+  friend class UpstreamConnection;
+  void pushIdle(UpstreamConnection* c);
+  void removeIdle(UpstreamConnection* c);
+
+  LoopContext& ctx_;
+  std::string key_;
+  net::SocketAddress address_;
+  uint32_t max_idle_ = 64;
+  uint64_t idle_timeout_ms_ = 60'000;
+  UpstreamConnection* idle_head_ = nullptr;
+  size_t idle_count_ = 0;
+  uint64_t created_ = 0;
+  uint64_t connect_failures_ = 0;
+};
+
+}  // namespace gw::upstream

@@ -1,0 +1,48 @@
+#include "gateway/upstream/registry.h"
+
+namespace gw::upstream {
+
+UpstreamRegistry::~UpstreamRegistry() = default;
+
+void UpstreamRegistry::apply(const config::Snapshot& snapshot) {
+  active_by_service_.clear();
+  std::unordered_map<std::string, std::unique_ptr<PoolRuntime>> pools;
+  for (const auto& [service_name, service] : snapshot.services) {
+    for (const auto& [pool_name, pool] : service.pools) {
+      std::string pool_key = service_name + "/" + pool_name;
+      std::unique_ptr<PoolRuntime> runtime;
+      auto old = pools_by_name_.find(pool_key);
+      if (old != pools_by_name_.end()) runtime = std::move(old->second);
+      if (runtime == nullptr) runtime = std::make_unique<PoolRuntime>();
+      runtime->balancer = makeLoadBalancer(service.lb);
+      if (runtime->balancer == nullptr) runtime->balancer = std::make_unique<RoundRobin>();
+      runtime->endpoints.clear();
+      for (const config::Endpoint& endpoint : pool.endpoints) {
+        auto& slot = endpoints_[endpoint.key];
+        if (slot == nullptr) {
+          slot = std::make_unique<EndpointRuntime>(ctx_, endpoint.key, endpoint.addresses.front());
+        } else {
+          slot->setAddress(endpoint.addresses.front());
+        }
+        slot->setPoolLimits(service.max_idle_connections, service.idle_connection_timeout_ms);
+        runtime->endpoints.push_back(slot.get());
+      }
+      if (pool_name == service.active) active_by_service_[&service] = runtime.get();
+      pools[pool_key] = std::move(runtime);
+    }
+  }
+  pools_by_name_ = std::move(pools);
+}
+
+PoolRuntime* UpstreamRegistry::activePool(const config::Service& service) {
+  auto it = active_by_service_.find(&service);
+  if (it != active_by_service_.end()) return it->second;
+  auto by_name = pools_by_name_.find(service.name + "/" + service.active);
+  return by_name == pools_by_name_.end() ? nullptr : by_name->second.get();
+}
+
+void UpstreamRegistry::closeIdle() {
+  for (auto& [key, endpoint] : endpoints_) endpoint->closeIdle();
+}
+
+}  // namespace gw::upstream

@@ -1,0 +1,494 @@
+"""Proxying basics: keep-alive, pipelining, bodies both ways (Content-Length and
+chunked, large, slow reader), HEAD, Expect: 100-continue, absolute-form targets,
+Upgrade tunnels, hop-by-hop headers, X-Forwarded-*, Via, header order and case."""
+
+import hashlib
+import os
+import subprocess
+import threading
+import unittest
+
+import harness
+from harness import (IO_TIMEOUT, EchoUpstream, GatewayTestCase, RawClient, RawUpstream,
+                     build_request, chunked_body, config, header_all, header_get)
+
+
+class ProxyBasics(GatewayTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.echo = cls.own(EchoUpstream("echo"))
+        cls.gw = cls.start_gateway(config({"echo": [cls.echo.address]}))
+
+    def setUp(self):
+        self.echo.extra_headers = []
+
+    # -- plain requests -------------------------------------------------------
+    def test_simple_get(self):
+        c = self.client()
+        resp = c.request("GET", "/hello?x=1", headers=[("X-Test", "1")])
+        self.assertEqual(resp.status, 200)
+        info = resp.json()
+        self.assertEqual(info["method"], "GET")
+        self.assertEqual(info["target"], "/hello?x=1")
+        self.assertEqual(info["version"], "HTTP/1.1")
+        self.assertEqual(header_get(info["headers"], "X-Test"), "1")
+        self.assertEqual(header_get(info["headers"], "Host"), "test.local")
+
+    def test_curl_get(self):
+        out = subprocess.run(
+            ["curl", "-sS", "--max-time", str(int(IO_TIMEOUT)), "-D", "-",
+             self.gw.url("/via-curl")], capture_output=True, timeout=IO_TIMEOUT * 2)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        text = out.stdout.decode("latin-1")
+        self.assertTrue(text.startswith("HTTP/1.1 200"), text[:200])
+        self.assertIn('"target": "/via-curl"', text)
+
+    def test_keep_alive_many_requests_one_connection(self):
+        c = self.client()
+        for i in range(20):
+            resp = c.request("GET", "/ka/%d" % i)
+            self.assertEqual(resp.status, 200)
+            self.assertEqual(resp.json()["target"], "/ka/%d" % i)
+        closed, _ = c.wait_closed(timeout=0.2)
+        self.assertFalse(closed, "gateway closed a keep-alive connection")
+
+    def test_connection_close_from_client(self):
+        c = self.client()
+        resp = c.request("GET", "/close", headers=[("Connection", "close")])
+        self.assertEqual(resp.status, 200)
+        closed, extra = c.wait_closed()
+        self.assertTrue(closed, "gateway kept the connection after Connection: close")
+        self.assertEqual(extra, b"")
+
+    def test_http10_client(self):
+        c = self.client()
+        c.send(b"GET /ten HTTP/1.0\r\nHost: test.local\r\n\r\n")
+        resp = c.read_response()
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.json()["target"], "/ten")
+        closed, _ = c.wait_closed()
+        self.assertTrue(closed, "HTTP/1.0 request without keep-alive must close")
+
+    def test_pipelined_requests_answered_in_order(self):
+        c = self.client()
+        targets = ["/pipe/%d" % i for i in range(8)]
+        data = b"".join(
+            build_request("POST" if i % 2 else "GET", t,
+                          body=(b"body-%d" % i) if i % 2 else b"")
+            for i, t in enumerate(targets))
+        c.send(data)
+        for i, t in enumerate(targets):
+            resp = c.read_response()
+            self.assertEqual(resp.status, 200)
+            info = resp.json()
+            self.assertEqual(info["target"], t)
+            if i % 2:
+                self.assertEqual(info["body"], "body-%d" % i)
+
+    def test_pipelined_with_slow_first_response(self):
+        """The first request is held upstream; the second must not overtake it."""
+        echo2 = self.upstream(EchoUpstream("hold"))
+        gw = self.gateway(config({"hold": [echo2.address]}))
+        c = self.client(gw.addr)
+        c.send(build_request("GET", "/first", headers=[("X-Echo-Hold", "1")]) +
+               build_request("GET", "/second"))
+        self.assertTrue(echo2.held.wait(IO_TIMEOUT), "first request never reached upstream")
+        echo2.release()
+        first = c.read_response()
+        second = c.read_response()
+        self.assertEqual(first.json()["target"], "/first")
+        self.assertEqual(second.json()["target"], "/second")
+
+    # -- bodies ---------------------------------------------------------------
+    def test_post_content_length_body(self):
+        body = os.urandom(100000)
+        resp = self.client().request("POST", "/upload", body=body)
+        self.assertEqual(resp.status, 200)
+        info = resp.json()
+        self.assertEqual(info["body_len"], len(body))
+        self.assertEqual(info["body_sha256"], hashlib.sha256(body).hexdigest())
+
+    def test_post_chunked_body(self):
+        body = os.urandom(300000)
+        c = self.client()
+        c.send(build_request("POST", "/chunked", headers=[("Transfer-Encoding", "chunked")]) +
+               chunked_body(body))
+        resp = c.read_response()
+        self.assertEqual(resp.status, 200)
+        info = resp.json()
+        self.assertEqual(info["body_len"], len(body))
+        self.assertEqual(info["body_sha256"], hashlib.sha256(body).hexdigest())
+        # and the connection is still usable
+        self.assertEqual(c.request("GET", "/after").json()["target"], "/after")
+
+    def test_chunked_request_with_trailers_and_extensions(self):
+        c = self.client()
+        c.send(build_request("POST", "/trailers", headers=[("Transfer-Encoding", "chunked")]) +
+               b"5;ext=1\r\nhello\r\n0\r\nX-Trailer: t\r\n\r\n")
+        resp = c.read_response()
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.json()["body"], "hello")
+        self.assertEqual(c.request("GET", "/after").status, 200)
+
+    def test_chunked_response(self):
+        resp = self.client().request("GET", "/chunked-resp",
+                                     headers=[("X-Echo-Chunked", "1"),
+                                              ("X-Echo-Body-Size", "200000")])
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(len(resp.body), 200000)
+        self.assertEqual(hashlib.sha256(resp.body).hexdigest(), harness.pattern_sha256(200000))
+
+    def test_empty_body_post(self):
+        resp = self.client().request("POST", "/empty", headers=[("Content-Length", "0")])
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.json()["body_len"], 0)
+
+    def test_large_upload_50mib_streamed(self):
+        total = 50 * 1024 * 1024
+        c = self.client()
+        h = hashlib.sha256()
+        c.send(build_request("POST", "/big-upload",
+                             headers=[("Content-Length", str(total))]))
+        for piece in harness.pattern_chunks(total, 1 << 20):
+            h.update(piece)
+            c.send(piece)
+        resp = c.read_response()
+        self.assertEqual(resp.status, 200)
+        info = resp.json()
+        self.assertEqual(info["body_len"], total)
+        self.assertEqual(info["body_sha256"], h.hexdigest())
+
+    def test_large_chunked_upload_20mib(self):
+        total = 20 * 1024 * 1024
+        c = self.client()
+        c.send(build_request("POST", "/big-chunked",
+                             headers=[("Transfer-Encoding", "chunked")]))
+        h = hashlib.sha256()
+        for piece in harness.pattern_chunks(total, 100003):
+            h.update(piece)
+            c.send(b"%x\r\n" % len(piece) + piece + b"\r\n")
+        c.send(b"0\r\n\r\n")
+        resp = c.read_response()
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.json()["body_len"], total)
+        self.assertEqual(resp.json()["body_sha256"], h.hexdigest())
+
+    def test_large_download_50mib_slow_reader_backpressure(self):
+        """The client stops reading; the upstream must stall well before it has sent
+        everything (the gateway does not buffer the whole body); then the client reads
+        it all and the checksum matches."""
+        total = 50 * 1024 * 1024
+        echo = self.upstream(EchoUpstream("big"))
+        gw = self.gateway(config({"big": [echo.address]}))
+        c = RawClient(gw.addr, timeout=IO_TIMEOUT * 3)
+        self.addCleanup(c.close)
+        c.sock.setsockopt(harness.socket.SOL_SOCKET, harness.socket.SO_RCVBUF, 65536)
+        c.send(build_request("GET", "/big-download",
+                             headers=[("X-Echo-Body-Size", str(total))]))
+        # Wait until the upstream's progress stops for a while (it is blocked on a
+        # full pipe) or it has sent everything.
+        last = [-1]
+
+        def stalled():
+            with echo.cond:
+                now = echo.body_bytes_sent
+            if now == total:
+                return True
+            if now == last[0] and now > 0:
+                return True
+            last[0] = now
+            return False
+
+        harness.wait_until(stalled, timeout=IO_TIMEOUT * 3, interval=0.5)
+        with echo.cond:
+            sent_while_paused = echo.body_bytes_sent
+        self.assertLess(sent_while_paused, total - 8 * 1024 * 1024,
+                        "upstream sent %d of %d bytes while the client read nothing: "
+                        "the gateway buffers the body" % (sent_while_paused, total))
+        h = hashlib.sha256()
+        count = [0]
+
+        def sink(data):
+            h.update(data)
+            count[0] += len(data)
+
+        resp = c.read_response(body_sink=sink)
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(count[0], total)
+        self.assertEqual(h.hexdigest(), harness.pattern_sha256(total))
+
+    def test_large_chunked_download(self):
+        total = 20 * 1024 * 1024
+        h = hashlib.sha256()
+        n = [0]
+
+        def sink(data):
+            h.update(data)
+            n[0] += len(data)
+
+        c = self.client()
+        c.send(build_request("GET", "/big-chunked-download",
+                             headers=[("X-Echo-Body-Size", str(total)),
+                                      ("X-Echo-Chunked", "1")]))
+        resp = c.read_response(body_sink=sink)
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(n[0], total)
+        self.assertEqual(h.hexdigest(), harness.pattern_sha256(total))
+
+    # -- HEAD -----------------------------------------------------------------
+    def test_head(self):
+        c = self.client()
+        resp = c.request("HEAD", "/head", headers=[("X-Echo-Body-Size", "12345")])
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.header("Content-Length"), "12345")
+        self.assertEqual(self.echo.last()["method"], "HEAD")
+        # No body bytes may follow: the next response on the connection parses.
+        resp2 = c.request("GET", "/after-head")
+        self.assertEqual(resp2.status, 200)
+        self.assertEqual(resp2.json()["target"], "/after-head")
+
+    def test_head_chunked_response(self):
+        c = self.client()
+        resp = c.request("HEAD", "/head-chunked", headers=[("X-Echo-Chunked", "1")])
+        self.assertEqual(resp.status, 200)
+        resp2 = c.request("GET", "/after-head-chunked")
+        self.assertEqual(resp2.json()["target"], "/after-head-chunked")
+
+    # -- Expect: 100-continue -------------------------------------------------
+    def test_expect_100_continue(self):
+        c = self.client()
+        c.send(build_request("POST", "/expect",
+                             headers=[("Expect", "100-continue"), ("Content-Length", "11")]))
+        interim = c.read_response(keep_interim=True)
+        self.assertEqual(interim.status, 100, "gateway did not answer 100 Continue")
+        c.send(b"hello world")
+        resp = c.read_response()
+        self.assertEqual(resp.status, 200)
+        info = resp.json()
+        self.assertEqual(info["body"], "hello world")
+        self.assertIsNone(header_get(info["headers"], "Expect"),
+                          "Expect was forwarded upstream")
+        self.assertEqual(c.request("GET", "/after-expect").status, 200)
+
+    def test_expect_100_continue_curl(self):
+        out = subprocess.run(
+            ["curl", "-sS", "--max-time", str(int(IO_TIMEOUT)), "-H", "Expect: 100-continue",
+             "--data-binary", "@-", self.gw.url("/expect-curl")],
+            input=b"x" * 5000, capture_output=True, timeout=IO_TIMEOUT * 2)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        info = harness.json.loads(out.stdout)
+        self.assertEqual(info["body_len"], 5000)
+
+    # -- absolute-form --------------------------------------------------------
+    def test_absolute_form_target(self):
+        c = self.client()
+        c.send(b"GET http://abs.example.com/abs/path?q=1 HTTP/1.1\r\n"
+               b"Host: other.example.com\r\n\r\n")
+        resp = c.read_response()
+        self.assertEqual(resp.status, 200)
+        info = resp.json()
+        self.assertEqual(info["target"], "/abs/path?q=1")
+        self.assertEqual(header_all(info["headers"], "Host"), ["abs.example.com"])
+
+    def test_absolute_form_with_port_and_empty_path(self):
+        c = self.client()
+        c.send(b"GET http://abs.example.com:8080 HTTP/1.1\r\nHost: abs.example.com:8080\r\n\r\n")
+        resp = c.read_response()
+        self.assertEqual(resp.status, 200)
+        info = resp.json()
+        self.assertEqual(info["target"], "/")
+        self.assertEqual(header_all(info["headers"], "Host"), ["abs.example.com:8080"])
+
+    # -- hop-by-hop -----------------------------------------------------------
+    def test_hop_by_hop_request_headers_removed(self):
+        c = self.client()
+        resp = c.request("GET", "/hop", headers=[
+            ("Connection", "keep-alive, X-Custom-Hop"),
+            ("X-Custom-Hop", "secret"),
+            ("Keep-Alive", "timeout=5"),
+            ("Proxy-Connection", "keep-alive"),
+            ("TE", "trailers"),
+            ("Trailer", "X-Foo"),
+            ("Upgrade", "h2c"),
+            ("X-End-To-End", "kept"),
+        ])
+        self.assertEqual(resp.status, 200)
+        hdrs = resp.json()["headers"]
+        names = [k.lower() for k, _ in hdrs]
+        for hop in ("x-custom-hop", "keep-alive", "proxy-connection", "te", "trailer",
+                    "upgrade"):
+            self.assertNotIn(hop, names, "%s was forwarded upstream: %r" % (hop, hdrs))
+        for value in header_all(hdrs, "Connection"):
+            self.assertNotIn("x-custom-hop", value.lower())
+        self.assertEqual(header_get(hdrs, "X-End-To-End"), "kept")
+
+    def test_hop_by_hop_response_headers_removed(self):
+        self.echo.extra_headers = [
+            ("Connection", "X-Resp-Hop"),
+            ("X-Resp-Hop", "secret"),
+            ("Keep-Alive", "timeout=5, max=100"),
+            ("Proxy-Connection", "keep-alive"),
+            ("Trailer", "X-Foo"),
+            ("Upgrade", "h2c"),
+            ("X-Resp-End", "kept"),
+        ]
+        c = self.client()
+        resp = c.request("GET", "/hop-resp")
+        self.assertEqual(resp.status, 200)
+        names = [k.lower() for k, _ in resp.headers]
+        for hop in ("x-resp-hop", "keep-alive", "proxy-connection", "trailer", "upgrade"):
+            self.assertNotIn(hop, names, "%s reached the client: %r" % (hop, resp.headers))
+        for value in resp.header_all("Connection"):
+            self.assertNotIn("x-resp-hop", value.lower())
+        self.assertEqual(resp.header("X-Resp-End"), "kept")
+        # the upstream's "Connection: X-Resp-Hop" must not close the client connection
+        self.assertEqual(c.request("GET", "/still-open").status, 200)
+
+    # -- forwarding headers ---------------------------------------------------
+    def test_forwarded_headers_added(self):
+        resp = self.client().request("GET", "/xff", host="front.example.com")
+        hdrs = resp.json()["headers"]
+        self.assertEqual(header_all(hdrs, "X-Forwarded-For"), ["127.0.0.1"])
+        self.assertEqual(header_get(hdrs, "X-Forwarded-Proto"), "http")
+        self.assertEqual(header_get(hdrs, "X-Forwarded-Host"), "front.example.com")
+        via = header_get(hdrs, "Via")
+        self.assertIsNotNone(via, "no Via header")
+        self.assertTrue(via.startswith("1.1 "), via)
+
+    def test_client_xff_replaced_from_untrusted_peer(self):
+        resp = self.client().request("GET", "/xff-spoof", headers=[
+            ("X-Forwarded-For", "6.6.6.6"), ("X-Forwarded-Proto", "https")])
+        hdrs = resp.json()["headers"]
+        self.assertEqual(header_all(hdrs, "X-Forwarded-For"), ["127.0.0.1"])
+        self.assertEqual(header_all(hdrs, "X-Forwarded-Proto"), ["http"])
+
+    def test_response_via_added(self):
+        resp = self.client().request("GET", "/via-resp")
+        via = resp.header("Via")
+        self.assertIsNotNone(via, "no Via on the response")
+
+    # -- order and case -------------------------------------------------------
+    def test_request_header_order_and_case_preserved(self):
+        sent = [("X-First", "1"), ("x-MiXeD-CaSe", "a"), ("X-Dup", "one"),
+                ("ALLCAPS", "B"), ("X-Dup", "two"), ("x-last", "z")]
+        resp = self.client().request("GET", "/order", headers=sent)
+        got = [(k, v) for k, v in resp.json()["headers"]
+               if k.lower() in {n.lower() for n, _ in sent}]
+        self.assertEqual(got, sent)
+
+    def test_response_header_order_and_case_preserved(self):
+        extra = [("X-Resp-A", "1"), ("x-resp-lower", "2"), ("Set-Cookie", "a=1"),
+                 ("X-RESP-UPPER", "3"), ("Set-Cookie", "b=2")]
+        self.echo.extra_headers = extra
+        resp = self.client().request("GET", "/resp-order")
+        got = [(k, v) for k, v in resp.headers if k.lower() in {n.lower() for n, _ in extra}]
+        self.assertEqual(got, extra)
+
+    def test_status_and_reason_passed_through(self):
+        resp = self.client().request("GET", "/status", headers=[("X-Echo-Status", "418")])
+        self.assertEqual(resp.status, 418)
+
+    def test_no_content_204(self):
+        c = self.client()
+        resp = c.request("GET", "/204", headers=[("X-Echo-Status", "204")])
+        self.assertEqual(resp.status, 204)
+        self.assertEqual(c.request("GET", "/after-204").json()["target"], "/after-204")
+
+
+class TrustedProxies(GatewayTestCase):
+    """127.0.0.1 is a trusted proxy: a client's X-Forwarded-For is extended."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.echo = cls.own(EchoUpstream("echo"))
+        cls.gw = cls.start_gateway(config(
+            {"echo": [cls.echo.address]},
+            forwarding={"trusted_proxies": ["127.0.0.0/8"]}))
+
+    def test_xff_appended(self):
+        resp = self.client().request("GET", "/", headers=[("X-Forwarded-For", "1.2.3.4")])
+        xff = header_all(resp.json()["headers"], "X-Forwarded-For")
+        self.assertEqual(len(xff), 1, xff)
+        self.assertEqual([p.strip() for p in xff[0].split(",")], ["1.2.3.4", "127.0.0.1"])
+
+    def test_xff_added_when_absent(self):
+        resp = self.client().request("GET", "/")
+        self.assertEqual(header_all(resp.json()["headers"], "X-Forwarded-For"), ["127.0.0.1"])
+
+
+class ForwardingDisabled(GatewayTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.echo = cls.own(EchoUpstream("echo"))
+        cls.gw = cls.start_gateway(config(
+            {"echo": [cls.echo.address]},
+            forwarding={"x_forwarded_for": False, "x_forwarded_proto": False,
+                        "x_forwarded_host": False, "via": False}))
+
+    def test_nothing_added(self):
+        resp = self.client().request("GET", "/")
+        names = [k.lower() for k, _ in resp.json()["headers"]]
+        for h in ("x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "via"):
+            self.assertNotIn(h, names)
+
+
+def upgrade_handler(server, conn, r, index):
+    """Answers 101 to the first request, then echoes bytes back, upper-cased."""
+    req = harness.read_request(r)
+    if req is None:
+        return
+    with server.cond:
+        server.events.setdefault("request", req)
+        server.cond.notify_all()
+    conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                 b"Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
+    if r.buf:
+        conn.sendall(bytes(r.buf).upper())
+        r.buf.clear()
+    while True:
+        data = conn.recv(65536)
+        if not data:
+            conn.shutdown(harness.socket.SHUT_WR)
+            return
+        server._record(data)
+        conn.sendall(data.upper())
+
+
+class UpgradeTunnel(GatewayTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.up = cls.own(RawUpstream(upgrade_handler, "ws"))
+        cls.gw = cls.start_gateway(config({"ws": [cls.up.address]}))
+
+    def test_websocket_upgrade_tunnel(self):
+        c = self.client()
+        c.send(build_request("GET", "/ws", headers=[
+            ("Connection", "Upgrade"), ("Upgrade", "websocket"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ("Sec-WebSocket-Version", "13")]))
+        resp = c.read_response()
+        self.assertEqual(resp.status, 101)
+        self.assertEqual((resp.header("Upgrade") or "").lower(), "websocket")
+        self.assertIn("upgrade", (resp.header("Connection") or "").lower())
+        req = self.up.events["request"]
+        self.assertEqual((header_get(req["headers"], "Upgrade") or "").lower(), "websocket")
+        self.assertIn("upgrade", (header_get(req["headers"], "Connection") or "").lower())
+        # a two-way byte pipe
+        for msg in (b"hello", b"\x00\x01binary\xff", b"x" * 200000):
+            c.send(msg)
+            got = b""
+            while len(got) < len(msg):
+                got += c.r.read_some()
+            self.assertEqual(got, msg.upper())
+        # client half-close: the upstream sees EOF and closes; the client sees EOF
+        c.sock.shutdown(harness.socket.SHUT_WR)
+        closed, extra = c.wait_closed()
+        self.assertTrue(closed)
+        self.assertEqual(extra, b"")
+
+
+if __name__ == "__main__":
+    harness.main()
