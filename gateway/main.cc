@@ -26,10 +26,11 @@ void usage(FILE* out) {
   std::fprintf(out,
                "usage: gateway --config FILE [--check]\n"
                "       gateway --listen ADDR:PORT --upstream HOST:PORT [--upstream ...] "
-               "[--workers N|auto] [--check]\n"
+               "[--workers N|auto] [--admin ADDR:PORT] [--check]\n"
                "       gateway --version\n"
-               "Quick mode also reads GATEWAY_LISTEN, GATEWAY_UPSTREAM (comma-separated) and\n"
-               "GATEWAY_WORKERS when the flags are absent.\n");
+               "Quick mode also reads GATEWAY_LISTEN, GATEWAY_UPSTREAM (comma-separated),\n"
+               "GATEWAY_WORKERS and GATEWAY_ADMIN when the flags are absent. Without --admin,\n"
+               "quick mode runs no admin listener.\n");
 }
 
 std::vector<std::string> splitCommas(std::string_view text) {
@@ -69,6 +70,8 @@ int main(int argc, char** argv) {
       quick.upstreams.emplace_back(value("--upstream"));
     } else if (arg == "--workers") {
       quick.workers = value("--workers");
+    } else if (arg == "--admin") {
+      quick.admin = value("--admin");
     } else if (arg == "--version" || arg == "-v") {
       std::printf("gateway %s\n", kVersion);
       return 0;
@@ -91,6 +94,9 @@ int main(int argc, char** argv) {
     }
     if (quick.workers.empty()) {
       if (const char* env = std::getenv("GATEWAY_WORKERS")) quick.workers = env;
+    }
+    if (quick.admin.empty()) {
+      if (const char* env = std::getenv("GATEWAY_ADMIN")) quick.admin = env;
     }
   }
 

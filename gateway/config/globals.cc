@@ -20,8 +20,14 @@ void readWorkers(TableReader& root, Snapshot& out) {
     root.getUint32("workers", 1, kMaxWorkers, out.workers);
     return;
   }
-  root.diag().error(*node, "\"workers\" must be \"auto\" or an integer between 1 and " +
-                               std::to_string(kMaxWorkers));
+  std::string reason =
+      "\"workers\" must be \"auto\" or an integer between 1 and " + std::to_string(kMaxWorkers);
+  if (const auto* s = node->as_string();
+      s != nullptr && !s->get().empty() && s->get().size() <= 9 &&
+      s->get().find_first_not_of("0123456789") == std::string::npos) {
+    reason += " (write " + s->get() + " without quotes)";
+  }
+  root.diag().error(*node, std::move(reason));
 }
 
 void readAdmin(TableReader& root, Admin& out) {

@@ -52,9 +52,7 @@ LoadResult loadConfigString(std::string_view toml_text, const std::string& sourc
     diag.error(parsed.error().source(), std::string(parsed.error().description()));
     return failed(diag);
   }
-  detail::TableReader root(
-      diag, parsed.table(), "at the top level",
-      {"workers", "admin", "log", "limits", "forwarding", "listeners", "routes", "services"});
+  detail::TableReader root(diag, parsed.table(), detail::kTopLevel, detail::topLevelKeys());
   auto snapshot = std::make_shared<Snapshot>();
   snapshot->source = source_name;
   detail::readGlobals(root, *snapshot);

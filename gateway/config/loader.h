@@ -34,11 +34,12 @@ struct QuickConfig {
   std::string listen;
   std::vector<std::string> upstreams;  // "host:port", at least one
   std::string workers;                 // "" or "auto" or a number
+  std::string admin;                   // admin listener "ADDR:PORT"; "" = no admin listener
 };
 // Builds the equivalent TOML text (so `--check` and the admin API show it like a file).
 std::string quickConfigToToml(const QuickConfig& quick);
 
-// Parses "5s", "250ms", "2m", "1h" (integers of ms are also accepted by the loader).
+// Parses "5s", "250ms", "2m", "1h". (The loader refuses bare integers: a unit is required.)
 bool parseDuration(std::string_view text, uint64_t& out_ms);
 // Parses "16KiB", "10MiB", "1GiB", "512B", "4KB" (KB = 1000) into bytes.
 bool parseSize(std::string_view text, uint64_t& out_bytes);

@@ -47,6 +47,8 @@ std::string quickConfigToToml(const QuickConfig& quick) {
     out += isSmallNumber(quick.workers) ? quick.workers : tomlString(quick.workers);
     out += "\n";
   }
+  // No admin listener unless asked for: several sidecars on one host must not collide.
+  out += "\n[admin]\nlisten = " + tomlString(quick.admin) + "\n";
   out += "\n[[listeners]]\nname = \"sidecar\"\nlisten = " + tomlString(quick.listen) + "\n";
   out += "\n[[routes]]\nname = \"default\"\nservice = \"upstream\"\n";
   out += "\n[services.upstream.pools.main]\nendpoints = [";

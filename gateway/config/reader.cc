@@ -33,6 +33,14 @@ std::vector<ConfigError> Diagnostics::take() {
   return std::move(errors_);
 }
 
+const char kTopLevel[] = "at the top level";
+
+const std::vector<std::string_view>& topLevelKeys() {
+  static const std::vector<std::string_view> kKeys = {
+      "workers", "admin", "log", "limits", "forwarding", "listeners", "routes", "services"};
+  return kKeys;
+}
+
 std::string quoted(std::string_view text) {
   std::string out = "\"";
   for (char c : text) {
@@ -123,8 +131,12 @@ TableReader::TableReader(Diagnostics& diag, const toml::table& table, std::strin
     std::string_view name = key.str();
     if (std::find(known_keys.begin(), known_keys.end(), name) != known_keys.end()) continue;
     std::string reason = "unknown key " + quoted(name) + " " + section;
+    const auto& top = topLevelKeys();
     if (auto suggestion = closestMatch(name, known_keys)) {
       reason += " (did you mean " + quoted(*suggestion) + "?)";
+    } else if (section != kTopLevel && std::find(top.begin(), top.end(), name) != top.end()) {
+      // TOML puts every key after a [header] into that table.
+      reason += " (top-level keys must come before the first [table] or [[array]] header)";
     }
     diag.error(key.source(), std::move(reason));
   }

@@ -35,6 +35,10 @@ class Diagnostics {
   std::vector<ConfigError> errors_;
 };
 
+// The keys allowed at the top level of the file.
+const std::vector<std::string_view>& topLevelKeys();
+extern const char kTopLevel[];  // the section name of the top level, "at the top level"
+
 // "\"text\"": how names and values appear inside error messages.
 std::string quoted(std::string_view text);
 // "blue, green".

@@ -75,7 +75,7 @@ struct Service {
   std::string lb = "round_robin";
   uint64_t upstream_connect_timeout_ms = 5'000;    // over: 504
   uint64_t upstream_response_timeout_ms = 60'000;  // no response byte for this long: 504
-  uint32_t max_idle_connections = 64;              // per endpoint per worker
+  uint32_t max_idle_connections = 1024;            // per endpoint per worker
   uint64_t idle_connection_timeout_ms = 60'000;    // idle upstream connections close after
 
   const Pool& activePool() const { return pools.at(active); }

@@ -15,6 +15,22 @@ bool validFieldValueBytes(const char* at, size_t n) {
   return true;
 }
 
+// RFC 9110 §5.6.2 token characters, the only ones allowed in a field name.
+bool validFieldNameBytes(const char* at, size_t n) {
+  static const bool* table = [] {
+    static bool t[256] = {};
+    for (int c = '0'; c <= '9'; ++c) t[c] = true;
+    for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+    for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
+    for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+    return t;
+  }();
+  for (size_t i = 0; i < n; ++i) {
+    if (!table[static_cast<unsigned char>(at[i])]) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 size_t MessageHead::count(std::string_view field, std::string_view* first_value) const {
@@ -89,6 +105,12 @@ bool Parser::extend(Span& span, bool& open, const char* at, size_t n) {
     span.offset = offsetOf(at);
     span.length = 0;
     open = true;
+  } else if (offsetOf(at) != span.offset + span.length) {
+    // llhttp joins an obs-folded line (CRLF + SP) into the same value. RFC 9112 §5.2
+    // lets a server refuse it; a proxy that forwarded it would disagree with upstreams
+    // about where fields end, so refuse it.
+    fail(400, "obsolete line folding in header");
+    return false;
   }
   span.length += static_cast<uint32_t>(n);
   if (headTooBig(at + n)) {
@@ -135,6 +157,10 @@ int Parser::onHeaderField(llhttp_t* p, const char* at, size_t n) {
     }
     s->headers_.emplace_back();
     s->value_open_ = false;
+  }
+  if (!validFieldNameBytes(at, n)) {
+    s->fail(400, "invalid character in header name");
+    return HPE_USER;
   }
   return s->extend(s->headers_.back().name, s->field_open_, at, n) ? 0 : HPE_USER;
 }
@@ -205,6 +231,12 @@ int Parser::onMessageCompleteCb(llhttp_t* p) {
 }
 
 Parser::Outcome Parser::feed(const char* data, size_t length) {
+  // While paused (a message is being answered) new bytes only queue up behind it.
+  llhttp_errno_t state = llhttp_get_errno(&p_);
+  if (state == HPE_PAUSED || state == HPE_PAUSED_UPGRADE) {
+    in_.append(data, length);
+    return state == HPE_PAUSED ? Outcome::Paused : Outcome::Upgraded;
+  }
   if (in_.empty()) return run(data, length, false);
   in_.append(data, length);
   return run(in_.data() + fed_, in_.size() - fed_, true);

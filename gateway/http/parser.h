@@ -92,7 +92,8 @@ class Parser {
     max_headers_ = max_headers;
   }
 
-  // New bytes from the network; `data` need only live for this call.
+  // New bytes from the network; `data` need only live for this call. While paused, the
+  // bytes are only kept (pendingInput() grows) and the pause outcome is returned again.
   Outcome feed(const char* data, size_t length);
   // Continues after Paused with the kept input.
   Outcome resume();
@@ -102,6 +103,7 @@ class Parser {
   void reset();
 
   bool hasPendingInput() const { return fed_ < in_.size(); }
+  size_t pendingInputSize() const { return in_.size() - fed_; }
   std::string_view pendingInput() const { return std::string_view(in_).substr(fed_); }
   void clearPendingInput() {
     in_.clear();

@@ -79,11 +79,15 @@ void DownstreamSession::handleOutcome(http::Parser::Outcome outcome) {
     case Outcome::Paused:
     case Outcome::Upgraded:
       // A whole request is in; its exchange owns the connection until the response is
-      // done. Pipelined bytes stay unparsed in the parser meanwhile.
+      // done. Pipelined bytes wait unparsed in the parser. Reading goes on (stopping and
+      // restarting would cost two epoll_ctl calls per request) unless a client pipelines
+      // more than a head's worth ahead.
       if (state_ == State::Reading) state_ = State::Waiting;
-      transport_.stopReading();
-      timer_kind_ = TimerKind::None;
-      ctx_.loop().timers().disarm(timer_);
+      if (parser_.pendingInputSize() > listener_.limits.max_header_bytes) transport_.stopReading();
+      if (timer_kind_ != TimerKind::None) {
+        timer_kind_ = TimerKind::None;
+        ctx_.loop().timers().disarm(timer_);
+      }
       return;
     case Outcome::Error: {
       ctx_.stats().bad_requests.add();
@@ -209,9 +213,13 @@ void DownstreamSession::closeNow() {
   transport_.close();
 }
 
-void DownstreamSession::onReadEnd(int) {
-  // EOF or error from the client. A partial request is abandoned; an idle or
-  // lingering connection just closes.
+void DownstreamSession::onReadEnd(int status) {
+  // A client may half-close after sending a whole request: answer it, then close.
+  if (status == UV_EOF && state_ == State::Waiting && exchange_ != nullptr) {
+    close_after_ = true;
+    return;
+  }
+  // Otherwise: a partial request is abandoned; an idle or lingering connection closes.
   closeNow();
 }
 

@@ -41,7 +41,7 @@ void Exchange::begin(DownstreamSession& session) {
 
 void Exchange::reset() {
   closeUpstream();
-  ctx_.loop().timers().disarm(timer_);
+  disarmTimer();
   if (pinned_ != nullptr) ctx_.unpin(pinned_);
   pinned_ = nullptr;
   session_ = nullptr;
@@ -57,7 +57,8 @@ void Exchange::reset() {
   is_head_ = upgrade_requested_ = client_http10_ = client_keep_alive_ = false;
   response_started_ = response_done_ = response_chunked_out_ = false;
   response_close_delimited_ = upstream_keep_alive_ = interim_ = false;
-  local_reply_ = retried_ = tunnel_ = timer_is_connect_ = switching_protocols_ = false;
+  local_reply_ = retried_ = tunnel_ = switching_protocols_ = false;
+  timer_kind_ = TimerKind::None;
   request_body_sent_ = false;
 }
 
@@ -74,6 +75,10 @@ int Exchange::onRequestHead(const http::MessageHead& head) {
   request_has_body_ = head.chunked || head.content_length > 0;
   http::Parser& parser = session_->parser();
 
+  if (head.http_major != 1) {
+    sendLocalReply(505, "HTTP version not supported", true);
+    return kContinue;
+  }
   if (head.method == HTTP_CONNECT) {
     sendLocalReply(405, "CONNECT is not supported", true);
     return kContinue;
@@ -148,6 +153,7 @@ int Exchange::onRequestHead(const http::MessageHead& head) {
     }
   }
   request.client_ip = session_->peerIp();
+  request.default_host = endpoint_->key();
   head_out_.clear();
   writeUpstreamRequestHead(request, head_out_);
 
@@ -235,7 +241,9 @@ void Exchange::tunnelFromClient(const char* data, size_t length) {
 void Exchange::clientClosed() { closeUpstream(); }
 
 void Exchange::onClientDrained() {
-  if (conn_ != nullptr) conn_->transport().startReading();
+  if (conn_ == nullptr) return;
+  conn_->transport().startReading();
+  if (timer_kind_ == TimerKind::Send) armResponseTimer();
 }
 
 // ---------------------------------------------------------------- upstream connection
@@ -249,13 +257,11 @@ void Exchange::connectUpstream() {
     failUpstream(502, "upstream connect failed");
     return;
   }
-  timer_is_connect_ = true;
-  ctx_.loop().timers().arm(timer_, service_->upstream_connect_timeout_ms);
+  armTimer(TimerKind::Connect, service_->upstream_connect_timeout_ms);
 }
 
 void Exchange::onUpstreamConnected(int status) {
-  ctx_.loop().timers().disarm(timer_);
-  timer_is_connect_ = false;
+  disarmTimer();
   if (status != 0) {
     ctx_.stats().upstream_connect_failures.add();
     closeUpstream();
@@ -280,8 +286,17 @@ void Exchange::onUpstreamConnected(int status) {
 }
 
 void Exchange::armResponseTimer() {
-  timer_is_connect_ = false;
-  ctx_.loop().timers().arm(timer_, service_->upstream_response_timeout_ms);
+  armTimer(TimerKind::Response, service_->upstream_response_timeout_ms);
+}
+
+void Exchange::armTimer(TimerKind kind, uint64_t ms) {
+  timer_kind_ = kind;
+  ctx_.loop().timers().arm(timer_, ms);
+}
+
+void Exchange::disarmTimer() {
+  timer_kind_ = TimerKind::None;
+  ctx_.loop().timers().disarm(timer_);
 }
 
 void Exchange::onUpstreamRead(const char* data, size_t length) {
@@ -307,7 +322,7 @@ void Exchange::onUpstreamRead(const char* data, size_t length) {
       break;
     case Outcome::Upgraded: {
       tunnel_ = true;
-      ctx_.loop().timers().disarm(timer_);
+      disarmTimer();
       if (response_parser_.hasPendingInput()) {
         std::string_view rest = response_parser_.pendingInput();
         client.stageCopy(rest.data(), rest.size());
@@ -330,7 +345,12 @@ void Exchange::onUpstreamRead(const char* data, size_t length) {
     session_->abort();
     return;
   }
-  if (conn_ != nullptr && client.overHighWater()) conn_->transport().stopReading();
+  if (conn_ != nullptr && client.overHighWater()) {
+    // The client reads slower than the upstream sends: stop reading the upstream. Its
+    // silence is now ours, so the response timeout gives way to a send timeout.
+    conn_->transport().stopReading();
+    armTimer(TimerKind::Send, session_->listener().limits.idle_timeout_ms);
+  }
 }
 
 void Exchange::onUpstreamReadEnd(int status) {
@@ -401,11 +421,13 @@ void Exchange::closeUpstream() {
 
 void Exchange::onTimer(void* self) {
   auto* e = static_cast<Exchange*>(self);
-  e->ctx_.stats().upstream_timeouts.add();
+  TimerKind kind = e->timer_kind_;
+  e->timer_kind_ = TimerKind::None;
+  if (kind != TimerKind::Send) e->ctx_.stats().upstream_timeouts.add();
   e->closeUpstream();
   if (!e->response_started_) {
-    e->failUpstream(504, e->timer_is_connect_ ? "upstream connect timeout"
-                                              : "upstream response timeout");
+    e->failUpstream(504, kind == TimerKind::Connect ? "upstream connect timeout"
+                                                    : "upstream response timeout");
   } else {
     e->session_->abort();
   }
@@ -492,7 +514,7 @@ bool Exchange::onMessageComplete() {
 }
 
 void Exchange::finishResponse() {
-  ctx_.loop().timers().disarm(timer_);
+  disarmTimer();
   bool reusable = conn_ != nullptr && upstream_keep_alive_ && request_done_ &&
                   !response_parser_.hasPendingInput();
   if (reusable) {
@@ -514,7 +536,7 @@ void Exchange::sendLocalReply(int status, const char* message, bool close) {
   local_reply_ = true;
   response_started_ = true;
   response_done_ = true;
-  ctx_.loop().timers().disarm(timer_);
+  disarmTimer();
   close = close || !client_keep_alive_ || session_->closeAfterResponse() || ctx_.draining() ||
           (request_has_body_ && !request_done_);
   if (close) session_->setCloseAfterResponse();

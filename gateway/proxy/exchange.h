@@ -58,6 +58,9 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   bool onMessageComplete() override;
 
  private:
+  // What the exchange's one timer currently measures.
+  enum class TimerKind { None, Connect, Response, Send };
+
   void sendLocalReply(int status, const char* message, bool close);
   void connectUpstream();
   void failUpstream(int status, const char* message);
@@ -66,6 +69,8 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   void closeUpstream();
   void stageUpstream(const char* data, size_t length, bool copy);
   void armResponseTimer();
+  void armTimer(TimerKind kind, uint64_t ms);
+  void disarmTimer();
   static void onTimer(void* self);
 
   ProxyContext& ctx_;
@@ -102,7 +107,7 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   bool retried_ = false;
   bool tunnel_ = false;
   bool switching_protocols_ = false;
-  bool timer_is_connect_ = false;
+  TimerKind timer_kind_ = TimerKind::None;
 };
 
 }  // namespace gw::proxy

@@ -108,11 +108,12 @@ void writeUpstreamRequestHead(const UpstreamRequest& r, std::string& out) {
     }
     appendField(out, name, value);
   }
-  if (!r.authority.empty() && original_host.empty()) {
-    appendField(out, "Host", r.authority);
+  if (!r.authority.empty()) {
+    if (original_host.empty()) appendField(out, "Host", r.authority);
     original_host = r.authority;
-  } else if (!r.authority.empty()) {
-    original_host = r.authority;
+  } else if (original_host.empty() && !r.default_host.empty()) {
+    // HTTP/1.1 requires Host upstream even when an HTTP/1.0 client sent none.
+    appendField(out, "Host", r.default_host);
   }
   if (r.chunked_body) out.append("Transfer-Encoding: chunked\r\n");
   if (r.upgrade) out.append("Connection: upgrade\r\n");
@@ -206,6 +207,7 @@ std::string_view reasonPhrase(int status) {
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
+    case 505: return "HTTP Version Not Supported";
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";

@@ -25,6 +25,7 @@ struct UpstreamRequest {
   std::string_view method;
   std::string_view target;     // what to put on the request line (rewritten path + query)
   std::string_view authority;  // non-empty: replaces Host (absolute-form request)
+  std::string_view default_host;  // Host to send when the client sent none (HTTP/1.0)
   bool chunked_body = false;   // the body is forwarded with chunked framing
   bool upgrade = false;        // keep Upgrade and ask for it with Connection: upgrade
   const config::Forwarding* forwarding = nullptr;

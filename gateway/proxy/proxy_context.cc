@@ -70,7 +70,7 @@ void ProxyContext::removeSession(DownstreamSession* s) {
 
 void ProxyContext::drain() {
   draining_ = true;
-  upstreams_.closeIdle();
+  upstreams_.drain();
   for (DownstreamSession* s = sessions_; s != nullptr;) {
     DownstreamSession* next = s->next_session;
     s->drain();

@@ -107,7 +107,7 @@ class EndpointRuntime {
   LoopContext& ctx_;
   std::string key_;
   net::SocketAddress address_;
-  uint32_t max_idle_ = 64;
+  uint32_t max_idle_ = 1024;
   uint64_t idle_timeout_ms_ = 60'000;
   UpstreamConnection* idle_head_ = nullptr;
   size_t idle_count_ = 0;

@@ -41,6 +41,13 @@ PoolRuntime* UpstreamRegistry::activePool(const config::Service& service) {
   return by_name == pools_by_name_.end() ? nullptr : by_name->second.get();
 }
 
+void UpstreamRegistry::drain() {
+  for (auto& [key, endpoint] : endpoints_) {
+    endpoint->setPoolLimits(0, 0);
+    endpoint->closeIdle();
+  }
+}
+
 void UpstreamRegistry::closeIdle() {
   for (auto& [key, endpoint] : endpoints_) endpoint->closeIdle();
 }

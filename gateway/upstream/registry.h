@@ -40,6 +40,8 @@ class UpstreamRegistry {
   // same identity (service/pool names) for an exchange pinned to an older snapshot.
   PoolRuntime* activePool(const config::Service& service);
   void closeIdle();
+  // Shutdown: closes idle connections and keeps none from now on.
+  void drain();
 
   // Runtime state by endpoint key, for stats.
   const std::unordered_map<std::string, std::unique_ptr<EndpointRuntime>>& endpoints() const {

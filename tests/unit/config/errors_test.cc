@@ -69,6 +69,13 @@ endpoints = ["127.0.0.1:1"]
     CHECK(e.where.line == 2);
     CHECK(e.reason == "unknown key \"levle\" in [log] (did you mean \"level\"?)");
   }
+  SECTION("a top-level key written after a table header") {
+    ConfigError e = onlyError(kListener + "workers = 2\n");
+    CHECK(e.where.line == 4);
+    CHECK(e.reason ==
+          "unknown key \"workers\" in [[listeners]] (top-level keys must come before the first "
+          "[table] or [[array]] header)");
+  }
   SECTION("no suggestion when nothing is close") {
     ConfigError e = onlyError("[admin]\ncolour = \"red\"\n" + kListener);
     CHECK(e.where.line == 2);
@@ -218,7 +225,8 @@ TEST_CASE("durations need a unit; sizes and counts are range-checked") {
     ConfigError e = onlyError("workers = \"many\"\n" + kListener);
     CHECK(e.toString() ==
           "t.toml:1:11: \"workers\" must be \"auto\" or an integer between 1 and 256");
-    CHECK(onlyError("workers = \"4\"\n" + kListener).where.line == 1);
+    CHECK(onlyError("workers = \"4\"\n" + kListener).reason ==
+          "\"workers\" must be \"auto\" or an integer between 1 and 256 (write 4 without quotes)");
   }
   SECTION("max_idle_connections") {
     ConfigError e = onlyError(kListener +

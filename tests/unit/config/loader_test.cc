@@ -278,7 +278,7 @@ pools.only.endpoints = ["127.0.0.1:2"]
   CHECK(app.lb == "round_robin");
   CHECK(app.upstream_connect_timeout_ms == defaults.upstream_connect_timeout_ms);
   CHECK(app.upstream_response_timeout_ms == defaults.upstream_response_timeout_ms);
-  CHECK(app.max_idle_connections == 64);
+  CHECK(app.max_idle_connections == 1024);
   CHECK(app.idle_connection_timeout_ms == defaults.idle_connection_timeout_ms);
   CHECK(s->services.at("unused").active == "only");
   const auto& routes = s->router->routes();

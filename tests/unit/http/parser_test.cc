@@ -1,0 +1,767 @@
+#define CATCH_CONFIG_MAIN
+#include "gateway/http/parser.h"
+
+#include <catch2/catch.hpp>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace gw::http {
+namespace {
+
+using Outcome = Parser::Outcome;
+using namespace std::string_literals;
+
+// A head copied out of the parser's views (they die when onHead returns).
+struct RecordedHead {
+  std::string url;
+  int method = 0;
+  int status = 0;
+  std::string reason;
+  std::vector<std::pair<std::string, std::string>> headers;
+  int http_major = 0;
+  int http_minor = 0;
+  bool keep_alive = false;
+  bool chunked = false;
+  bool has_content_length = false;
+  bool has_transfer_encoding = false;
+  bool upgrade = false;
+  uint64_t content_length = 0;
+
+  bool operator==(const RecordedHead& o) const {
+    return url == o.url && method == o.method && status == o.status && reason == o.reason &&
+           headers == o.headers && http_major == o.http_major && http_minor == o.http_minor &&
+           keep_alive == o.keep_alive && chunked == o.chunked &&
+           has_content_length == o.has_content_length &&
+           has_transfer_encoding == o.has_transfer_encoding && upgrade == o.upgrade &&
+           content_length == o.content_length;
+  }
+};
+
+// Records heads, bodies (one string per message) and completions.
+class RecordingSink : public MessageSink {
+ public:
+  int onHead(const MessageHead& head) override {
+    RecordedHead h;
+    h.url = std::string(head.url);
+    h.method = head.method;
+    h.status = head.status;
+    h.reason = std::string(head.reason);
+    for (size_t i = 0; i < head.header_count; ++i) {
+      h.headers.emplace_back(std::string(head.name(i)), std::string(head.value(i)));
+    }
+    h.http_major = head.http_major;
+    h.http_minor = head.http_minor;
+    h.keep_alive = head.keep_alive;
+    h.chunked = head.chunked;
+    h.has_content_length = head.has_content_length;
+    h.has_transfer_encoding = head.has_transfer_encoding;
+    h.upgrade = head.upgrade;
+    h.content_length = head.content_length;
+    heads.push_back(std::move(h));
+    bodies.emplace_back();
+    return head_result;
+  }
+  int onBody(const char* data, size_t length) override {
+    if (bodies.empty()) bodies.emplace_back();  // would be a bug; the checks below catch it
+    bodies.back().append(data, length);
+    ++body_calls;
+    return kContinue;
+  }
+  bool onMessageComplete() override {
+    ++completions;
+    return pause_after_message;
+  }
+
+  std::vector<RecordedHead> heads;
+  std::vector<std::string> bodies;
+  int body_calls = 0;
+  int completions = 0;
+  int head_result = kContinue;
+  bool pause_after_message = false;
+};
+
+// The result of feeding a whole stream to a fresh parser.
+struct Run {
+  RecordingSink sink;
+  Outcome last = Outcome::NeedMore;
+  int error_status = 0;
+};
+
+void feedPieces(Parser& parser, const std::vector<std::string>& pieces, Run& run) {
+  for (const std::string& piece : pieces) {
+    run.last = parser.feed(piece.data(), piece.size());
+    if (run.last == Outcome::Error) break;
+  }
+  run.error_status = parser.errorStatus();
+}
+
+// Feeds `pieces` to a request parser (each piece from its own short-lived buffer, so views
+// into an earlier piece would read freed memory under ASan).
+void runRequest(const std::vector<std::string>& pieces, Run& run, uint32_t max_header_bytes = 0,
+                uint32_t max_headers = 0) {
+  Parser parser(HTTP_REQUEST, &run.sink);
+  if (max_header_bytes != 0) parser.setLimits(max_header_bytes, max_headers);
+  feedPieces(parser, pieces, run);
+}
+
+// One piece per byte.
+std::vector<std::string> bytewise(const std::string& s) {
+  std::vector<std::string> out;
+  for (char c : s) out.emplace_back(1, c);
+  return out;
+}
+
+int requestErrorStatus(const std::string& raw) {
+  Run run;
+  runRequest({raw}, run);
+  if (run.last != Outcome::Error) return 0;
+  return run.error_status;
+}
+
+const std::vector<std::pair<std::string, std::string>> kSimpleHeaders = {
+    {"Host", "example.com"},
+    {"X-Mixed-CASE", "Value With  Spaces"},
+    {"accept", "*/*"},
+    {"X-Mixed-Case", "second"},
+};
+
+const std::string kSimpleGet =
+    "GET /path?q=1 HTTP/1.1\r\n"
+    "Host: example.com\r\n"
+    "X-Mixed-CASE: Value With  Spaces\r\n"
+    "accept: */*\r\n"
+    "X-Mixed-Case: second\r\n"
+    "\r\n";
+
+TEST_CASE("a simple GET is parsed into one head with no body") {
+  Run run;
+  runRequest({kSimpleGet}, run);
+  CHECK(run.last == Outcome::NeedMore);
+  REQUIRE(run.sink.heads.size() == 1);
+  const RecordedHead& h = run.sink.heads[0];
+  CHECK(h.method == HTTP_GET);
+  CHECK(h.url == "/path?q=1");
+  CHECK(h.http_major == 1);
+  CHECK(h.http_minor == 1);
+  CHECK(h.keep_alive);
+  CHECK_FALSE(h.chunked);
+  CHECK_FALSE(h.has_content_length);
+  CHECK_FALSE(h.upgrade);
+  CHECK(run.sink.completions == 1);
+  CHECK(run.sink.body_calls == 0);
+}
+
+TEST_CASE("header fields keep their order, case and inner whitespace") {
+  Run run;
+  runRequest({kSimpleGet}, run);
+  REQUIRE(run.sink.heads.size() == 1);
+  CHECK(run.sink.heads[0].headers == kSimpleHeaders);
+}
+
+TEST_CASE("MessageHead::count is case-insensitive and returns the first value") {
+  struct CountingSink : RecordingSink {
+    int onHead(const MessageHead& head) override {
+      std::string_view first;
+      mixed = head.count("x-mixed-case", &first);
+      first_value = std::string(first);
+      missing = head.count("content-length");
+      return RecordingSink::onHead(head);
+    }
+    size_t mixed = 0;
+    size_t missing = 99;
+    std::string first_value;
+  } sink;
+  Parser parser(HTTP_REQUEST, &sink);
+  REQUIRE(parser.feed(kSimpleGet.data(), kSimpleGet.size()) == Outcome::NeedMore);
+  CHECK(sink.mixed == 2);
+  CHECK(sink.first_value == "Value With  Spaces");
+  CHECK(sink.missing == 0);
+}
+
+TEST_CASE("a head split at every byte boundary parses the same as whole") {
+  const std::string raw = kSimpleGet.substr(0, kSimpleGet.size() - 2) +
+                          "Content-Length: 5\r\n\r\nhello";
+  Run whole;
+  runRequest({raw}, whole);
+  REQUIRE(whole.last == Outcome::NeedMore);
+  REQUIRE(whole.sink.heads.size() == 1);
+  REQUIRE(whole.sink.bodies[0] == "hello");
+  REQUIRE(whole.sink.completions == 1);
+
+  SECTION("one byte at a time") {
+    Run run;
+    runRequest(bytewise(raw), run);
+    CHECK(run.last == Outcome::NeedMore);
+    REQUIRE(run.sink.heads.size() == 1);
+    CHECK(run.sink.heads[0] == whole.sink.heads[0]);
+    CHECK(run.sink.bodies[0] == "hello");
+    CHECK(run.sink.completions == 1);
+  }
+  SECTION("every 2-way split") {
+    for (size_t cut = 1; cut < raw.size(); ++cut) {
+      INFO("cut at " << cut);
+      Run run;
+      runRequest({raw.substr(0, cut), raw.substr(cut)}, run);
+      CHECK(run.last == Outcome::NeedMore);
+      REQUIRE(run.sink.heads.size() == 1);
+      CHECK(run.sink.heads[0] == whole.sink.heads[0]);
+      CHECK(run.sink.bodies[0] == "hello");
+      CHECK(run.sink.completions == 1);
+    }
+  }
+  SECTION("every 3-way split") {
+    for (size_t a = 1; a < raw.size(); ++a) {
+      for (size_t b = a + 1; b < raw.size(); ++b) {
+        Run run;
+        runRequest({raw.substr(0, a), raw.substr(a, b - a), raw.substr(b)}, run);
+        if (!(run.sink.heads.size() == 1 && run.sink.heads[0] == whole.sink.heads[0] &&
+              run.sink.bodies[0] == "hello" && run.sink.completions == 1)) {
+          FAIL("3-way split at " << a << ", " << b << " differs");
+        }
+      }
+    }
+    SUCCEED();
+  }
+}
+
+TEST_CASE("a response head split at every byte boundary parses the same as whole") {
+  const std::string raw =
+      "HTTP/1.1 404 Not Found\r\nServer: x\r\nContent-Length: 3\r\nX-A: b\r\n\r\nabc";
+  RecordingSink whole_sink;
+  Parser whole(HTTP_RESPONSE, &whole_sink);
+  REQUIRE(whole.feed(raw.data(), raw.size()) == Outcome::NeedMore);
+  REQUIRE(whole_sink.heads.size() == 1);
+  CHECK(whole_sink.heads[0].reason == "Not Found");
+  for (size_t cut = 1; cut < raw.size(); ++cut) {
+    INFO("cut at " << cut);
+    RecordingSink sink;
+    Parser parser(HTTP_RESPONSE, &sink);
+    std::string first = raw.substr(0, cut);
+    std::string second = raw.substr(cut);
+    CHECK(parser.feed(first.data(), first.size()) == Outcome::NeedMore);
+    CHECK(parser.feed(second.data(), second.size()) == Outcome::NeedMore);
+    REQUIRE(sink.heads.size() == 1);
+    CHECK(sink.heads[0] == whole_sink.heads[0]);
+    CHECK(sink.bodies[0] == "abc");
+  }
+}
+
+TEST_CASE("a Content-Length body split across feeds is delivered whole, then completes") {
+  Run run;
+  runRequest({"POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\nhel", "lo wo",
+              "rld"},
+             run);
+  CHECK(run.last == Outcome::NeedMore);
+  REQUIRE(run.sink.heads.size() == 1);
+  CHECK(run.sink.heads[0].has_content_length);
+  CHECK(run.sink.heads[0].content_length == 11);
+  CHECK(run.sink.bodies[0] == "hello world");
+  CHECK(run.sink.body_calls == 3);
+  CHECK(run.sink.completions == 1);
+}
+
+TEST_CASE("the message stays open until the whole Content-Length body has arrived") {
+  RecordingSink sink;
+  Parser parser(HTTP_REQUEST, &sink);
+  std::string head = "PUT /x HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nab";
+  REQUIRE(parser.feed(head.data(), head.size()) == Outcome::NeedMore);
+  CHECK(parser.messageOpen());
+  CHECK_FALSE(parser.inHead());
+  CHECK(sink.completions == 0);
+  REQUIRE(parser.feed("cd", 2) == Outcome::NeedMore);
+  CHECK_FALSE(parser.messageOpen());
+  CHECK(parser.idle());
+  CHECK(sink.completions == 1);
+  CHECK(sink.bodies[0] == "abcd");
+}
+
+TEST_CASE("a chunked body is delivered decoded and trailers are not reported") {
+  const std::string raw =
+      "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n"
+      "6;ext=1\r\n world\r\n"
+      "0\r\nX-Trailer: t\r\n\r\n";
+  SECTION("whole") {
+    Run run;
+    runRequest({raw}, run);
+    CHECK(run.last == Outcome::NeedMore);
+    REQUIRE(run.sink.heads.size() == 1);
+    CHECK(run.sink.heads[0].chunked);
+    CHECK(run.sink.heads[0].has_transfer_encoding);
+    CHECK(run.sink.heads[0].headers.size() == 2);
+    CHECK(run.sink.bodies[0] == "hello world");
+    CHECK(run.sink.completions == 1);
+  }
+  SECTION("one byte at a time") {
+    Run run;
+    runRequest(bytewise(raw), run);
+    CHECK(run.last == Outcome::NeedMore);
+    REQUIRE(run.sink.heads.size() == 1);
+    CHECK(run.sink.heads[0].headers.size() == 2);
+    CHECK(run.sink.bodies[0] == "hello world");
+    CHECK(run.sink.completions == 1);
+  }
+}
+
+TEST_CASE("pipelined requests: pausing after a message keeps the rest for resume()") {
+  const std::string first = "GET /a HTTP/1.1\r\nHost: h\r\n\r\n";
+  const std::string second = "POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nok";
+  RecordingSink sink;
+  sink.pause_after_message = true;
+  Parser parser(HTTP_REQUEST, &sink);
+
+  SECTION("both whole in one feed") {
+    std::string both = first + second;
+    REQUIRE(parser.feed(both.data(), both.size()) == Outcome::Paused);
+    REQUIRE(sink.heads.size() == 1);
+    CHECK(sink.heads[0].url == "/a");
+    CHECK(sink.completions == 1);
+    CHECK(parser.hasPendingInput());
+    CHECK(parser.pendingInput() == second);
+
+    both.assign(both.size(), 'X');  // the parser must not depend on the caller's buffer
+    REQUIRE(parser.resume() == Outcome::Paused);
+    REQUIRE(sink.heads.size() == 2);
+    CHECK(sink.heads[1].url == "/b");
+    CHECK(sink.heads[1].method == HTTP_POST);
+    CHECK(sink.heads[1].headers.size() == 2);
+    CHECK(sink.bodies[1] == "ok");
+    CHECK(sink.completions == 2);
+    CHECK_FALSE(parser.hasPendingInput());
+
+    CHECK(parser.resume() == Outcome::NeedMore);
+    CHECK(parser.idle());
+  }
+  SECTION("the second head cut short, completed by a later feed") {
+    std::string part = first + second.substr(0, 20);
+    REQUIRE(parser.feed(part.data(), part.size()) == Outcome::Paused);
+    CHECK(parser.pendingInput() == second.substr(0, 20));
+    REQUIRE(parser.resume() == Outcome::NeedMore);
+    CHECK(parser.inHead());
+    CHECK(sink.heads.size() == 1);
+    std::string rest = second.substr(20);
+    REQUIRE(parser.feed(rest.data(), rest.size()) == Outcome::Paused);
+    REQUIRE(sink.heads.size() == 2);
+    CHECK(sink.heads[1].url == "/b");
+    CHECK(sink.heads[1].headers ==
+          std::vector<std::pair<std::string, std::string>>{{"Host", "h"},
+                                                           {"Content-Length", "2"}});
+    CHECK(sink.bodies[1] == "ok");
+  }
+  SECTION("three in one feed, resumed one by one") {
+    std::string all = first + first + second;
+    REQUIRE(parser.feed(all.data(), all.size()) == Outcome::Paused);
+    REQUIRE(parser.resume() == Outcome::Paused);
+    REQUIRE(parser.resume() == Outcome::Paused);
+    REQUIRE(sink.heads.size() == 3);
+    CHECK(sink.heads[0].url == "/a");
+    CHECK(sink.heads[1].url == "/a");
+    CHECK(sink.heads[2].url == "/b");
+    CHECK(sink.completions == 3);
+    CHECK_FALSE(parser.hasPendingInput());
+  }
+}
+
+TEST_CASE("without pausing, pipelined requests are all parsed in one feed") {
+  Run run;
+  runRequest({"GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n"}, run);
+  CHECK(run.last == Outcome::NeedMore);
+  REQUIRE(run.sink.heads.size() == 2);
+  CHECK(run.sink.heads[0].url == "/1");
+  CHECK(run.sink.heads[1].url == "/2");
+  CHECK(run.sink.completions == 2);
+}
+
+std::string headWithFieldBytes(size_t value_length) {
+  return "GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(value_length, 'v') + "\r\n\r\n";
+}
+
+TEST_CASE("a head larger than max_header_bytes is refused with 431") {
+  const std::string raw = headWithFieldBytes(300);
+  SECTION("whole") {
+    Run run;
+    runRequest({raw}, run, 128, 100);
+    CHECK(run.last == Outcome::Error);
+    CHECK(run.error_status == 431);
+    CHECK(run.sink.heads.empty());
+  }
+  SECTION("one byte at a time") {
+    Run run;
+    runRequest(bytewise(raw), run, 128, 100);
+    CHECK(run.last == Outcome::Error);
+    CHECK(run.error_status == 431);
+    CHECK(run.sink.heads.empty());
+  }
+  SECTION("in pieces of 10") {
+    std::vector<std::string> pieces;
+    for (size_t i = 0; i < raw.size(); i += 10) pieces.push_back(raw.substr(i, 10));
+    Run run;
+    runRequest(pieces, run, 128, 100);
+    CHECK(run.last == Outcome::Error);
+    CHECK(run.error_status == 431);
+  }
+  SECTION("many small fields") {
+    std::string many = "GET / HTTP/1.1\r\n";
+    for (int i = 0; i < 20; ++i) many += "X-F" + std::to_string(i) + ": 0123456789\r\n";
+    many += "\r\n";
+    Run run;
+    runRequest({many}, run, 128, 100);
+    CHECK(run.last == Outcome::Error);
+    CHECK(run.error_status == 431);
+  }
+  SECTION("a long request line") {
+    Run run;
+    runRequest({"GET /" + std::string(300, 'p') + " HTTP/1.1\r\nHost: h\r\n\r\n"}, run, 128, 100);
+    CHECK(run.last == Outcome::Error);
+    CHECK(run.error_status == 431);
+  }
+}
+
+TEST_CASE("a head within max_header_bytes is accepted, whole and in pieces") {
+  const std::string raw = headWithFieldBytes(40);
+  REQUIRE(raw.size() < 128);
+  Run whole;
+  runRequest({raw}, whole, 128, 100);
+  CHECK(whole.last == Outcome::NeedMore);
+  CHECK(whole.sink.heads.size() == 1);
+  Run pieces;
+  runRequest(bytewise(raw), pieces, 128, 100);
+  CHECK(pieces.last == Outcome::NeedMore);
+  CHECK(pieces.sink.heads.size() == 1);
+}
+
+TEST_CASE("the head limit applies per message, not per connection") {
+  // Three heads of ~60 bytes each: together over the limit, each one under it.
+  std::string one = "GET /x HTTP/1.1\r\nHost: h\r\nX-Pad: 0123456789abcdef\r\n\r\n";
+  REQUIRE(one.size() < 100);
+  Run run;
+  runRequest({one + one + one}, run, 100, 100);
+  CHECK(run.last == Outcome::NeedMore);
+  CHECK(run.sink.heads.size() == 3);
+  Run bytes;
+  runRequest(bytewise(one + one + one), bytes, 100, 100);
+  CHECK(bytes.last == Outcome::NeedMore);
+  CHECK(bytes.sink.heads.size() == 3);
+}
+
+TEST_CASE("more than max_headers fields is refused with 431") {
+  std::string raw = "GET / HTTP/1.1\r\n";
+  for (int i = 0; i < 6; ++i) raw += "X-" + std::to_string(i) + ": v\r\n";
+  raw += "\r\n";
+  Run over;
+  runRequest({raw}, over, 16 * 1024, 5);
+  CHECK(over.last == Outcome::Error);
+  CHECK(over.error_status == 431);
+  CHECK(over.sink.heads.empty());
+
+  Run exact;
+  runRequest({raw}, exact, 16 * 1024, 6);
+  CHECK(exact.last == Outcome::NeedMore);
+  REQUIRE(exact.sink.heads.size() == 1);
+  CHECK(exact.sink.heads[0].headers.size() == 6);
+
+  Run bytes;
+  runRequest(bytewise(raw), bytes, 16 * 1024, 5);
+  CHECK(bytes.last == Outcome::Error);
+  CHECK(bytes.error_status == 431);
+}
+
+TEST_CASE("framing conflicts are refused with 400") {
+  const char* cases[] = {
+      // Content-Length and Transfer-Encoding together (request smuggling).
+      "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "0\r\n\r\n",
+      "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"
+      "0\r\n\r\n",
+      // Two different Content-Length values.
+      "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+      // A list in Content-Length.
+      "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1, 2\r\n\r\nab",
+      // A non-numeric Content-Length.
+      "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: abc\r\n\r\n",
+      "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n",
+      // A request whose final transfer coding is not chunked.
+      "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\nabc",
+      "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\nabc",
+      // An invalid chunk size.
+      "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+  };
+  for (const char* raw : cases) {
+    INFO(raw);
+    CHECK(requestErrorStatus(raw) == 400);
+  }
+}
+
+TEST_CASE("malformed header lines are refused with 400") {
+  const std::string cases[] = {
+      // obs-fold: a continuation line starting with SP or HTAB.
+      "GET / HTTP/1.1\r\nHost: h\r\nX-Folded: a\r\n b\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: h\r\nX-Folded: a\r\n\tb\r\n\r\n",
+      // The first field line starting with whitespace.
+      "GET / HTTP/1.1\r\n Host: h\r\n\r\n",
+      // NUL, other controls and DEL in a value.
+      "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\0b\r\n\r\n"s,
+      "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\x01z\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\x1b[0m\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\x7f\r\n\r\n",
+      // A bare CR inside a value.
+      "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\rb\r\n\r\n",
+      // Whitespace between the field name and the colon.
+      "GET / HTTP/1.1\r\nHost : h\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost\t: h\r\n\r\n",
+      // No colon; an empty name; a separator inside the name.
+      "GET / HTTP/1.1\r\nHost h\r\n\r\n",
+      "GET / HTTP/1.1\r\n: h\r\n\r\n",
+      "GET / HTTP/1.1\r\nX(a): h\r\n\r\n",
+  };
+  for (const std::string& raw : cases) {
+    INFO(raw);
+    CHECK(requestErrorStatus(raw) == 400);
+    // Same verdict when the bytes trickle in.
+    Run run;
+    runRequest(bytewise(raw), run);
+    CHECK(run.last == Outcome::Error);
+    CHECK(run.error_status == 400);
+  }
+}
+
+TEST_CASE("a malformed request line is refused with 400") {
+  const char* cases[] = {
+      "GET  / HTTP/1.1\r\nHost: h\r\n\r\n",       // two spaces
+      "GET / HTTP/1.1 \r\nHost: h\r\n\r\n",       // trailing space
+      "GET / HTTP/9.9\r\nHost: h\r\n\r\n",        // unknown version
+      "GET /a b HTTP/1.1\r\nHost: h\r\n\r\n",     // space in the target
+      "G@T / HTTP/1.1\r\nHost: h\r\n\r\n",        // not a method token
+      "GET /\x01 HTTP/1.1\r\nHost: h\r\n\r\n",    // control in the target
+  };
+  for (const char* raw : cases) {
+    INFO(raw);
+    CHECK(requestErrorStatus(raw) == 400);
+  }
+}
+
+// Lines ending in a bare LF instead of CRLF (RFC 9112 §2.2 lets a recipient accept them,
+// but a proxy that does while its upstream does not is open to request smuggling).
+TEST_CASE("bare LF line endings are refused with 400") {
+  const char* cases[] = {
+      "GET / HTTP/1.1\nHost: h\r\n\r\n",           // after the request line
+      "GET / HTTP/1.1\r\nHost: h\nX-A: b\r\n\r\n", // after a field line
+      "GET / HTTP/1.1\r\nHost: h\r\n\n",           // as the blank line
+      "GET / HTTP/1.1\nHost: h\n\n",               // everywhere
+  };
+  for (const char* raw : cases) {
+    INFO(raw);
+    CHECK(requestErrorStatus(raw) == 400);
+  }
+}
+
+TEST_CASE("bare LF after a chunk is refused with 400") {
+  CHECK(requestErrorStatus("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           "3\nabc\r\n0\r\n\r\n") == 400);
+  CHECK(requestErrorStatus("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           "3\r\nabc\n0\r\n\r\n") == 400);
+}
+
+TEST_CASE("the sink can reject a head; the reason defaults to 400") {
+  SECTION("without fail()") {
+    RecordingSink sink;
+    sink.head_result = MessageSink::kReject;
+    Parser parser(HTTP_REQUEST, &sink);
+    CHECK(parser.feed(kSimpleGet.data(), kSimpleGet.size()) == Outcome::Error);
+    CHECK(parser.errorStatus() == 400);
+    CHECK(sink.completions == 0);
+  }
+  SECTION("with fail() setting the status") {
+    struct Failing : RecordingSink {
+      int onHead(const MessageHead& head) override {
+        RecordingSink::onHead(head);
+        parser->fail(417, "expectation failed");
+        return kReject;
+      }
+      Parser* parser = nullptr;
+    } sink;
+    Parser parser(HTTP_REQUEST, &sink);
+    sink.parser = &parser;
+    CHECK(parser.feed(kSimpleGet.data(), kSimpleGet.size()) == Outcome::Error);
+    CHECK(parser.errorStatus() == 417);
+    CHECK(std::string(parser.errorReason()) == "expectation failed");
+  }
+}
+
+// ---- responses ------------------------------------------------------------------------
+
+TEST_CASE("a response head carries status, reason and version") {
+  RecordingSink sink;
+  Parser parser(HTTP_RESPONSE, &sink);
+  std::string raw = "HTTP/1.0 503 Service Unavailable\r\nContent-Length: 2\r\n\r\nno";
+  REQUIRE(parser.feed(raw.data(), raw.size()) == Outcome::NeedMore);
+  REQUIRE(sink.heads.size() == 1);
+  CHECK(sink.heads[0].status == 503);
+  CHECK(sink.heads[0].reason == "Service Unavailable");
+  CHECK(sink.heads[0].http_minor == 0);
+  CHECK_FALSE(sink.heads[0].keep_alive);
+  CHECK(sink.bodies[0] == "no");
+  CHECK(sink.completions == 1);
+}
+
+TEST_CASE("the response to HEAD has no body even with Content-Length") {
+  RecordingSink sink;
+  sink.head_result = MessageSink::kSkipBody;
+  Parser parser(HTTP_RESPONSE, &sink);
+  std::string raw =
+      "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n"
+      "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n";
+  REQUIRE(parser.feed(raw.data(), raw.size()) == Outcome::NeedMore);
+  REQUIRE(sink.heads.size() == 2);
+  CHECK(sink.heads[0].content_length == 10);
+  CHECK(sink.bodies[0].empty());
+  CHECK(sink.body_calls == 0);
+  CHECK(sink.completions == 2);
+  CHECK(parser.idle());
+}
+
+TEST_CASE("204 and 304 responses have no body") {
+  RecordingSink sink;
+  Parser parser(HTTP_RESPONSE, &sink);
+  std::string raw =
+      "HTTP/1.1 204 No Content\r\nServer: s\r\n\r\n"
+      "HTTP/1.1 304 Not Modified\r\nContent-Length: 42\r\n\r\n"
+      "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc";
+  REQUIRE(parser.feed(raw.data(), raw.size()) == Outcome::NeedMore);
+  REQUIRE(sink.heads.size() == 3);
+  CHECK(sink.heads[0].status == 204);
+  CHECK(sink.heads[1].status == 304);
+  CHECK(sink.bodies[0].empty());
+  CHECK(sink.bodies[1].empty());
+  CHECK(sink.bodies[2] == "abc");
+  CHECK(sink.completions == 3);
+}
+
+TEST_CASE("a read-until-close response body is completed by finish()") {
+  RecordingSink sink;
+  Parser parser(HTTP_RESPONSE, &sink);
+  std::string head = "HTTP/1.1 200 OK\r\nServer: s\r\n\r\nsome ";
+  REQUIRE(parser.feed(head.data(), head.size()) == Outcome::NeedMore);
+  REQUIRE(parser.feed("bytes", 5) == Outcome::NeedMore);
+  CHECK(sink.completions == 0);
+  CHECK(parser.messageOpen());
+  CHECK(parser.finish() == Outcome::NeedMore);
+  CHECK(sink.completions == 1);
+  CHECK(sink.bodies[0] == "some bytes");
+  CHECK_FALSE(parser.messageOpen());
+}
+
+TEST_CASE("finish() reports a message cut short") {
+  SECTION("inside a Content-Length body") {
+    RecordingSink sink;
+    Parser parser(HTTP_RESPONSE, &sink);
+    std::string raw = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc";
+    REQUIRE(parser.feed(raw.data(), raw.size()) == Outcome::NeedMore);
+    CHECK(parser.finish() == Outcome::Error);
+    CHECK(parser.errorStatus() != 0);
+    CHECK(sink.completions == 0);
+  }
+  SECTION("inside a chunked body") {
+    RecordingSink sink;
+    Parser parser(HTTP_RESPONSE, &sink);
+    std::string raw = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab";
+    REQUIRE(parser.feed(raw.data(), raw.size()) == Outcome::NeedMore);
+    CHECK(parser.finish() == Outcome::Error);
+    CHECK(sink.completions == 0);
+  }
+  SECTION("inside a head") {
+    RecordingSink sink;
+    Parser parser(HTTP_RESPONSE, &sink);
+    std::string raw = "HTTP/1.1 200 OK\r\nContent-Le";
+    REQUIRE(parser.feed(raw.data(), raw.size()) == Outcome::NeedMore);
+    CHECK(parser.finish() == Outcome::Error);
+    CHECK(sink.heads.empty());
+  }
+  SECTION("between messages is fine") {
+    RecordingSink sink;
+    Parser parser(HTTP_RESPONSE, &sink);
+    std::string raw = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx";
+    REQUIRE(parser.feed(raw.data(), raw.size()) == Outcome::NeedMore);
+    CHECK(parser.finish() == Outcome::NeedMore);
+    CHECK(sink.completions == 1);
+  }
+}
+
+TEST_CASE("a 101 response switches protocols and keeps the bytes after the head") {
+  RecordingSink sink;
+  Parser parser(HTTP_RESPONSE, &sink);
+  std::string raw =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+      "\x81\x05hello";
+  REQUIRE(parser.feed(raw.data(), raw.size()) == Outcome::Upgraded);
+  REQUIRE(sink.heads.size() == 1);
+  CHECK(sink.heads[0].status == 101);
+  CHECK(sink.heads[0].upgrade);
+  CHECK(sink.completions == 1);
+  CHECK(parser.hasPendingInput());
+  CHECK(parser.pendingInput() == "\x81\x05hello");
+}
+
+TEST_CASE("a 101 response split before the raw bytes keeps nothing pending") {
+  RecordingSink sink;
+  Parser parser(HTTP_RESPONSE, &sink);
+  std::string head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n";
+  REQUIRE(parser.feed(head.data(), head.size()) == Outcome::NeedMore);
+  REQUIRE(parser.feed("\r\n", 2) == Outcome::Upgraded);
+  CHECK(sink.heads.size() == 1);
+  CHECK_FALSE(parser.hasPendingInput());
+}
+
+TEST_CASE("an upgrade request switches protocols and keeps the bytes after the head") {
+  RecordingSink sink;
+  Parser parser(HTTP_REQUEST, &sink);
+  std::string raw =
+      "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+      "frame-bytes";
+  REQUIRE(parser.feed(raw.data(), raw.size()) == Outcome::Upgraded);
+  REQUIRE(sink.heads.size() == 1);
+  CHECK(sink.heads[0].upgrade);
+  CHECK(parser.pendingInput() == "frame-bytes");
+}
+
+TEST_CASE("reset() makes a parser reusable, even after an error") {
+  RecordingSink sink;
+  Parser parser(HTTP_REQUEST, &sink);
+  std::string bad = "GET / HTTP/1.1\r\nHost : h\r\n\r\n";
+  REQUIRE(parser.feed(bad.data(), bad.size()) == Outcome::Error);
+  REQUIRE(parser.errorStatus() == 400);
+  parser.reset();
+  CHECK(parser.errorStatus() == 0);
+  CHECK(parser.idle());
+  CHECK_FALSE(parser.sawBytes());
+  REQUIRE(parser.feed(kSimpleGet.data(), kSimpleGet.size()) == Outcome::NeedMore);
+  REQUIRE(sink.heads.size() == 1);
+  CHECK(sink.heads[0].headers == kSimpleHeaders);
+
+  SECTION("reset in the middle of a head drops the partial head") {
+    std::string part = "GET /partial HTTP/1.1\r\nHo";
+    REQUIRE(parser.feed(part.data(), part.size()) == Outcome::NeedMore);
+    CHECK(parser.inHead());
+    parser.reset();
+    CHECK(parser.idle());
+    REQUIRE(parser.feed(kSimpleGet.data(), kSimpleGet.size()) == Outcome::NeedMore);
+    REQUIRE(sink.heads.size() == 2);
+    CHECK(sink.heads[1].url == "/path?q=1");
+    CHECK(sink.heads[1].headers == kSimpleHeaders);
+  }
+  SECTION("reset while paused drops the kept input") {
+    sink.pause_after_message = true;
+    std::string two = kSimpleGet + kSimpleGet;
+    REQUIRE(parser.feed(two.data(), two.size()) == Outcome::Paused);
+    CHECK(parser.hasPendingInput());
+    parser.reset();
+    CHECK_FALSE(parser.hasPendingInput());
+    REQUIRE(parser.feed(kSimpleGet.data(), kSimpleGet.size()) == Outcome::Paused);
+    CHECK(sink.heads.size() == 3);
+  }
+}
+
+}  // namespace
+}  // namespace gw::http
