@@ -30,7 +30,14 @@ class AdminSession final : public net::TransportHandler, public http::MessageSin
   void onClosed() override { delete this; }
   int onHead(const http::MessageHead& head) override {
     std::string_view path = head.url.substr(0, head.url.find('?'));
-    if (head.method != HTTP_GET && head.method != HTTP_HEAD) {
+    if (path == "/config/reload") {
+      if (head.method != HTTP_POST) {
+        respond(405, "{\"error\":\"use POST\"}\n");
+      } else {
+        std::string result = server_.handlers_.reload ? server_.handlers_.reload() : "{}\n";
+        respond(result.find("\"ok\":true") != std::string::npos ? 200 : 409, result);
+      }
+    } else if (head.method != HTTP_GET && head.method != HTTP_HEAD) {
       respond(405, "{\"error\":\"method not allowed\"}\n");
     } else if (path == "/healthz") {
       respond(200, "{\"status\":\"ok\"}\n");

@@ -1,7 +1,7 @@
 #pragma once
 // The admin listener (control thread): small operational endpoints, one request per
-// connection. Today: GET /healthz (the process is up), GET /ready (503 while draining),
-// GET /stats (counters summed over workers, JSON). Other issues add /metrics, /config...
+// connection: GET /healthz (the process is up), GET /ready (503 while draining),
+// GET /stats (counters summed over workers, JSON), POST /config/reload.
 
 #include <uv.h>
 
@@ -16,6 +16,7 @@ namespace gw::admin {
 struct AdminHandlers {
   std::function<bool()> ready;
   std::function<std::string()> stats_json;
+  std::function<std::string()> reload;  // POST /config/reload: JSON result
 };
 
 class AdminServer {

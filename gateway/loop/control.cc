@@ -3,11 +3,13 @@
 #include <uv.h>
 
 #include <atomic>
+#include <cstdio>
 #include <csignal>
 #include <string>
 #include <vector>
 
 #include "gateway/admin/admin_server.h"
+#include "gateway/config/loader.h"
 #include "gateway/core/log.h"
 #include "gateway/loop/worker.h"
 #include "gateway/net/tcp_transport.h"
@@ -23,11 +25,21 @@ class Control {
   int run();
 
  private:
-  bool resolveListenAddresses(std::vector<uv_tcp_t*>& placeholders);
+  bool resolveListenAddresses(const config::Snapshot& snapshot,
+                              std::vector<net::SocketAddress>& out,
+                              std::vector<uv_tcp_t*>& placeholders);
+  // Loads the config file again and publishes it to every worker; on any error the
+  // running config stays. Returns a JSON summary (for the admin API).
+  std::string reload(const char* trigger);
+  void watchConfigFile();
+  static void onFsEvent(uv_fs_event_t* handle, const char* filename, int events, int status);
+  static void onReloadDebounce(void* self);
+  static std::string readFile(const std::string& path);
   void beginShutdown(const char* why);
   std::string statsJson() const;
   static void onSignal(uv_signal_t* handle, int signum);
   static void onWorkerExit(uv_async_t* handle);
+  static void onWorkerApplied(uv_async_t* handle);
 
   std::shared_ptr<const config::Snapshot> snapshot_;
   uv_loop_t loop_{};
@@ -37,6 +49,19 @@ class Control {
   std::unique_ptr<admin::AdminServer> admin_;
   uv_signal_t sigterm_{}, sigint_{}, sighup_{};
   uv_async_t worker_exit_{};
+  uv_async_t worker_applied_{};
+  std::atomic<uint64_t> applied_count_{0};  // acknowledgements from workers, all reloads
+  uint64_t applied_expected_ = 0;
+  uint64_t applied_logged_version_ = 1;
+  uv_fs_event_t watcher_{};
+  bool watching_ = false;
+  std::unique_ptr<Timer> debounce_;
+  std::string config_text_;     // the text of the running config (to skip no-op events)
+  std::string attempted_text_;  // the text of the last reload attempt
+  uint64_t config_version_ = 1;
+  uint64_t reloads_ok_ = 0;
+  uint64_t reloads_failed_ = 0;
+  std::string last_reload_error_;
   std::atomic<unsigned> workers_exited_{0};
   std::atomic<bool> draining_{false};
   bool shutting_down_ = false;
@@ -46,13 +71,25 @@ void closeHandle(void* handle) {
   uv_close(static_cast<uv_handle_t*>(handle), nullptr);
 }
 
-bool Control::resolveListenAddresses(std::vector<uv_tcp_t*>& placeholders) {
+bool Control::resolveListenAddresses(const config::Snapshot& snapshot,
+                                     std::vector<net::SocketAddress>& out,
+                                     std::vector<uv_tcp_t*>& placeholders) {
   // Port 0 means "any free port", but every worker must bind the same one: bind one
   // SO_REUSEPORT placeholder here (not listening, so it takes no connections) to learn
-  // the port, and keep it until the workers have bound theirs.
-  for (const config::Listener& l : snapshot_->listeners) {
+  // the port, and keep it until the workers have bound theirs. On reload, a listener
+  // that keeps its name and `listen` keeps the port it already has.
+  for (const config::Listener& l : snapshot.listeners) {
     net::SocketAddress address = l.address;
-    if (address.port() == 0) {
+    bool kept = false;
+    if (snapshot_ != nullptr && &snapshot != snapshot_.get()) {
+      for (size_t i = 0; i < snapshot_->listeners.size() && i < bind_addresses_.size(); ++i) {
+        if (snapshot_->listeners[i].name == l.name && snapshot_->listeners[i].listen == l.listen) {
+          address = bind_addresses_[i];
+          kept = true;
+        }
+      }
+    }
+    if (!kept && address.port() == 0) {
       auto* tcp = new uv_tcp_t;
       uv_tcp_init(&loop_, tcp);
       placeholders.push_back(tcp);
@@ -65,9 +102,117 @@ bool Control::resolveListenAddresses(std::vector<uv_tcp_t*>& placeholders) {
       }
       address = net::boundAddress(tcp);
     }
-    bind_addresses_.push_back(address);
+    out.push_back(address);
   }
   return true;
+}
+
+std::string Control::readFile(const std::string& path) {
+  std::string text;
+  if (FILE* f = std::fopen(path.c_str(), "rb")) {
+    char buf[8192];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+    std::fclose(f);
+  }
+  return text;
+}
+
+std::string Control::reload(const char* trigger) {
+  if (draining_.load()) return "{\"ok\":false,\"error\":\"draining\"}\n";
+  if (snapshot_->source == "<flags>") {
+    log::warn("reload: quick mode has no config file to reload", {log::str("trigger", trigger)});
+    return "{\"ok\":false,\"error\":\"quick mode has no config file\"}\n";
+  }
+  std::string text = readFile(snapshot_->source);
+  attempted_text_ = text;
+  config::LoadResult loaded = config::loadConfigFile(snapshot_->source);
+  if (!loaded.ok()) {
+    reloads_failed_++;
+    last_reload_error_.clear();
+    for (const auto& e : loaded.errors) {
+      log::error("config reload failed; the running config stays",
+                 {log::str("trigger", trigger), log::str("error", e.toString())});
+      if (!last_reload_error_.empty()) last_reload_error_ += "; ";
+      last_reload_error_ += e.toString();
+    }
+    std::string out = "{\"ok\":false,\"errors\":[";
+    for (size_t i = 0; i < loaded.errors.size(); ++i) {
+      if (i != 0) out += ",";
+      out += "\"";
+      log::appendJsonEscaped(out, loaded.errors[i].toString());
+      out += "\"";
+    }
+    return out + "]}\n";
+  }
+  if (loaded.snapshot->workers != snapshot_->workers) {
+    log::warn("reload: a new worker count applies on restart",
+              {log::num("running", snapshot_->workers),
+               log::num("configured", loaded.snapshot->workers)});
+  }
+  std::vector<net::SocketAddress> addresses;
+  std::vector<uv_tcp_t*> placeholders;
+  bool ok = resolveListenAddresses(*loaded.snapshot, addresses, placeholders);
+  if (ok) {
+    applied_expected_ += workers_.size();
+    for (auto& w : workers_) w->requestApply(loaded.snapshot, addresses);
+    snapshot_ = loaded.snapshot;
+    bind_addresses_ = std::move(addresses);
+    config_text_ = std::move(text);
+    config_version_++;
+    reloads_ok_++;
+  } else {
+    reloads_failed_++;
+  }
+  // The placeholders may close now: workers bind in their own loops, and a listener on
+  // a fresh port 0 keeps its port as long as one socket holds it; a worker that has not
+  // bound yet binds the same address again with SO_REUSEPORT.
+  for (uv_tcp_t* tcp : placeholders) {
+    uv_close(reinterpret_cast<uv_handle_t*>(tcp),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+  }
+  if (!ok) return "{\"ok\":false,\"error\":\"cannot bind a listener\"}\n";
+  log::info("config reloaded", {log::str("trigger", trigger), log::str("config", snapshot_->source),
+                                log::num("version", static_cast<long long>(config_version_))});
+  for (size_t i = 0; i < snapshot_->listeners.size(); ++i) {
+    log::info("listening", {log::str("listener", snapshot_->listeners[i].name),
+                            log::str("address", bind_addresses_[i].toString()),
+                            log::num("workers", snapshot_->workers)});
+  }
+  return "{\"ok\":true,\"version\":" + std::to_string(config_version_) + "}\n";
+}
+
+void Control::watchConfigFile() {
+  if (snapshot_->source == "<flags>") return;
+  // Watch the directory, not the file: editors replace the file by renaming a temp file
+  // over it, and Kubernetes swaps a `..data` symlink; both leave a watch on the old
+  // inode blind. Events are debounced and a reload happens only if the text changed.
+  std::string dir = snapshot_->source;
+  size_t slash = dir.rfind('/');
+  dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : dir.substr(0, slash));
+  uv_fs_event_init(&loop_, &watcher_);
+  watcher_.data = this;
+  if (uv_fs_event_start(&watcher_, &Control::onFsEvent, dir.c_str(), 0) == 0) {
+    watching_ = true;
+  } else {
+    uv_close(reinterpret_cast<uv_handle_t*>(&watcher_), nullptr);
+    log::warn("cannot watch the config directory; reload with SIGHUP", {log::str("dir", dir)});
+  }
+}
+
+void Control::onFsEvent(uv_fs_event_t* handle, const char*, int, int status) {
+  auto* self = static_cast<Control*>(handle->data);
+  if (status < 0 || self->draining_.load()) return;
+  self->ctx_->timers().arm(*self->debounce_, 200);
+}
+
+void Control::onReloadDebounce(void* p) {
+  auto* self = static_cast<Control*>(p);
+  if (self->draining_.load()) return;
+  std::string text = readFile(self->snapshot_->source);
+  // Unrelated file in the directory, no change, or the same bad text again.
+  if (text.empty() || text == self->config_text_ || text == self->attempted_text_) return;
+  self->reload("file change");
 }
 
 int Control::run() {
@@ -76,17 +221,27 @@ int Control::run() {
   int exit_code = 0;
 
   std::vector<uv_tcp_t*> placeholders;
-  bool ok = resolveListenAddresses(placeholders);
+  bool ok = resolveListenAddresses(*snapshot_, bind_addresses_, placeholders);
+  config_text_ = readFile(snapshot_->source);
+  debounce_ = std::make_unique<Timer>(this, &Control::onReloadDebounce);
 
   uv_async_init(&loop_, &worker_exit_, &Control::onWorkerExit);
   worker_exit_.data = this;
+  uv_async_init(&loop_, &worker_applied_, &Control::onWorkerApplied);
+  worker_applied_.data = this;
 
   if (ok) {
     for (unsigned i = 0; i < snapshot_->workers; ++i) {
-      workers_.push_back(std::make_unique<Worker>(i, snapshot_, bind_addresses_, [this] {
-        workers_exited_.fetch_add(1);
-        uv_async_send(&worker_exit_);
-      }));
+      workers_.push_back(std::make_unique<Worker>(
+          i, snapshot_, bind_addresses_,
+          [this] {
+            workers_exited_.fetch_add(1);
+            uv_async_send(&worker_exit_);
+          },
+          [this] {
+            applied_count_.fetch_add(1);
+            uv_async_send(&worker_applied_);
+          }));
       std::string error = workers_.back()->start();
       if (!error.empty()) {
         log::error("worker failed to start", {log::num("worker", i), log::str("error", error)});
@@ -104,6 +259,7 @@ int Control::run() {
     admin::AdminHandlers handlers;
     handlers.ready = [this] { return !draining_.load(); };
     handlers.stats_json = [this] { return statsJson(); };
+    handlers.reload = [this] { return reload("admin API"); };
     admin_ = std::make_unique<admin::AdminServer>(*ctx_, std::move(handlers));
     int rc = admin_->listen(*snapshot_->admin.address);
     if (rc != 0) {
@@ -129,6 +285,7 @@ int Control::run() {
                               log::str("address", bind_addresses_[i].toString()),
                               log::num("workers", snapshot_->workers)});
     }
+    watchConfigFile();
     log::info("ready", {log::str("config", snapshot_->source),
                         log::num("workers", snapshot_->workers)});
   } else {
@@ -139,6 +296,7 @@ int Control::run() {
     // Nothing will report an exit: close the control handles now.
     shutting_down_ = true;
     uv_close(reinterpret_cast<uv_handle_t*>(&worker_exit_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&worker_applied_), nullptr);
     closeHandle(&sigterm_);
     closeHandle(&sigint_);
     closeHandle(&sighup_);
@@ -151,6 +309,7 @@ int Control::run() {
   for (auto& w : workers_) w->join();
   workers_.clear();
   admin_.reset();
+  debounce_.reset();
   ctx_.reset();
   uv_loop_close(&loop_);
   log::info("stopped", {log::num("exit_code", exit_code)});
@@ -168,10 +327,22 @@ void Control::beginShutdown(const char* why) {
 void Control::onSignal(uv_signal_t* handle, int signum) {
   auto* self = static_cast<Control*>(handle->data);
   if (signum == SIGHUP) {
-    log::warn("SIGHUP: config reload is not implemented yet; ignoring");
+    self->reload("SIGHUP");
     return;
   }
   self->beginShutdown(signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+void Control::onWorkerApplied(uv_async_t* handle) {
+  auto* self = static_cast<Control*>(handle->data);
+  // Every worker serves the new snapshot: say so once per version (tests and operators
+  // can wait for this line rather than guess).
+  if (self->applied_count_.load() >= self->applied_expected_ &&
+      self->applied_logged_version_ != self->config_version_) {
+    self->applied_logged_version_ = self->config_version_;
+    log::info("config applied", {log::num("version", static_cast<long long>(self->config_version_)),
+                                 log::num("workers", static_cast<long long>(self->workers_.size()))});
+  }
 }
 
 void Control::onWorkerExit(uv_async_t* handle) {
@@ -184,10 +355,15 @@ void Control::onWorkerExit(uv_async_t* handle) {
   }
   self->shutting_down_ = true;
   uv_close(reinterpret_cast<uv_handle_t*>(&self->worker_exit_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&self->worker_applied_), nullptr);
   closeHandle(&self->sigterm_);
   closeHandle(&self->sigint_);
   closeHandle(&self->sighup_);
   if (self->admin_) self->admin_->close();
+  if (self->watching_) {
+    self->watching_ = false;
+    uv_close(reinterpret_cast<uv_handle_t*>(&self->watcher_), nullptr);
+  }
 }
 
 std::string Control::statsJson() const {
@@ -226,7 +402,13 @@ std::string Control::statsJson() const {
     out += f.name;
     out += "\":" + std::to_string(sum);
   }
-  out += ",\"workers\":" + std::to_string(workers_.size()) + "}\n";
+  out += ",\"workers\":" + std::to_string(workers_.size());
+  out += ",\"config_version\":" + std::to_string(config_version_);
+  out += ",\"config_reloads_ok\":" + std::to_string(reloads_ok_);
+  out += ",\"config_reloads_failed\":" + std::to_string(reloads_failed_);
+  out += ",\"last_reload_error\":\"";
+  log::appendJsonEscaped(out, last_reload_error_);
+  out += "\"}\n";
   return out;
 }
 

@@ -10,11 +10,13 @@ constexpr int kListenBacklog = 511;
 }
 
 Worker::Worker(unsigned index, std::shared_ptr<const config::Snapshot> snapshot,
-               std::vector<net::SocketAddress> bind_addresses, std::function<void()> on_exit)
+               std::vector<net::SocketAddress> bind_addresses, std::function<void()> on_exit,
+               std::function<void()> on_applied)
     : index_(index),
       snapshot_(std::move(snapshot)),
       bind_addresses_(std::move(bind_addresses)),
-      on_exit_(std::move(on_exit)) {}
+      on_exit_(std::move(on_exit)),
+      on_applied_(std::move(on_applied)) {}
 
 Worker::~Worker() { join(); }
 
@@ -36,7 +38,17 @@ void Worker::join() {
 void Worker::requestDrain() {
   {
     std::lock_guard lock(mutex_);
-    mailbox_.push_back(Message::Drain);
+    mailbox_.push_back(Message{Message::Kind::Drain, nullptr, {}});
+  }
+  uv_async_send(&async_);
+}
+
+void Worker::requestApply(std::shared_ptr<const config::Snapshot> snapshot,
+                          std::vector<net::SocketAddress> bind_addresses) {
+  {
+    std::lock_guard lock(mutex_);
+    mailbox_.push_back(
+        Message{Message::Kind::Apply, std::move(snapshot), std::move(bind_addresses)});
   }
   uv_async_send(&async_);
 }
@@ -75,23 +87,73 @@ void Worker::run() {
 
 std::string Worker::bindListeners() {
   for (size_t i = 0; i < snapshot_->listeners.size(); ++i) {
-    auto handle = std::make_unique<ListenerHandle>();
-    handle->worker = this;
-    handle->config = &snapshot_->listeners[i];
-    uv_tcp_init(&loop_, &handle->tcp);
-    handle->tcp.data = handle.get();
-    handle->open = true;
-    int rc = net::bindReusePort(&handle->tcp, bind_addresses_[i]);
-    if (rc == 0) {
-      rc = uv_listen(reinterpret_cast<uv_stream_t*>(&handle->tcp), kListenBacklog,
-                     &Worker::onConnection);
-    }
-    listeners_.push_back(std::move(handle));
-    if (rc != 0) {
-      return "cannot listen on " + snapshot_->listeners[i].listen + ": " + uv_strerror(rc);
-    }
+    std::string error = openListener(snapshot_->listeners[i], bind_addresses_[i]);
+    if (!error.empty()) return error;
   }
   return "";
+}
+
+std::string Worker::openListener(const config::Listener& config,
+                                 const net::SocketAddress& address) {
+  auto handle = std::make_unique<ListenerHandle>();
+  handle->worker = this;
+  handle->config = &config;
+  handle->address = address;
+  uv_tcp_init(&loop_, &handle->tcp);
+  handle->tcp.data = handle.get();
+  handle->open = true;
+  int rc = net::bindReusePort(&handle->tcp, address);
+  if (rc == 0) {
+    rc = uv_listen(reinterpret_cast<uv_stream_t*>(&handle->tcp), kListenBacklog,
+                   &Worker::onConnection);
+  }
+  listeners_.push_back(std::move(handle));
+  if (rc != 0) return "cannot listen on " + config.listen + ": " + uv_strerror(rc);
+  return "";
+}
+
+void Worker::closeListener(ListenerHandle& handle) {
+  if (!handle.open) return;
+  handle.open = false;
+  uv_close(reinterpret_cast<uv_handle_t*>(&handle.tcp), nullptr);
+}
+
+void Worker::apply(Message& message) {
+  if (draining_) return;
+  const config::Snapshot& next = *message.snapshot;
+  // Listeners: keep the ones whose name and address did not change (same socket, no
+  // rebind), close the rest, open the new ones.
+  std::vector<std::unique_ptr<ListenerHandle>> kept;
+  std::vector<bool> reused(next.listeners.size(), false);
+  for (auto& handle : listeners_) {
+    bool keep = false;
+    for (size_t i = 0; i < next.listeners.size() && !keep; ++i) {
+      if (!reused[i] && handle->open && next.listeners[i].name == handle->config->name &&
+          message.bind_addresses[i] == handle->address) {
+        handle->config = &next.listeners[i];  // new limits apply to new connections
+        reused[i] = true;
+        keep = true;
+      }
+    }
+    if (keep) {
+      kept.push_back(std::move(handle));
+    } else {
+      closeListener(*handle);
+      closing_listeners_.push_back(std::move(handle));  // freed with the worker
+    }
+  }
+  listeners_ = std::move(kept);
+  snapshot_ = message.snapshot;
+  bind_addresses_ = message.bind_addresses;
+  for (size_t i = 0; i < next.listeners.size(); ++i) {
+    if (reused[i]) continue;
+    std::string error = openListener(next.listeners[i], bind_addresses_[i]);
+    if (!error.empty()) {
+      log::error("listener failed to start", {log::num("worker", index_), log::str("error", error)});
+    }
+  }
+  proxy_->applySnapshot(message.snapshot);
+  if (on_applied_) on_applied_();
 }
 
 void Worker::onAsync(uv_async_t* handle) {
@@ -101,20 +163,16 @@ void Worker::onAsync(uv_async_t* handle) {
     std::lock_guard lock(self->mutex_);
     messages.swap(self->mailbox_);
   }
-  for (Message m : messages) {
-    if (m == Message::Drain) self->beginDrain();
+  for (Message& m : messages) {
+    if (m.kind == Message::Kind::Drain) self->beginDrain();
+    if (m.kind == Message::Kind::Apply) self->apply(m);
   }
 }
 
 void Worker::beginDrain() {
   if (draining_) return;
   draining_ = true;
-  for (auto& l : listeners_) {
-    if (l->open) {
-      l->open = false;
-      uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp), nullptr);
-    }
-  }
+  for (auto& l : listeners_) closeListener(*l);
   uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
   proxy_->drain();
   ctx_->timers().arm(*drain_timer_, snapshot_->limits.drain_timeout_ms);

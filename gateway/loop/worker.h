@@ -22,9 +22,11 @@ namespace gw::loop {
 class Worker {
  public:
   // `bind_addresses[i]` is where listener i binds (port 0 already resolved).
-  // `on_exit` runs on the worker thread after its loop has finished.
+  // `on_exit` runs on the worker thread after its loop has finished; `on_applied` runs
+  // on the worker thread once a snapshot from requestApply() is in force.
   Worker(unsigned index, std::shared_ptr<const config::Snapshot> snapshot,
-         std::vector<net::SocketAddress> bind_addresses, std::function<void()> on_exit);
+         std::vector<net::SocketAddress> bind_addresses, std::function<void()> on_exit,
+         std::function<void()> on_applied = {});
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -33,6 +35,11 @@ class Worker {
   std::string start();
   // Thread-safe: stop accepting, finish in-flight requests, close after drain_timeout.
   void requestDrain();
+  // Thread-safe: serve `snapshot` from now on (new requests; in-flight ones finish on
+  // the snapshot they started with). Listeners are reconciled by name and address:
+  // unchanged ones keep their sockets, removed ones stop accepting, new ones open.
+  void requestApply(std::shared_ptr<const config::Snapshot> snapshot,
+                    std::vector<net::SocketAddress> bind_addresses);
   void join();
   // Readable from any thread while the worker runs.
   const proxy::WorkerStats& stats() const { return stats_; }
@@ -43,13 +50,21 @@ class Worker {
     uv_tcp_t tcp;
     Worker* worker;
     const config::Listener* config;
+    net::SocketAddress address;
     bool open = false;
   };
-  enum class Message { Drain };
+  struct Message {
+    enum class Kind { Drain, Apply } kind;
+    std::shared_ptr<const config::Snapshot> snapshot;
+    std::vector<net::SocketAddress> bind_addresses;
+  };
 
   static void threadMain(void* self);
   void run();
   std::string bindListeners();
+  std::string openListener(const config::Listener& config, const net::SocketAddress& address);
+  void closeListener(ListenerHandle& handle);
+  void apply(Message& message);
   void beginDrain();
   static void onAsync(uv_async_t* handle);
   static void onConnection(uv_stream_t* server, int status);
@@ -59,6 +74,7 @@ class Worker {
   std::shared_ptr<const config::Snapshot> snapshot_;
   std::vector<net::SocketAddress> bind_addresses_;
   std::function<void()> on_exit_;
+  std::function<void()> on_applied_;
   uv_thread_t thread_{};
   bool thread_started_ = false;
 
@@ -66,6 +82,7 @@ class Worker {
   std::unique_ptr<LoopContext> ctx_;
   std::unique_ptr<proxy::ProxyContext> proxy_;
   std::vector<std::unique_ptr<ListenerHandle>> listeners_;
+  std::vector<std::unique_ptr<ListenerHandle>> closing_listeners_;
   uv_async_t async_{};
   std::unique_ptr<Timer> drain_timer_;
   bool draining_ = false;

@@ -94,8 +94,13 @@ int Exchange::onRequestHead(const http::MessageHead& head) {
     return kReject;
   }
   RequestTarget target;
-  if (!parseRequestTarget(head.url, head.method == HTTP_OPTIONS, target)) {
+  if (!parseRequestTarget(head.url, head.method == HTTP_OPTIONS, target) ||
+      !validHost(target.authority)) {
     parser.fail(400, "invalid request target");
+    return kReject;
+  }
+  if (!validHost(host)) {
+    parser.fail(400, "invalid Host header");
     return kReject;
   }
   if (head.has_content_length && head.content_length > max_body_) {

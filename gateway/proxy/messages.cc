@@ -60,6 +60,25 @@ bool parseRequestTarget(std::string_view url, bool is_options, RequestTarget& ou
   return true;
 }
 
+bool validHost(std::string_view host) {
+  for (char c : host) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!ok) {
+      switch (c) {
+        case '-': case '.': case '_': case '~': case '!': case '$': case '&': case '\'':
+        case '(': case ')': case '*': case '+': case ',': case ';': case '=': case ':':
+        case '%': case '[': case ']':
+          ok = true;
+          break;
+        default:
+          break;
+      }
+    }
+    if (!ok) return false;
+  }
+  return true;
+}
+
 void writeUpstreamRequestHead(const UpstreamRequest& r, std::string& out) {
   const http::MessageHead& head = *r.head;
   const config::Forwarding& fwd = *r.forwarding;

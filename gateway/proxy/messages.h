@@ -20,6 +20,10 @@ struct RequestTarget {
 // False when the target is not origin-form, absolute-form (http/https) or "*" for OPTIONS.
 bool parseRequestTarget(std::string_view url, bool is_options, RequestTarget& out);
 
+// True when `host` is a valid Host value / authority: a reg-name or IP literal with an
+// optional port (RFC 9110 §7.2, RFC 3986 §3.2.2). Empty is valid (no authority).
+bool validHost(std::string_view host);
+
 struct UpstreamRequest {
   const http::MessageHead* head = nullptr;
   std::string_view method;

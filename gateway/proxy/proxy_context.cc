@@ -28,6 +28,18 @@ void ProxyContext::unpin(PinnedSnapshot* pinned) {
   }
 }
 
+void ProxyContext::applySnapshot(std::shared_ptr<const config::Snapshot> snapshot) {
+  PinnedSnapshot* old = current_;
+  current_ = new PinnedSnapshot(std::move(snapshot));
+  old->setCurrent(false);
+  if (old->unused()) {
+    delete old;
+  } else {
+    retired_.push_back(old);
+  }
+  upstreams_.apply(current_->get());
+}
+
 Exchange* ProxyContext::acquireExchange(DownstreamSession& session) {
   Exchange* e;
   if (free_exchanges_.empty()) {

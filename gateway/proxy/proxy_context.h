@@ -57,6 +57,10 @@ class ProxyContext {
   }
   void unpin(PinnedSnapshot* pinned);
 
+  // Serve `snapshot` from now on. Sessions and exchanges keep the snapshot they pinned;
+  // the upstream runtime keeps the state of endpoints whose identity did not change.
+  void applySnapshot(std::shared_ptr<const config::Snapshot> snapshot);
+
   Exchange* acquireExchange(DownstreamSession& session);
   void releaseExchange(Exchange* exchange);
 

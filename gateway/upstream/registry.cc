@@ -1,5 +1,7 @@
 #include "gateway/upstream/registry.h"
 
+#include <unordered_set>
+
 namespace gw::upstream {
 
 UpstreamRegistry::~UpstreamRegistry() = default;
@@ -32,6 +34,20 @@ void UpstreamRegistry::apply(const config::Snapshot& snapshot) {
     }
   }
   pools_by_name_ = std::move(pools);
+
+  // Endpoints that no active pool uses any more (removed, or in a pool that was just
+  // flipped away from) keep no idle connections: close those now, and close busy ones
+  // when their exchange ends. In-flight requests finish where they started.
+  std::unordered_set<const EndpointRuntime*> in_use;
+  for (const auto& [service, runtime] : active_by_service_) {
+    for (const EndpointRuntime* e : runtime->endpoints) in_use.insert(e);
+  }
+  for (auto& [key, endpoint] : endpoints_) {
+    if (in_use.count(endpoint.get()) == 0) {
+      endpoint->setPoolLimits(0, 0);
+      endpoint->closeIdle();
+    }
+  }
 }
 
 PoolRuntime* UpstreamRegistry::activePool(const config::Service& service) {
