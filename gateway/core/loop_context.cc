@@ -8,8 +8,9 @@ LoopContext::LoopContext(uv_loop_t* loop)
   check_.data = this;
   uv_check_start(&check_, &LoopContext::onCheck);
   uv_unref(reinterpret_cast<uv_handle_t*>(&check_));
+  // Referenced: while work is deferred (idle active) the loop must run once more, even
+  // if the deferral came from a close callback with nothing else left to keep it alive.
   uv_idle_init(loop, &idle_);
-  uv_unref(reinterpret_cast<uv_handle_t*>(&idle_));
 }
 
 LoopContext::~LoopContext() = default;

@@ -70,18 +70,21 @@ void TimerQueue::onTick(uv_timer_t* handle) {
 void TimerQueue::fireExpired() {
   scheduled_ = UINT64_MAX;
   uint64_t now = uv_now(loop_);
-  // A callback may arm or disarm any timer, so take one expired head at a time.
-  bool fired = true;
-  while (fired) {
-    fired = false;
-    for (size_t i = 0; i < lists_.size(); ++i) {
-      Timer* head = lists_[i]->head;
-      if (head != nullptr && head->deadline_ <= now) {
-        unlink(*head);
-        head->callback_(head->owner_);
-        fired = true;
+  // A callback may arm or disarm any timer, so take one expired head at a time: the
+  // earliest across all lists, so timers fire in deadline order even when the loop is
+  // late.
+  for (;;) {
+    Timer* earliest = nullptr;
+    for (auto& l : lists_) {
+      Timer* head = l->head;
+      if (head != nullptr && head->deadline_ <= now &&
+          (earliest == nullptr || head->deadline_ < earliest->deadline_)) {
+        earliest = head;
       }
     }
+    if (earliest == nullptr) break;
+    unlink(*earliest);
+    earliest->callback_(earliest->owner_);
   }
   uint64_t next = UINT64_MAX;
   for (auto& l : lists_) {

@@ -2,25 +2,33 @@
 
 namespace gw::http {
 
-ConnectionTokens::ConnectionTokens(const MessageHead& head) {
+ConnectionTokens::ConnectionTokens(const MessageHead& head) : head_(head) {
   for (size_t i = 0; i < head.header_count; ++i) {
-    if (!equalsIgnoreCase(head.name(i), "connection")) continue;
-    std::string_view v = head.value(i);
-    while (!v.empty()) {
-      size_t comma = v.find(',');
-      std::string_view token = trimOws(v.substr(0, comma));
-      if (!token.empty() && count_ < kMax) tokens_[count_++] = token;
-      if (comma == std::string_view::npos) break;
-      v.remove_prefix(comma + 1);
+    if (equalsIgnoreCase(head.name(i), "connection")) {
+      first_ = i;
+      any_ = true;
+      return;
     }
   }
 }
 
 bool ConnectionTokens::contains(std::string_view name) const {
-  for (size_t i = 0; i < count_; ++i) {
-    if (equalsIgnoreCase(tokens_[i], name)) return true;
+  if (!any_) return false;
+  for (size_t i = first_; i < head_.header_count; ++i) {
+    if (!equalsIgnoreCase(head_.name(i), "connection")) continue;
+    std::string_view v = head_.value(i);
+    while (!v.empty()) {
+      size_t comma = v.find(',');
+      if (equalsIgnoreCase(trimOws(v.substr(0, comma)), name)) return true;
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
   }
   return false;
+}
+
+bool isProtectedFromConnection(std::string_view name) {
+  return equalsIgnoreCase(name, "content-length") || equalsIgnoreCase(name, "host");
 }
 
 bool isFixedHopByHop(std::string_view name) {

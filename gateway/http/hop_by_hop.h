@@ -9,20 +9,23 @@
 
 namespace gw::http {
 
-// The field names listed in a message's Connection header(s), lower-cased on demand.
+// The field names listed in a message's Connection header(s). Nothing is copied: each
+// query scans the Connection fields, and a message without one costs one pass at
+// construction. No list length limit, so no option can be silently ignored.
 class ConnectionTokens {
  public:
-  static constexpr size_t kMax = 16;
   explicit ConnectionTokens(const MessageHead& head);
   bool contains(std::string_view name) const;
-  bool hasClose() const { return contains("close"); }
-  bool hasUpgrade() const { return contains("upgrade"); }
-  bool hasKeepAlive() const { return contains("keep-alive"); }
 
  private:
-  std::string_view tokens_[kMax];
-  size_t count_ = 0;
+  const MessageHead& head_;
+  size_t first_ = 0;  // index of the first Connection field
+  bool any_ = false;
 };
+
+// Fields a Connection option may never remove: they frame the message or route it, and
+// dropping them on a client's say-so would desynchronise the hops (request smuggling).
+bool isProtectedFromConnection(std::string_view name);
 
 // True for Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding,
 // Upgrade (the fixed hop-by-hop list).

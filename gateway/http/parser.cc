@@ -79,6 +79,7 @@ void Parser::reset() {
   chunk_abs_ = parsed_abs_ = msg_abs_ = 0;
   msg_started_ = message_open_ = in_head_ = false;
   field_open_ = value_open_ = url_open_ = status_open_ = false;
+  expect_value_ = chunk_owned_ = false;
   headers_.clear();
   error_status_ = 0;
   error_reason_ = nullptr;
@@ -113,6 +114,7 @@ bool Parser::extend(Span& span, bool& open, const char* at, size_t n) {
     return false;
   }
   span.length += static_cast<uint32_t>(n);
+  if (span.offset + span.length > last_span_end_) last_span_end_ = span.offset + span.length;
   if (headTooBig(at + n)) {
     fail(431, "request header fields too large");
     return false;
@@ -128,13 +130,36 @@ int Parser::onMessageBegin(llhttp_t* p) {
   s->headers_.clear();
   s->url_ = s->status_ = Span{};
   s->field_open_ = s->value_open_ = s->url_open_ = s->status_open_ = false;
+  s->expect_value_ = false;
+  s->last_span_end_ = 0;
   return 0;
 }
 
-int Parser::onSpanMethodOrVersion(llhttp_t* p, const char* at, size_t) {
+int Parser::onSpanMethodOrVersion(llhttp_t* p, const char* at, size_t n) {
   Parser* s = self(p);
-  if (s->in_head_) s->offsetOf(at);  // marks where the head starts
+  if (s->in_head_) {
+    uint32_t end = s->offsetOf(at) + static_cast<uint32_t>(n);  // also marks the head start
+    if (end > s->last_span_end_) s->last_span_end_ = end;
+  }
   return 0;
+}
+
+// llhttp 8 accepts a bare LF after the request line and as the blank line that ends the
+// head (it refuses it elsewhere). RFC 9112 §2.2 allows either choice; a proxy that
+// accepted what the next hop refuses (or the reverse) invites desync, so requests must
+// use CRLF everywhere. The head so far is contiguous in memory (see onHeaderValue).
+bool Parser::precededByCrlf(const char* at) const {
+  const char* base = headBase();
+  return at - base >= 2 && at[-2] == '\r' && at[-1] == '\n';
+}
+
+bool Parser::headEndsWithCrlfCrlf() const {
+  const char* c = headBase() + last_span_end_;
+  // llhttp has consumed the whole head, so these bytes are in memory; the comparisons
+  // stop at the first mismatch, so nothing past the head's last LF is read.
+  if (*c == ':') ++c;  // the last field had an empty value
+  while (*c == ' ' || *c == '\t') ++c;
+  return c[0] == '\r' && c[1] == '\n' && c[2] == '\r' && c[3] == '\n';
 }
 
 int Parser::onUrl(llhttp_t* p, const char* at, size_t n) {
@@ -155,6 +180,10 @@ int Parser::onHeaderField(llhttp_t* p, const char* at, size_t n) {
       s->fail(431, "too many header fields");
       return HPE_USER;
     }
+    if (p->type == HTTP_REQUEST && !s->precededByCrlf(at)) {
+      s->fail(400, "bare LF in request head");
+      return HPE_USER;
+    }
     s->headers_.emplace_back();
     s->value_open_ = false;
   }
@@ -166,28 +195,65 @@ int Parser::onHeaderField(llhttp_t* p, const char* at, size_t n) {
 }
 
 int Parser::onHeaderFieldComplete(llhttp_t* p) {
-  self(p)->field_open_ = false;
+  Parser* s = self(p);
+  if (s->in_head_ && (!s->field_open_ || s->headers_.back().name.length == 0)) {
+    s->fail(400, "empty header name");  // ": value"
+    return HPE_USER;
+  }
+  s->field_open_ = false;
+  s->expect_value_ = true;
   return 0;
 }
 
 int Parser::onHeaderValue(llhttp_t* p, const char* at, size_t n) {
   Parser* s = self(p);
-  if (!s->in_head_) return 0;
+  // llhttp reports an empty value as a zero-length piece whose pointer may sit past the
+  // line end; there is nothing to record or check in it.
+  if (!s->in_head_ || n == 0) return 0;
+  if (!s->expect_value_ || s->headers_.empty()) {
+    s->fail(400, "empty header name");
+    return HPE_USER;
+  }
   if (!validFieldValueBytes(at, n)) {
     s->fail(400, "invalid character in header value");
     return HPE_USER;
+  }
+  if (!s->value_open_) {
+    // The value must start on the field's own line: a line break between the colon and
+    // the first value byte is obs-fold after an empty first line. The head so far is
+    // contiguous here (in this read, or kept in in_), so the gap can be inspected.
+    const char* base = s->chunk_ - (s->chunk_abs_ - s->msg_abs_);
+    const Span& name = s->headers_.back().name;
+    const char* gap = base + name.offset + name.length;
+    for (const char* c = gap; c < at; ++c) {
+      if (*c == '\r' || *c == '\n') {
+        s->fail(400, "obsolete line folding in header");
+        return HPE_USER;
+      }
+    }
   }
   return s->extend(s->headers_.back().value, s->value_open_, at, n) ? 0 : HPE_USER;
 }
 
 int Parser::onHeaderValueComplete(llhttp_t* p) {
-  self(p)->value_open_ = false;
+  Parser* s = self(p);
+  if (s->in_head_ && !s->expect_value_) {
+    // A value with no field name before it (": 1").
+    s->fail(400, "empty header name");
+    return HPE_USER;
+  }
+  s->value_open_ = false;
+  s->expect_value_ = false;
   return 0;
 }
 
 int Parser::onHeadersComplete(llhttp_t* p) {
   Parser* s = self(p);
   s->in_head_ = false;
+  if (p->type == HTTP_REQUEST && !s->headEndsWithCrlfCrlf()) {
+    s->fail(400, "bare LF in request head");
+    return -1;
+  }
   MessageHead head;
   // The head started at msg_abs_; the chunk being executed holds (or, when kept in in_,
   // is contiguous with) everything from there.
@@ -258,7 +324,9 @@ Parser::Outcome Parser::finish() {
 Parser::Outcome Parser::run(const char* data, size_t length, bool from_buffer) {
   chunk_ = data;
   chunk_abs_ = parsed_abs_;
+  chunk_owned_ = from_buffer;
   llhttp_errno_t err = llhttp_execute(&p_, data, length);
+  chunk_owned_ = false;
   size_t consumed = length;
   if (err != HPE_OK) {
     const char* pos = llhttp_get_error_pos(&p_);
@@ -273,7 +341,10 @@ Parser::Outcome Parser::run(const char* data, size_t length, bool from_buffer) {
       // Keep the head so far: its spans are offsets from its first byte.
       const char* head_start = data - (chunk_abs_ - msg_abs_);
       const char* end = data + length;
-      if (static_cast<uint64_t>(end - head_start) > max_header_bytes_) {
+      // Bytes after the last span (line ends, whitespace) are counted with 4 bytes of
+      // slack, so that the verdict is the same however the reads split the head (the
+      // span checks in extend() count up to the end of the last span).
+      if (static_cast<uint64_t>(end - head_start) > uint64_t{max_header_bytes_} + 4) {
         fail(431, "request header fields too large");
         return Outcome::Error;
       }

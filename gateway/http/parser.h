@@ -114,6 +114,10 @@ class Parser {
   bool messageOpen() const { return message_open_; }
   bool inHead() const { return in_head_; }
   bool sawBytes() const { return parsed_abs_ != 0; }
+  // True while a sink callback runs on bytes the parser keeps itself (a split head or
+  // pipelined input). Such bytes move right after the callback's feed()/resume()
+  // returns, so the sink must copy them rather than keep a pointer until a later flush.
+  bool inputIsOwned() const { return chunk_owned_; }
 
   // Rejects the current message from inside a sink callback.
   void fail(int status, const char* reason) {
@@ -142,6 +146,9 @@ class Parser {
   uint32_t offsetOf(const char* at);
   bool extend(Span& span, bool& open, const char* at, size_t n);
   bool headTooBig(const char* end);
+  const char* headBase() const { return chunk_ - (chunk_abs_ - msg_abs_); }
+  bool precededByCrlf(const char* at) const;
+  bool headEndsWithCrlfCrlf() const;
 
   llhttp_t p_;
   MessageSink* sink_;
@@ -158,6 +165,9 @@ class Parser {
   bool value_open_ = false;
   bool url_open_ = false;
   bool status_open_ = false;
+  bool expect_value_ = false;  // a field name was read; its value comes next
+  uint32_t last_span_end_ = 0;  // offset just past the last span of the head
+  bool chunk_owned_ = false;
   Span url_;
   Span status_;
   std::vector<HeaderSpan> headers_;

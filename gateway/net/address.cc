@@ -95,6 +95,7 @@ std::optional<Cidr> parseCidr(std::string_view text) {
   if (slash != std::string_view::npos) {
     ip = text.substr(0, slash);
     std::string_view p = text.substr(slash + 1);
+    if (p.empty() || p.front() < '0' || p.front() > '9') return std::nullopt;  // no sign
     auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), prefix);
     if (ec != std::errc() || end != p.data() + p.size() || prefix < 0) return std::nullopt;
   }

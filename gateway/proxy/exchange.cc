@@ -83,6 +83,11 @@ int Exchange::onRequestHead(const http::MessageHead& head) {
     sendLocalReply(405, "CONNECT is not supported", true);
     return kContinue;
   }
+  if (client_http10_ && head.has_transfer_encoding) {
+    // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 request means faulty framing.
+    parser.fail(400, "Transfer-Encoding in an HTTP/1.0 request");
+    return kReject;
+  }
   std::string_view host;
   size_t hosts = head.count("host", &host);
   if (hosts > 1) {
@@ -189,13 +194,14 @@ int Exchange::onRequestBody(const char* data, size_t length) {
     sendLocalReply(413, "request body too large", true);
     return kContinue;
   }
+  bool copy = session_->parser().inputIsOwned();
   if (request_chunked_) {
     char header[20];
     stageUpstream(header, chunkHeader(header, length), true);
-    stageUpstream(data, length, false);
+    stageUpstream(data, length, copy);
     stageUpstream("\r\n", 2, false);
   } else {
-    stageUpstream(data, length, false);
+    stageUpstream(data, length, copy);
   }
   return kContinue;
 }
@@ -495,13 +501,14 @@ int Exchange::onHead(const http::MessageHead& head) {
 
 int Exchange::onBody(const char* data, size_t length) {
   net::TcpTransport& client = session_->transport();
+  bool copy = response_parser_.inputIsOwned();
   if (response_chunked_out_) {
     char header[20];
     client.stageCopy(header, chunkHeader(header, length));
-    client.stage(data, length);
+    if (copy) client.stageCopy(data, length); else client.stage(data, length);
     client.stage("\r\n", 2);
   } else {
-    client.stage(data, length);
+    if (copy) client.stageCopy(data, length); else client.stage(data, length);
   }
   return kContinue;
 }

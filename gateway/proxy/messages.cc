@@ -89,9 +89,6 @@ void writeUpstreamRequestHead(const UpstreamRequest& r, std::string& out) {
   out.append(r.target);
   out.append(" HTTP/1.1\r\n", 11);
 
-  // X-Forwarded-For from a trusted peer is extended; collect its values in order.
-  std::string_view xff_values[8];
-  size_t xff_count = 0;
   bool have_xfp = false;
   bool have_xfh = false;
   std::string_view original_host;
@@ -102,7 +99,7 @@ void writeUpstreamRequestHead(const UpstreamRequest& r, std::string& out) {
       if (r.upgrade && equalsIgnoreCase(name, "upgrade")) appendField(out, name, value);
       continue;
     }
-    if (connection.contains(name)) continue;
+    if (connection.contains(name) && !http::isProtectedFromConnection(name)) continue;
     // We answered 100-continue ourselves (or refused the expectation).
     if (equalsIgnoreCase(name, "expect")) continue;
     if (equalsIgnoreCase(name, "host")) {
@@ -113,10 +110,7 @@ void writeUpstreamRequestHead(const UpstreamRequest& r, std::string& out) {
     if (name.size() > 12 && (name[0] == 'x' || name[0] == 'X') &&
         http::startsWithIgnoreCase(name, "x-forwarded-")) {
       std::string_view suffix = name.substr(12);
-      if (equalsIgnoreCase(suffix, "for") && fwd.x_forwarded_for) {
-        if (r.trusted_peer && xff_count < 8) xff_values[xff_count++] = value;
-        continue;
-      }
+      if (equalsIgnoreCase(suffix, "for") && fwd.x_forwarded_for) continue;  // rebuilt below
       if (equalsIgnoreCase(suffix, "proto") && fwd.x_forwarded_proto) {
         if (!r.trusted_peer) continue;
         have_xfp = true;
@@ -137,10 +131,16 @@ void writeUpstreamRequestHead(const UpstreamRequest& r, std::string& out) {
   if (r.chunked_body) out.append("Transfer-Encoding: chunked\r\n");
   if (r.upgrade) out.append("Connection: upgrade\r\n");
   if (fwd.x_forwarded_for) {
+    // One field: a trusted peer's values in their order, then the client's address.
     out.append("X-Forwarded-For: ");
-    for (size_t i = 0; i < xff_count; ++i) {
-      out.append(xff_values[i]);
-      out.append(", ", 2);
+    if (r.trusted_peer) {
+      for (size_t i = 0; i < head.header_count; ++i) {
+        if (!equalsIgnoreCase(head.name(i), "x-forwarded-for")) continue;
+        std::string_view value = http::trimOws(head.value(i));
+        if (value.empty()) continue;
+        out.append(value);
+        out.append(", ", 2);
+      }
     }
     out.append(r.client_ip);
     out.append("\r\n", 2);
@@ -169,7 +169,7 @@ void writeDownstreamResponseHead(const DownstreamResponse& r, std::string& out) 
       if (r.upgrade && equalsIgnoreCase(name, "upgrade")) appendField(out, name, head.value(i));
       continue;
     }
-    if (connection.contains(name)) continue;
+    if (connection.contains(name) && !http::isProtectedFromConnection(name)) continue;
     if (r.chunked_body && equalsIgnoreCase(name, "content-length")) continue;
     appendField(out, name, head.value(i));
   }

@@ -231,8 +231,9 @@ class Gateway:
         return self
 
     def _read_stdout(self):
-        for chunk in iter(lambda: self.proc.stdout.read(4096), b""):
+        for chunk in iter(lambda: self.proc.stdout.read1(4096), b""):
             self.stdout_chunks.append(chunk)
+        self.proc.stdout.close()
 
     def _read_stderr(self):
         for raw in iter(self.proc.stderr.readline, b""):
@@ -248,6 +249,7 @@ class Gateway:
                 if isinstance(record, dict):
                     self.records.append(record)
                 self.cond.notify_all()
+        self.proc.stderr.close()
         with self.cond:
             self.eof = True
             self.cond.notify_all()

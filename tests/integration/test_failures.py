@@ -87,6 +87,40 @@ def smuggling_response(server, conn, r, index):
         pass
 
 
+def bad_response_header(server, conn, r, index):
+    harness.read_request(r)
+    conn.sendall(b"HTTP/1.1 200 OK\r\nX-Bad : space\r\nContent-Length: 2\r\n\r\nok")
+    try:
+        conn.recv(1)
+    except OSError:
+        pass
+
+
+def huge_response_head(server, conn, r, index):
+    harness.read_request(r)
+    try:
+        conn.sendall(b"HTTP/1.1 200 OK\r\n" +
+                     b"".join(b"X-Filler-%d: %s\r\n" % (i, b"f" * 1000) for i in range(1024)) +
+                     b"Content-Length: 2\r\n\r\nok")
+        conn.recv(1)
+    except OSError:
+        pass
+
+
+def close_delimited(server, conn, r, index):
+    harness.read_request(r)
+    conn.sendall(b"HTTP/1.1 200 OK\r\nX-Framing: close\r\n\r\n")
+    for piece in harness.pattern_chunks(300000):
+        conn.sendall(piece)
+    conn.close()
+
+
+def early_hints(server, conn, r, index):
+    while harness.read_request(r) is not None:
+        conn.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
+                     b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal")
+
+
 class Failures(GatewayTestCase):
 
     @classmethod
@@ -101,18 +135,22 @@ class Failures(GatewayTestCase):
             "hangup": RawUpstream(closes_without_answer, "hangup"),
             "never": RawUpstream(never_answers, "never"),
             "smuggle": RawUpstream(smuggling_response, "smuggle"),
+            "closedelim": RawUpstream(close_delimited, "close-delimited"),
+            "hints": RawUpstream(early_hints, "early-hints"),
+            "badheader": RawUpstream(bad_response_header, "bad-header"),
+            "hugehead": RawUpstream(huge_response_head, "huge-head"),
         }
         cls.ups = {k: cls.own(v) for k, v in ups.items()}
         cls.echo = cls.own(EchoUpstream("echo"))
         services = {"echo": [cls.echo.address],
                     "refused": ["127.0.0.1:%d" % cls.refused_port]}
-        routes = [{"name": "refused", "match": {"path_prefix": "/refused"},
+        routes = [{"name": "refused", "match": {"path_prefix": "/refused/"},
                    "service": "refused"}]
         for name, up in cls.ups.items():
             spec = {"pools": {"main": {"endpoints": [up.address]}},
                     "upstream_response_timeout": "500ms" if name == "never" else "10s"}
             services[name] = spec
-            routes.append({"name": name, "match": {"path_prefix": "/" + name},
+            routes.append({"name": name, "match": {"path_prefix": "/%s/" % name},
                            "service": name})
         routes.append({"name": "echo", "match": {"path_prefix": "/"}, "service": "echo"})
         cls.gw = cls.start_gateway(config(services, routes=routes))
@@ -128,26 +166,32 @@ class Failures(GatewayTestCase):
         return resp, c
 
     def test_upstream_refused_502(self):
-        resp, c = self.assert_short_error("/refused", (502,))
+        resp, c = self.assert_short_error("/refused/x", (502,))
         # the client connection survives a 502 produced by the gateway itself
         if (resp.header("Connection") or "").lower() != "close":
             self.assertEqual(c.request("GET", "/echo-after-502").status, 200)
 
     def test_upstream_garbage_502(self):
-        self.assert_short_error("/garbage", (502,))
+        self.assert_short_error("/garbage/x", (502,))
 
     def test_upstream_bad_status_line_502(self):
-        self.assert_short_error("/badstatus", (502,))
+        self.assert_short_error("/badstatus/x", (502,))
 
     def test_upstream_closes_without_answer_502(self):
-        self.assert_short_error("/hangup", (502,))
+        self.assert_short_error("/hangup/x", (502,))
 
     def test_upstream_smuggling_response_502(self):
-        self.assert_short_error("/smuggle", (502,))
+        self.assert_short_error("/smuggle/x", (502,))
+
+    def test_upstream_invalid_response_header_502(self):
+        self.assert_short_error("/badheader/x", (502,))
+
+    def test_upstream_huge_response_head_502(self):
+        self.assert_short_error("/hugehead/x", (502,))
 
     def test_upstream_response_timeout_504(self):
         up = self.ups["never"]
-        resp, _ = self.assert_short_error("/never", (504,))
+        resp, _ = self.assert_short_error("/never/x", (504,))
         self.assertTrue(up.event("never-got-request").is_set())
         self.assertTrue(up.event("never-closed").wait(IO_TIMEOUT),
                         "gateway kept the upstream connection after timing out")
@@ -189,16 +233,80 @@ class Failures(GatewayTestCase):
             self.assertLess(got + len(extra), CL_TOTAL)
 
     def test_upstream_closes_mid_content_length_body(self):
-        self._midbody("/cl", "cl", chunked=False)
+        self._midbody("/cl/x", "cl", chunked=False)
 
     def test_upstream_closes_mid_chunked_body(self):
-        self._midbody("/chunked", "chunked", chunked=True)
+        self._midbody("/chunked/x", "chunked", chunked=True)
 
     def test_upstream_resets_mid_body(self):
-        self._midbody("/reset", "reset", chunked=False)
+        self._midbody("/reset/x", "reset", chunked=False)
+
+    def test_close_delimited_upstream_body_delivered(self):
+        """An upstream body ended by close: the client gets all of it, framed so that
+        it can tell the end (chunked, or close-delimited with the connection closed)."""
+        c = self.client()
+        c.send(harness.build_request("GET", "/closedelim/x"))
+        try:
+            resp = c.read_response()
+        except harness.Incomplete as e:
+            self.fail("incomplete: %r" % (e.partial,))
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(len(resp.body), 300000)
+        self.assertEqual(harness.hashlib.sha256(resp.body).hexdigest(),
+                         harness.pattern_sha256(300000))
+
+    def test_upstream_1xx_then_final(self):
+        c = self.client()
+        resp = c.request("GET", "/hints/x")
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.body, b"final")
+        self.assertEqual(c.request("GET", "/hints/2").body, b"final")
 
     def test_gateway_still_serves_after_failures(self):
         self.assertEqual(self.client().request("GET", "/echo-ok").status, 200)
+
+
+class ConnectTimeout(GatewayTestCase):
+    """An upstream whose accept queue is full (listen backlog 0, one connection
+    already pending, never accepted): the kernel drops the gateway's SYN, so its
+    connect hangs until upstream_connect_timeout -> 504. Loopback only."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.blackhole = socket.socket()
+        cls.addClassCleanup(cls.blackhole.close)
+        cls.blackhole.bind(("127.0.0.1", 0))
+        cls.blackhole.listen(0)
+        cls.filler = socket.socket()
+        cls.addClassCleanup(cls.filler.close)
+        cls.filler.settimeout(IO_TIMEOUT)
+        cls.filler.connect(cls.blackhole.getsockname())
+        # check that the queue is really full (a second connect must hang)
+        probe = socket.socket()
+        probe.settimeout(0.5)
+        try:
+            probe.connect(cls.blackhole.getsockname())
+            cls.queue_full = False
+        except socket.timeout:
+            cls.queue_full = True
+        except OSError:
+            cls.queue_full = False
+        finally:
+            probe.close()
+        cls.gw = cls.start_gateway(config(
+            {"hole": {"pools": {"main": {"endpoints": ["127.0.0.1:%d"
+                                                       % cls.blackhole.getsockname()[1]]}},
+                      "upstream_connect_timeout": "300ms"}}))
+
+    def test_connect_timeout_504(self):
+        if not self.queue_full:
+            self.skipTest("this kernel accepts past a full backlog; cannot make a hanging connect")
+        c = self.client()
+        c.send(harness.build_request("GET", "/hole"))
+        resp, _ = read_response_or_close(c)
+        self.assertIsNotNone(resp, "closed without a response")
+        self.assertEqual(resp.status, 504)
+        self.assertLessEqual(len(resp.body), 1024)
 
 
 class NoEndpointAvailable(GatewayTestCase):

@@ -18,7 +18,7 @@ class HeaderAndBodyLimits(GatewayTestCase):
         cls.gw = cls.start_gateway(config(
             {"echo": [cls.echo.address]},
             limits={"max_header_bytes": "2KiB", "max_headers": 20, "max_body": "64KiB",
-                    "header_read_timeout": "300ms"}))
+                    "header_read_timeout": "1s"}))
 
     def assert_upstream_untouched(self, before):
         self.assertEqual(self.echo.request_count(), before,
@@ -161,7 +161,7 @@ class IdleTimeout(GatewayTestCase):
         cls.echo = cls.own(EchoUpstream("echo"))
         cls.gw = cls.start_gateway(config(
             {"echo": [cls.echo.address]},
-            limits={"idle_timeout": "500ms", "header_read_timeout": "2s"}))
+            limits={"idle_timeout": "1s", "header_read_timeout": "3s"}))
 
     def test_keep_alive_idle_connection_closed(self):
         c = self.client()

@@ -18,7 +18,8 @@ class ProxyBasics(GatewayTestCase):
     @classmethod
     def setUpClass(cls):
         cls.echo = cls.own(EchoUpstream("echo"))
-        cls.gw = cls.start_gateway(config({"echo": [cls.echo.address]}))
+        cls.gw = cls.start_gateway(config({"echo": [cls.echo.address]},
+                                          limits={"max_body": "100MiB"}))
 
     def setUp(self):
         self.echo.extra_headers = []
@@ -70,6 +71,45 @@ class ProxyBasics(GatewayTestCase):
         closed, _ = c.wait_closed()
         self.assertTrue(closed, "HTTP/1.0 request without keep-alive must close")
 
+    def test_http10_client_gets_no_chunked_response(self):
+        """An HTTP/1.0 client cannot parse chunked: a chunked upstream body must reach
+        it de-chunked (close-delimited or with a Content-Length)."""
+        c = self.client()
+        c.send(b"GET /ten-chunked HTTP/1.0\r\nHost: test.local\r\n"
+               b"X-Echo-Chunked: 1\r\nX-Echo-Body-Size: 10000\r\n\r\n")
+        version, status, reason, headers, head = c.read_head()
+        self.assertEqual(status, 200)
+        self.assertNotIn("chunked", (header_get(headers, "Transfer-Encoding") or "").lower(),
+                         "chunked response sent to an HTTP/1.0 client: %r" % head)
+        body = c.r.read_to_eof()
+        cl = header_get(headers, "Content-Length")
+        if cl is not None:
+            body = body[:int(cl)]
+        self.assertEqual(hashlib.sha256(body).hexdigest(), harness.pattern_sha256(10000))
+
+    def test_http10_keep_alive(self):
+        c = self.client()
+        c.send(b"GET /ten-ka HTTP/1.0\r\nHost: test.local\r\nConnection: keep-alive\r\n\r\n")
+        resp = c.read_response()
+        self.assertEqual(resp.status, 200)
+        if "keep-alive" in (resp.header("Connection") or "").lower():
+            c.send(b"GET /ten-ka2 HTTP/1.0\r\nHost: test.local\r\nConnection: keep-alive\r\n\r\n")
+            self.assertEqual(c.read_response().json()["target"], "/ten-ka2")
+
+    def test_connect_method_not_tunnelled(self):
+        c = self.client()
+        c.send(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
+        resp, _ = harness.read_response_or_close(c)
+        self.assertIsNotNone(resp, "closed without a response")
+        self.assertIn(resp.status, (400, 403, 405, 501),
+                      "CONNECT answered %s: a reverse proxy must not open tunnels" % resp.status)
+
+    def test_304_without_body(self):
+        c = self.client()
+        resp = c.request("GET", "/304", headers=[("X-Echo-Status", "304")])
+        self.assertEqual(resp.status, 304)
+        self.assertEqual(c.request("GET", "/after-304").json()["target"], "/after-304")
+
     def test_pipelined_requests_answered_in_order(self):
         c = self.client()
         targets = ["/pipe/%d" % i for i in range(8)]
@@ -85,6 +125,36 @@ class ProxyBasics(GatewayTestCase):
             self.assertEqual(info["target"], t)
             if i % 2:
                 self.assertEqual(info["body"], "body-%d" % i)
+
+    def test_many_pipelined_requests_in_one_write(self):
+        c = self.client()
+        n = 100
+        c.send(b"".join(build_request("GET", "/many/%d" % i) for i in range(n)))
+        for i in range(n):
+            resp = c.read_response()
+            self.assertEqual(resp.json()["target"], "/many/%d" % i)
+
+    def test_pipelined_chunked_then_get(self):
+        c = self.client()
+        c.send(build_request("POST", "/pc1", headers=[("Transfer-Encoding", "chunked")]) +
+               chunked_body(b"abcdefghij" * 10, sizes=(3, 7)) +
+               build_request("GET", "/pc2") + build_request("HEAD", "/pc3") +
+               build_request("GET", "/pc4"))
+        r1 = c.read_response()
+        self.assertEqual(r1.json()["body"], "abcdefghij" * 10)
+        self.assertEqual(c.read_response().json()["target"], "/pc2")
+        self.assertEqual(c.read_response(head_request=True).status, 200)
+        self.assertEqual(c.read_response().json()["target"], "/pc4")
+
+    def test_request_in_tiny_fragments(self):
+        c = self.client()
+        data = build_request("POST", "/frag", headers=[("Transfer-Encoding", "chunked")]) + \
+            chunked_body(b"fragmented-body", sizes=(4,))
+        for i in range(0, len(data), 3):
+            c.send(data[i:i + 3])
+        resp = c.read_response()
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.json()["body"], "fragmented-body")
 
     def test_pipelined_with_slow_first_response(self):
         """The first request is held upstream; the second must not overtake it."""
@@ -218,6 +288,58 @@ class ProxyBasics(GatewayTestCase):
         self.assertEqual(count[0], total)
         self.assertEqual(h.hexdigest(), harness.pattern_sha256(total))
 
+    def test_large_upload_slow_upstream_backpressure(self):
+        """The upstream reads the head, then stops reading: the client must be stopped
+        well before it has sent everything (the gateway does not buffer the body);
+        then the upstream reads it all and the checksum matches."""
+        total = 50 * 1024 * 1024
+        expected = harness.pattern_sha256(total)
+
+        def slow_reader(server, conn, r, index):
+            r.read_until(b"\r\n\r\n")
+            server.event("head").set()
+            server.event("go").wait(IO_TIMEOUT * 6)
+            h = hashlib.sha256()
+            remaining = total
+            while remaining:
+                piece = r.read_some(min(remaining, 262144))
+                h.update(piece)
+                remaining -= len(piece)
+            body = h.hexdigest().encode()
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+
+        up = self.upstream(RawUpstream(slow_reader, "slow-reader"))
+        gw = self.gateway(config({"slow": [up.address]}, limits={"max_body": "100MiB"}))
+        c = RawClient(gw.addr, timeout=IO_TIMEOUT * 3)
+        self.addCleanup(c.close)
+        c.send(build_request("POST", "/slow-upload", headers=[("Content-Length", str(total))]))
+        self.assertTrue(up.event("head").wait(IO_TIMEOUT))
+        chunks = harness.pattern_chunks(total, 65536)
+        pending = b""
+        sent = 0
+        c.sock.settimeout(1.0 * harness.SCALE)
+        while sent < total:
+            if not pending:
+                pending = next(chunks)
+            try:
+                n = c.sock.send(pending)
+            except harness.socket.timeout:
+                break  # the pipe is full: the gateway stopped reading
+            pending = pending[n:]
+            sent += n
+        self.assertLess(sent, total - 8 * 1024 * 1024,
+                        "the gateway accepted %d of %d body bytes while the upstream read "
+                        "nothing: it buffers the body" % (sent, total))
+        up.event("go").set()
+        c.sock.settimeout(IO_TIMEOUT * 3)
+        if pending:
+            c.send(pending)
+        for piece in chunks:
+            c.send(piece)
+        resp = c.read_response()
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.body.decode(), expected)
+
     def test_large_chunked_download(self):
         total = 20 * 1024 * 1024
         h = hashlib.sha256()
@@ -279,6 +401,19 @@ class ProxyBasics(GatewayTestCase):
         self.assertEqual(out.returncode, 0, out.stderr)
         info = harness.json.loads(out.stdout)
         self.assertEqual(info["body_len"], 5000)
+
+    def test_expect_100_continue_rejected_body_gets_final_status(self):
+        """A declared body over max_body with Expect: the final 413 comes without a
+        100 Continue first, and nothing reaches the upstream."""
+        before = self.echo.request_count()
+        c = self.client()
+        c.send(build_request("POST", "/expect-big", headers=[
+            ("Expect", "100-continue"), ("Content-Length", str(200 * 1024 * 1024))]))
+        resp, _ = harness.read_response_or_close(c)
+        self.assertIsNotNone(resp)
+        self.assertEqual(resp.interim, [], "100 Continue sent for a body that is refused")
+        self.assertEqual(resp.status, 413)
+        self.assertEqual(self.echo.request_count(), before)
 
     # -- absolute-form --------------------------------------------------------
     def test_absolute_form_target(self):
@@ -384,6 +519,79 @@ class ProxyBasics(GatewayTestCase):
         resp = self.client().request("GET", "/resp-order")
         got = [(k, v) for k, v in resp.headers if k.lower() in {n.lower() for n, _ in extra}]
         self.assertEqual(got, extra)
+
+    def test_large_header_within_limit_passed_intact(self):
+        value = "v" * 12000
+        resp = self.client().request("GET", "/big-header", headers=[("X-Large", value)])
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(header_get(resp.json()["headers"], "X-Large"), value)
+
+    def test_many_concurrent_clients(self):
+        results = []
+        errors = []
+        lock = threading.Lock()
+
+        def run(k):
+            c = RawClient(self.gw.addr)
+            try:
+                for i in range(5):
+                    body = b"k%d-i%d" % (k, i)
+                    resp = c.request("POST", "/conc/%d/%d" % (k, i), body=body)
+                    info = resp.json()
+                    ok = (resp.status == 200 and info["target"] == "/conc/%d/%d" % (k, i)
+                          and info["body"] == body.decode())
+                    with lock:
+                        results.append(ok)
+            except Exception as e:  # collected and asserted below
+                with lock:
+                    errors.append(repr(e))
+            finally:
+                c.close()
+
+        threads = [threading.Thread(target=run, args=(k,)) for k in range(50)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(IO_TIMEOUT * 3)
+        self.assertEqual(errors, [])
+        self.assertEqual(len(results), 250)
+        self.assertTrue(all(results))
+
+    def test_client_aborts_mid_body_upstream_connection_not_reused(self):
+        """The client sends half a declared body and closes: the upstream connection
+        carrying the half request must be closed, never reused for another request."""
+        echo = self.upstream(EchoUpstream("abort"))
+        gw = self.gateway(config({"abort": [echo.address]}, workers=1))
+        c = RawClient(gw.addr)
+        c.send(build_request("POST", "/half", headers=[("Content-Length", "100000")]) +
+               b"x" * 1000)
+        c.close()
+        # a later request must be answered normally, on a clean connection
+        resp = self.client(gw.addr).request("GET", "/after-abort")
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.json()["target"], "/after-abort")
+        for req in list(echo.requests):
+            if req["target"] == "/half":
+                self.fail("the upstream saw the aborted request complete: %r" % req)
+
+    def test_client_disconnects_while_waiting(self):
+        echo = self.upstream(EchoUpstream("gone"))
+        gw = self.gateway(config({"gone": [echo.address]}, workers=1))
+        c = RawClient(gw.addr)
+        c.send(build_request("GET", "/gone", headers=[("X-Echo-Hold", "1")]))
+        self.assertTrue(echo.held.wait(IO_TIMEOUT))
+        c.close()
+        echo.release()
+        resp = self.client(gw.addr).request("GET", "/after-gone")
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.json()["target"], "/after-gone")
+
+    def test_upgrade_refused_by_upstream_is_plain_http(self):
+        c = self.client()
+        resp = c.request("GET", "/no-upgrade", headers=[
+            ("Connection", "Upgrade"), ("Upgrade", "websocket")])
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.json()["target"], "/no-upgrade")
 
     def test_status_and_reason_passed_through(self):
         resp = self.client().request("GET", "/status", headers=[("X-Echo-Status", "418")])
