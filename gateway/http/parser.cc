@@ -50,7 +50,7 @@ const llhttp_settings_t* Parser::settings() {
     llhttp_settings_init(&v);
     v.on_message_begin = &Parser::onMessageBegin;
     v.on_method = &Parser::onSpanMethodOrVersion;
-    v.on_version = &Parser::onSpanMethodOrVersion;
+    v.on_version = &Parser::onVersion;
     v.on_url = &Parser::onUrl;
     v.on_status = &Parser::onStatus;
     v.on_header_field = &Parser::onHeaderField;
@@ -131,6 +131,7 @@ int Parser::onMessageBegin(llhttp_t* p) {
   s->url_ = s->status_ = Span{};
   s->field_open_ = s->value_open_ = s->url_open_ = s->status_open_ = false;
   s->expect_value_ = false;
+  s->version_seen_ = false;
   s->last_span_end_ = 0;
   return 0;
 }
@@ -164,7 +165,28 @@ bool Parser::headEndsWithCrlfCrlf() const {
 
 int Parser::onUrl(llhttp_t* p, const char* at, size_t n) {
   Parser* s = self(p);
+  // RFC 9112 §3: exactly one SP between method and target (llhttp takes several).
+  if (!s->url_open_ && (at - s->headBase() < 2 || at[-1] != ' ' || at[-2] == ' ')) {
+    s->fail(400, "malformed request line");
+    return HPE_USER;
+  }
   return s->extend(s->url_, s->url_open_, at, n) ? 0 : HPE_USER;
+}
+
+int Parser::onVersion(llhttp_t* p, const char* at, size_t n) {
+  Parser* s = self(p);
+  if (p->type == HTTP_REQUEST && s->in_head_ && !s->version_seen_) {
+    // ... and exactly one SP between target and "HTTP/" (checked at the version's first
+    // piece; a read may split it).
+    s->version_seen_ = true;
+    const char* base = s->headBase();
+    if (at - base < 7 || std::string_view(at - 5, 5) != "HTTP/" || at[-6] != ' ' ||
+        at[-7] == ' ') {
+      s->fail(400, "malformed request line");
+      return HPE_USER;
+    }
+  }
+  return onSpanMethodOrVersion(p, at, n);
 }
 
 int Parser::onStatus(llhttp_t* p, const char* at, size_t n) {

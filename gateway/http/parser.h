@@ -132,6 +132,7 @@ class Parser {
   static int onMessageBegin(llhttp_t* p);
   static int onSpanMethodOrVersion(llhttp_t* p, const char* at, size_t n);
   static int onUrl(llhttp_t* p, const char* at, size_t n);
+  static int onVersion(llhttp_t* p, const char* at, size_t n);
   static int onStatus(llhttp_t* p, const char* at, size_t n);
   static int onHeaderField(llhttp_t* p, const char* at, size_t n);
   static int onHeaderFieldComplete(llhttp_t* p);
@@ -166,6 +167,7 @@ class Parser {
   bool url_open_ = false;
   bool status_open_ = false;
   bool expect_value_ = false;  // a field name was read; its value comes next
+  bool version_seen_ = false;  // the request line's version span has started
   uint32_t last_span_end_ = 0;  // offset just past the last span of the head
   bool chunk_owned_ = false;
   Span url_;

@@ -10,11 +10,15 @@
 
 #include "gateway/route/route.h"
 
-// Counts global allocations so a test can check that match() never allocates.
+// Counts global allocations so a test can check that match() never allocates. Not under
+// AddressSanitizer: it owns operator new there, and memory from its allocator must not
+// reach our free() (alloc-dealloc-mismatch). The allocation check runs in the normal build.
 namespace {
 std::atomic<long> g_allocations{0};
 }  // namespace
 
+#ifndef __SANITIZE_ADDRESS__
+constexpr bool kCountingAllocations = true;
 [[gnu::noinline]] void* operator new(std::size_t size) {
   g_allocations.fetch_add(1, std::memory_order_relaxed);
   if (void* p = std::malloc(size ? size : 1)) return p;
@@ -23,6 +27,9 @@ std::atomic<long> g_allocations{0};
 // noinline: once inlined, GCC sees `new` paired with free() and warns (-Wmismatched-new-delete).
 [[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
 [[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#else
+constexpr bool kCountingAllocations = false;
+#endif
 
 namespace gw::route {
 namespace {
@@ -307,6 +314,10 @@ TEST_CASE("an empty route table matches nothing") {
 }
 
 TEST_CASE("match() does not allocate") {
+  if (!kCountingAllocations) {
+    WARN("allocation counting is off under AddressSanitizer; the normal build checks this");
+    return;
+  }
   std::vector<Route> routes;
   routes.push_back(hostRoute("*.example.com"));
   routes.back().match.methods = {"POST"};
