@@ -58,10 +58,13 @@ class AdminSession final : public net::TransportHandler, public http::MessageSin
   void respond(int status, const std::string& body) {
     if (answered_) return;
     answered_ = true;
-    std::string out = "HTTP/1.1 " + std::to_string(status) +
-                      (status == 200 ? " OK" : status == 503 ? " Service Unavailable" : " Error") +
-                      "\r\nContent-Type: application/json\r\nContent-Length: " +
-                      std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+    std::string out =
+        "HTTP/1.1 " + std::to_string(status) +
+        (status == 200   ? " OK"
+         : status == 503 ? " Service Unavailable"
+                         : " Error") +
+        "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+        "\r\nConnection: close\r\n\r\n" + body;
     transport_.stageCopy(out);
     transport_.flush();
     transport_.shutdownThenClose();

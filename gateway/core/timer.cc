@@ -5,8 +5,14 @@ namespace gw {
 Timer::~Timer() {
   if (list_ != nullptr) {
     // Unlink so the queue never calls into a destroyed owner.
-    if (prev_) prev_->next_ = next_; else list_->head = next_;
-    if (next_) next_->prev_ = prev_; else list_->tail = prev_;
+    if (prev_)
+      prev_->next_ = next_;
+    else
+      list_->head = next_;
+    if (next_)
+      next_->prev_ = prev_;
+    else
+      list_->tail = prev_;
   }
 }
 
@@ -18,14 +24,18 @@ TimerQueue::TimerQueue(uv_loop_t* loop) : loop_(loop) {
 
 TimerQueue::~TimerQueue() = default;
 
-void TimerQueue::close() {
-  uv_close(reinterpret_cast<uv_handle_t*>(&handle_), nullptr);
-}
+void TimerQueue::close() { uv_close(reinterpret_cast<uv_handle_t*>(&handle_), nullptr); }
 
 void TimerQueue::unlink(Timer& t) {
   TimerList* list = t.list_;
-  if (t.prev_) t.prev_->next_ = t.next_; else list->head = t.next_;
-  if (t.next_) t.next_->prev_ = t.prev_; else list->tail = t.prev_;
+  if (t.prev_)
+    t.prev_->next_ = t.next_;
+  else
+    list->head = t.next_;
+  if (t.next_)
+    t.next_->prev_ = t.prev_;
+  else
+    list->tail = t.prev_;
   t.prev_ = t.next_ = nullptr;
   t.list_ = nullptr;
 }
@@ -52,7 +62,10 @@ void TimerQueue::arm(Timer& t, uint64_t duration_ms) {
   t.list_ = list;
   t.prev_ = list->tail;
   t.next_ = nullptr;
-  if (list->tail) list->tail->next_ = &t; else list->head = &t;
+  if (list->tail)
+    list->tail->next_ = &t;
+  else
+    list->head = &t;
   list->tail = &t;
   if (t.deadline_ < scheduled_) schedule(t.deadline_);
 }

@@ -180,8 +180,7 @@ int Parser::onVersion(llhttp_t* p, const char* at, size_t n) {
     // piece; a read may split it).
     s->version_seen_ = true;
     const char* base = s->headBase();
-    if (at - base < 7 || std::string_view(at - 5, 5) != "HTTP/" || at[-6] != ' ' ||
-        at[-7] == ' ') {
+    if (at - base < 7 || std::string_view(at - 5, 5) != "HTTP/" || at[-6] != ' ' || at[-7] == ' ') {
       s->fail(400, "malformed request line");
       return HPE_USER;
     }

@@ -166,8 +166,8 @@ class Parser {
   bool value_open_ = false;
   bool url_open_ = false;
   bool status_open_ = false;
-  bool expect_value_ = false;  // a field name was read; its value comes next
-  bool version_seen_ = false;  // the request line's version span has started
+  bool expect_value_ = false;   // a field name was read; its value comes next
+  bool version_seen_ = false;   // the request line's version span has started
   uint32_t last_span_end_ = 0;  // offset just past the last span of the head
   bool chunk_owned_ = false;
   Span url_;

@@ -3,8 +3,8 @@
 #include <uv.h>
 
 #include <atomic>
-#include <cstdio>
 #include <csignal>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -67,9 +67,7 @@ class Control {
   bool shutting_down_ = false;
 };
 
-void closeHandle(void* handle) {
-  uv_close(static_cast<uv_handle_t*>(handle), nullptr);
-}
+void closeHandle(void* handle) { uv_close(static_cast<uv_handle_t*>(handle), nullptr); }
 
 bool Control::resolveListenAddresses(const config::Snapshot& snapshot,
                                      std::vector<net::SocketAddress>& out,
@@ -95,9 +93,9 @@ bool Control::resolveListenAddresses(const config::Snapshot& snapshot,
       placeholders.push_back(tcp);
       int rc = net::bindReusePort(tcp, address);
       if (rc != 0) {
-        log::error("cannot bind listener", {log::str("listener", l.name),
-                                            log::str("address", l.listen),
-                                            log::str("error", uv_strerror(rc))});
+        log::error("cannot bind listener",
+                   {log::str("listener", l.name), log::str("address", l.listen),
+                    log::str("error", uv_strerror(rc))});
         return false;
       }
       address = net::boundAddress(tcp);
@@ -263,8 +261,8 @@ int Control::run() {
     admin_ = std::make_unique<admin::AdminServer>(*ctx_, std::move(handlers));
     int rc = admin_->listen(*snapshot_->admin.address);
     if (rc != 0) {
-      log::error("cannot listen on admin address",
-                 {log::str("address", snapshot_->admin.listen), log::str("error", uv_strerror(rc))});
+      log::error("cannot listen on admin address", {log::str("address", snapshot_->admin.listen),
+                                                    log::str("error", uv_strerror(rc))});
       ok = false;
     } else {
       log::info("admin listening", {log::str("address", admin_->boundAddress().toString())});
@@ -286,8 +284,8 @@ int Control::run() {
                               log::num("workers", snapshot_->workers)});
     }
     watchConfigFile();
-    log::info("ready", {log::str("config", snapshot_->source),
-                        log::num("workers", snapshot_->workers)});
+    log::info("ready",
+              {log::str("config", snapshot_->source), log::num("workers", snapshot_->workers)});
   } else {
     exit_code = 1;
     beginShutdown("startup failed");
@@ -340,8 +338,9 @@ void Control::onWorkerApplied(uv_async_t* handle) {
   if (self->applied_count_.load() >= self->applied_expected_ &&
       self->applied_logged_version_ != self->config_version_) {
     self->applied_logged_version_ = self->config_version_;
-    log::info("config applied", {log::num("version", static_cast<long long>(self->config_version_)),
-                                 log::num("workers", static_cast<long long>(self->workers_.size()))});
+    log::info("config applied",
+              {log::num("version", static_cast<long long>(self->config_version_)),
+               log::num("workers", static_cast<long long>(self->workers_.size()))});
   }
 }
 

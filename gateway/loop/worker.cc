@@ -149,7 +149,8 @@ void Worker::apply(Message& message) {
     if (reused[i]) continue;
     std::string error = openListener(next.listeners[i], bind_addresses_[i]);
     if (!error.empty()) {
-      log::error("listener failed to start", {log::num("worker", index_), log::str("error", error)});
+      log::error("listener failed to start",
+                 {log::num("worker", index_), log::str("error", error)});
     }
   }
   proxy_->applySnapshot(message.snapshot);

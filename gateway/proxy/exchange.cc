@@ -382,8 +382,8 @@ void Exchange::onUpstreamReadEnd(int status) {
   }
   closeUpstream();
   if (!response_started_) {
-    failUpstream(502, status == UV_EOF ? "upstream closed the connection"
-                                       : "upstream connection failed");
+    failUpstream(
+        502, status == UV_EOF ? "upstream closed the connection" : "upstream connection failed");
   } else {
     ctx_.stats().upstream_resets.add();
     session_->abort();
@@ -437,8 +437,8 @@ void Exchange::onTimer(void* self) {
   if (kind != TimerKind::Send) e->ctx_.stats().upstream_timeouts.add();
   e->closeUpstream();
   if (!e->response_started_) {
-    e->failUpstream(504, kind == TimerKind::Connect ? "upstream connect timeout"
-                                                    : "upstream response timeout");
+    e->failUpstream(
+        504, kind == TimerKind::Connect ? "upstream connect timeout" : "upstream response timeout");
   } else {
     e->session_->abort();
   }
@@ -505,10 +505,16 @@ int Exchange::onBody(const char* data, size_t length) {
   if (response_chunked_out_) {
     char header[20];
     client.stageCopy(header, chunkHeader(header, length));
-    if (copy) client.stageCopy(data, length); else client.stage(data, length);
+    if (copy)
+      client.stageCopy(data, length);
+    else
+      client.stage(data, length);
     client.stage("\r\n", 2);
   } else {
-    if (copy) client.stageCopy(data, length); else client.stage(data, length);
+    if (copy)
+      client.stageCopy(data, length);
+    else
+      client.stage(data, length);
   }
   return kContinue;
 }

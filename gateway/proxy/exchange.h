@@ -81,9 +81,9 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   upstream::UpstreamConnection* conn_ = nullptr;
   http::Parser response_parser_;
   Timer timer_;
-  std::string head_out_;   // upstream request head; kept until the response starts (retry)
-  std::string pending_;    // request bytes staged while the upstream connection opens
-  std::string scratch_;    // response head / chunk framing being built
+  std::string head_out_;  // upstream request head; kept until the response starts (retry)
+  std::string pending_;   // request bytes staged while the upstream connection opens
+  std::string scratch_;   // response head / chunk framing being built
   std::vector<http::HeaderView> route_headers_;  // the router's view of the request headers
   uint64_t body_received_ = 0;
   uint64_t max_body_ = 0;

@@ -27,13 +27,13 @@ bool validHost(std::string_view host);
 struct UpstreamRequest {
   const http::MessageHead* head = nullptr;
   std::string_view method;
-  std::string_view target;     // what to put on the request line (rewritten path + query)
-  std::string_view authority;  // non-empty: replaces Host (absolute-form request)
+  std::string_view target;        // what to put on the request line (rewritten path + query)
+  std::string_view authority;     // non-empty: replaces Host (absolute-form request)
   std::string_view default_host;  // Host to send when the client sent none (HTTP/1.0)
-  bool chunked_body = false;   // the body is forwarded with chunked framing
-  bool upgrade = false;        // keep Upgrade and ask for it with Connection: upgrade
+  bool chunked_body = false;      // the body is forwarded with chunked framing
+  bool upgrade = false;           // keep Upgrade and ask for it with Connection: upgrade
   const config::Forwarding* forwarding = nullptr;
-  bool trusted_peer = false;   // the client may extend X-Forwarded-*
+  bool trusted_peer = false;  // the client may extend X-Forwarded-*
   std::string_view client_ip;
   std::string_view proto = "http";
 };
@@ -43,10 +43,10 @@ void writeUpstreamRequestHead(const UpstreamRequest& request, std::string& out);
 
 struct DownstreamResponse {
   const http::MessageHead* head = nullptr;
-  bool chunked_body = false;      // we frame the body as chunked
-  bool close = false;             // send Connection: close
-  bool keep_alive_header = false; // an HTTP/1.0 client that asked for keep-alive
-  bool upgrade = false;           // a 101: keep Upgrade, send Connection: upgrade
+  bool chunked_body = false;       // we frame the body as chunked
+  bool close = false;              // send Connection: close
+  bool keep_alive_header = false;  // an HTTP/1.0 client that asked for keep-alive
+  bool upgrade = false;            // a 101: keep Upgrade, send Connection: upgrade
   bool via = true;
 };
 void writeDownstreamResponseHead(const DownstreamResponse& response, std::string& out);

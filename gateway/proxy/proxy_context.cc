@@ -10,7 +10,9 @@ constexpr size_t kMaxFreeExchanges = 1024;
 
 ProxyContext::ProxyContext(LoopContext& loop, std::shared_ptr<const config::Snapshot> snapshot,
                            WorkerStats& stats)
-    : loop_(loop), current_(new PinnedSnapshot(std::move(snapshot))), upstreams_(loop),
+    : loop_(loop),
+      current_(new PinnedSnapshot(std::move(snapshot))),
+      upstreams_(loop),
       stats_(stats) {
   upstreams_.apply(current_->get());
 }

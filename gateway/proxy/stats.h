@@ -36,11 +36,16 @@ struct WorkerStats {
   Counter header_timeouts;
 
   void countStatus(int status) {
-    if (status < 200) responses_1xx.add();
-    else if (status < 300) responses_2xx.add();
-    else if (status < 400) responses_3xx.add();
-    else if (status < 500) responses_4xx.add();
-    else responses_5xx.add();
+    if (status < 200)
+      responses_1xx.add();
+    else if (status < 300)
+      responses_2xx.add();
+    else if (status < 400)
+      responses_3xx.add();
+    else if (status < 500)
+      responses_4xx.add();
+    else
+      responses_5xx.add();
   }
 };
 

@@ -29,10 +29,10 @@ struct RouteMatch {
   // "*.example.com": any host ending in ".example.com" (not the apex itself).
   std::string host;
   PathMatch path_kind = PathMatch::Any;
-  std::string path;                    // for Exact and Prefix
+  std::string path;                       // for Exact and Prefix
   std::shared_ptr<const re2::RE2> regex;  // for Regex: must match the whole path
-  std::vector<std::string> methods;    // empty: any method; else upper-case names
-  std::vector<HeaderMatch> headers;    // all must match
+  std::vector<std::string> methods;       // empty: any method; else upper-case names
+  std::vector<HeaderMatch> headers;       // all must match
 };
 
 struct Route {

@@ -113,7 +113,10 @@ void EndpointRuntime::pushIdle(UpstreamConnection* c) {
 
 void EndpointRuntime::removeIdle(UpstreamConnection* c) {
   if (!c->idle_) return;
-  if (c->idle_prev_) c->idle_prev_->idle_next_ = c->idle_next_; else idle_head_ = c->idle_next_;
+  if (c->idle_prev_)
+    c->idle_prev_->idle_next_ = c->idle_next_;
+  else
+    idle_head_ = c->idle_next_;
   if (c->idle_next_) c->idle_next_->idle_prev_ = c->idle_prev_;
   c->idle_prev_ = c->idle_next_ = nullptr;
   c->idle_ = false;
