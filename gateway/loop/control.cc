@@ -5,6 +5,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,8 @@ class Control {
   uint64_t reloads_ok_ = 0;
   uint64_t reloads_failed_ = 0;
   std::string last_reload_error_;
+  std::string last_reload_time_;
+  bool last_reload_ok_ = true;  // when the last reload was attempted (UTC, ISO 8601)
   std::atomic<unsigned> workers_exited_{0};
   std::atomic<bool> draining_{false};
   bool shutting_down_ = false;
@@ -124,9 +127,18 @@ std::string Control::reload(const char* trigger) {
   }
   std::string text = readFile(snapshot_->source);
   attempted_text_ = text;
+  {
+    time_t now = time(nullptr);
+    tm utc;
+    gmtime_r(&now, &utc);
+    char when[32];
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &utc);
+    last_reload_time_ = when;
+  }
   config::LoadResult loaded = config::loadConfigFile(snapshot_->source);
   if (!loaded.ok()) {
     reloads_failed_++;
+    last_reload_ok_ = false;
     last_reload_error_.clear();
     for (const auto& e : loaded.errors) {
       log::error("config reload failed; the running config stays",
@@ -159,6 +171,7 @@ std::string Control::reload(const char* trigger) {
     config_text_ = std::move(text);
     config_version_++;
     reloads_ok_++;
+    last_reload_ok_ = true;
   } else {
     reloads_failed_++;
   }
@@ -405,9 +418,10 @@ std::string Control::statsJson() const {
   out += ",\"config_version\":" + std::to_string(config_version_);
   out += ",\"config_reloads_ok\":" + std::to_string(reloads_ok_);
   out += ",\"config_reloads_failed\":" + std::to_string(reloads_failed_);
+  out += std::string(",\"last_reload_ok\":") + (last_reload_ok_ ? "true" : "false");
   out += ",\"last_reload_error\":\"";
   log::appendJsonEscaped(out, last_reload_error_);
-  out += "\"}\n";
+  out += "\",\"last_reload_attempt\":\"" + last_reload_time_ + "\"}\n";
   return out;
 }
 

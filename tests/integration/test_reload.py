@@ -89,6 +89,7 @@ class Reload(GatewayTestCase):
         status, stats = self.admin(gw, "GET", "/stats")
         self.assertEqual(status, 200)
         self.assertEqual(stats["config_reloads_failed"], 1)
+        self.assertFalse(stats["last_reload_ok"])
         self.assertIn("purple", stats["last_reload_error"])
         # A syntax error is refused the same way.
         mark = len(gw.records)
@@ -125,6 +126,29 @@ class Reload(GatewayTestCase):
         resp = slow.read_response()
         self.assertEqual(resp.status, 200)
         self.assertEqual(resp.json()["upstream"], "blue")
+
+    def test_kubernetes_style_symlink_swap_is_noticed(self):
+        # A ConfigMap volume: gateway.toml -> ..data/gateway.toml, ..data -> a timestamped
+        # directory; an update writes a new directory and swaps ..data atomically.
+        gw = self.gateway(blue_green_doc(self.blue, self.green, "blue"), start=False)
+        base = os.path.dirname(gw.config_path)
+        os.makedirs(os.path.join(base, "v1"))
+        os.rename(gw.config_path, os.path.join(base, "v1", "gateway.toml"))
+        os.symlink("v1", os.path.join(base, "..data"))
+        os.symlink(os.path.join("..data", "gateway.toml"), gw.config_path)
+        gw.start()
+        self.assertEqual(self.upstream_of(gw), "blue")
+        os.makedirs(os.path.join(base, "v2"))
+        with open(os.path.join(base, "v2", "gateway.toml"), "w") as f:
+            f.write(toml_dumps(blue_green_doc(self.blue, self.green, "green")))
+        mark = len(gw.records)
+        os.symlink("v2", os.path.join(base, "..data_tmp"))
+        os.rename(os.path.join(base, "..data_tmp"), os.path.join(base, "..data"))
+        self.wait_reload(gw, mark)
+        self.assertEqual(self.upstream_of(gw), "green")
+        status, stats = self.admin(gw, "GET", "/stats")
+        self.assertEqual((status, stats["last_reload_ok"]), (200, True))
+        self.assertTrue(stats["last_reload_attempt"].endswith("Z"))
 
     def test_listeners_added_and_removed(self):
         gw = self.gateway(blue_green_doc(self.blue, self.green, "blue",
