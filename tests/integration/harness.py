@@ -849,6 +849,28 @@ class EchoUpstream(_ServerBase):
             return self.requests[-1] if self.requests else None
 
 
+def upgrade_echo_handler(server, conn, r, index):
+    """Answers 101 to the first request, then echoes bytes back, upper-cased."""
+    req = read_request(r)
+    if req is None:
+        return
+    with server.cond:
+        server.events.setdefault("request", req)
+        server.cond.notify_all()
+    conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                 b"Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
+    if r.buf:
+        conn.sendall(bytes(r.buf).upper())
+        r.buf.clear()
+    while True:
+        data = conn.recv(65536)
+        if not data:
+            conn.shutdown(socket.SHUT_WR)
+            return
+        server._record(data)
+        conn.sendall(data.upper())
+
+
 class RawUpstream(_ServerBase):
     """A scripted upstream: handler(server, conn, reader, index) per connection."""
 

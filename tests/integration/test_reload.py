@@ -150,6 +150,29 @@ class Reload(GatewayTestCase):
         self.assertEqual((status, stats["last_reload_ok"]), (200, True))
         self.assertTrue(stats["last_reload_attempt"].endswith("Z"))
 
+    def test_websocket_tunnel_survives_reloads_and_flips(self):
+        ws = self.upstream(harness.RawUpstream(harness.upgrade_echo_handler, "ws"))
+        services = lambda active: {"app": {"active": active, "pools": {
+            "blue": {"endpoints": [ws.address]}, "green": {"endpoints": [self.green.address]}}}}
+        doc = lambda active: config(services(active), workers=2, admin="127.0.0.1:0")
+        gw = self.gateway(doc("blue"))
+        c = self.client(gw.addr)
+        c.send(harness.build_request("GET", "/ws", headers=[
+            ("Connection", "Upgrade"), ("Upgrade", "websocket")]))
+        self.assertEqual(c.read_response().status, 101)
+        for i, active in enumerate(["green", "blue", "green"]):
+            mark = len(gw.records)
+            self.write_config(gw, doc(active))
+            self.wait_reload(gw, mark)
+            msg = b"message %d after flip to %s" % (i, active.encode())
+            c.send(msg)
+            got = b""
+            while len(got) < len(msg):
+                got += c.r.read_some()
+            self.assertEqual(got, msg.upper())
+        # New requests follow the flips meanwhile.
+        self.assertEqual(self.upstream_of(gw), "green")
+
     def test_listeners_added_and_removed(self):
         gw = self.gateway(blue_green_doc(self.blue, self.green, "blue",
                                          extra_listener={"name": "old", "listen": "127.0.0.1:0"}))
