@@ -2,6 +2,7 @@
 
 #include "gateway/http/parser.h"
 #include "gateway/net/tcp_transport.h"
+#include "gateway/proxy/messages.h"
 
 namespace gw::admin {
 
@@ -22,39 +23,96 @@ class AdminSession final : public net::TransportHandler, public http::MessageSin
   }
   void onRead(const char* data, size_t length) override {
     if (answered_) return;
-    if (parser_.feed(data, length) == http::Parser::Outcome::Error) {
+    if (parser_.feed(data, length) == http::Parser::Outcome::Error && !answered_) {
       respond(400, "{\"error\":\"bad request\"}\n");
     }
   }
   void onReadEnd(int) override { transport_.close(); }
   void onClosed() override { delete this; }
   int onHead(const http::MessageHead& head) override {
-    std::string_view path = head.url.substr(0, head.url.find('?'));
-    if (path == "/config/reload") {
-      if (head.method != HTTP_POST) {
-        respond(405, "{\"error\":\"use POST\"}\n");
-      } else {
-        std::string result = server_.handlers_.reload ? server_.handlers_.reload() : "{}\n";
-        respond(result.find("\"ok\":true") != std::string::npos ? 200 : 409, result);
-      }
-    } else if (head.method != HTTP_GET && head.method != HTTP_HEAD) {
-      respond(405, "{\"error\":\"method not allowed\"}\n");
-    } else if (path == "/healthz") {
-      respond(200, "{\"status\":\"ok\"}\n");
-    } else if (path == "/ready") {
-      bool ready = server_.handlers_.ready && server_.handlers_.ready();
-      respond(ready ? 200 : 503, ready ? "{\"ready\":true}\n" : "{\"ready\":false}\n");
-    } else if (path == "/stats") {
-      respond(200, server_.handlers_.stats_json ? server_.handlers_.stats_json() : "{}\n");
-    } else {
-      respond(404, "{\"error\":\"not found\"}\n");
+    std::string_view url = head.url;
+    size_t q = url.find('?');
+    path_ = std::string(url.substr(0, q));
+    query_ = q == std::string_view::npos ? "" : std::string(url.substr(q + 1));
+    method_ = head.method;
+    if (head.content_length > kMaxBody) {
+      respond(413, "{\"error\":\"body too large\"}\n");
+      return kSkipBody;
     }
-    return kSkipBody;
+    return kContinue;
   }
-  int onBody(const char*, size_t) override { return kContinue; }
-  bool onMessageComplete() override { return true; }
+  int onBody(const char* data, size_t length) override {
+    if (body_.size() + length > kMaxBody) return kReject;
+    body_.append(data, length);
+    return kContinue;
+  }
+  bool onMessageComplete() override {
+    route();
+    return true;
+  }
 
  private:
+  static constexpr size_t kMaxBody = 1024;
+
+  void route() {
+    const AdminHandlers& h = server_.handlers_;
+    static constexpr std::string_view kServices = "/services/";
+    if (path_ == "/config/reload") {
+      if (method_ != HTTP_POST) return respond(405, "{\"error\":\"use POST\"}\n");
+      std::string result = h.reload ? h.reload() : "{}\n";
+      return respond(result.find("\"ok\":true") != std::string::npos ? 200 : 409, result);
+    }
+    if (path_.rfind(kServices, 0) == 0) {
+      std::string rest = path_.substr(kServices.size());
+      size_t slash = rest.find('/');
+      std::string service = rest.substr(0, slash);
+      std::string action = slash == std::string::npos ? "" : rest.substr(slash + 1);
+      if (action == "flip" && method_ == HTTP_POST && h.set_active) {
+        AdminReply r = h.set_active(service, "");
+        return respond(r.status, r.json);
+      }
+      if (action == "active" && method_ == HTTP_PUT && h.set_active) {
+        std::string pool = queryValue("pool");
+        if (pool.empty()) pool = std::string(http::trimOws(body_));
+        while (!pool.empty() && (pool.back() == '\n' || pool.back() == '\r')) pool.pop_back();
+        AdminReply r = h.set_active(service, pool);
+        return respond(r.status, r.json);
+      }
+      return respond(405,
+                     "{\"error\":\"use POST /services/NAME/flip or PUT "
+                     "/services/NAME/active\"}\n");
+    }
+    if (method_ != HTTP_GET && method_ != HTTP_HEAD) {
+      return respond(405, "{\"error\":\"method not allowed\"}\n");
+    }
+    if (path_ == "/healthz") return respond(200, "{\"status\":\"ok\"}\n");
+    if (path_ == "/ready") {
+      bool ready = h.ready && h.ready();
+      return respond(ready ? 200 : 503, ready ? "{\"ready\":true}\n" : "{\"ready\":false}\n");
+    }
+    if (path_ == "/stats") return respond(200, h.stats_json ? h.stats_json() : "{}\n");
+    if (path_ == "/services" && h.services) {
+      AdminReply r = h.services();
+      return respond(r.status, r.json);
+    }
+    respond(404, "{\"error\":\"not found\"}\n");
+  }
+
+  std::string queryValue(std::string_view key) const {
+    std::string_view q = query_;
+    while (!q.empty()) {
+      size_t amp = q.find('&');
+      std::string_view pair = q.substr(0, amp);
+      size_t eq = pair.find('=');
+      if (eq != std::string_view::npos && pair.substr(0, eq) == key) {
+        return std::string(pair.substr(eq + 1));
+      }
+      if (amp == std::string_view::npos) break;
+      q.remove_prefix(amp + 1);
+    }
+    return "";
+  }
+
   void respond(int status, const std::string& body) {
     if (answered_) return;
     answered_ = true;
@@ -74,6 +132,10 @@ class AdminSession final : public net::TransportHandler, public http::MessageSin
   net::TcpTransport transport_;
   http::Parser parser_;
   bool answered_ = false;
+  std::string path_;
+  std::string query_;
+  std::string body_;
+  int method_ = 0;
 };
 
 AdminServer::AdminServer(LoopContext& ctx, AdminHandlers handlers)

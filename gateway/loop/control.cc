@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "gateway/admin/admin_server.h"
+#include "gateway/config/active_overrides.h"
 #include "gateway/config/loader.h"
 #include "gateway/core/log.h"
 #include "gateway/loop/worker.h"
@@ -32,6 +33,13 @@ class Control {
   // Loads the config file again and publishes it to every worker; on any error the
   // running config stays. Returns a JSON summary (for the admin API).
   std::string reload(const char* trigger);
+  // Blue/green flip through the admin API (pool "" = the other of exactly two pools).
+  admin::AdminReply setActive(const std::string& service, const std::string& pool);
+  admin::AdminReply servicesJson() const;
+  // Sends `next` to every worker (bind addresses as resolved) and makes it current.
+  void publish(std::shared_ptr<const config::Snapshot> next,
+               std::vector<net::SocketAddress> addresses);
+  void loadOverrides();
   void watchConfigFile();
   static void onFsEvent(uv_fs_event_t* handle, const char* filename, int events, int status);
   static void onReloadDebounce(void* self);
@@ -42,7 +50,10 @@ class Control {
   static void onWorkerExit(uv_async_t* handle);
   static void onWorkerApplied(uv_async_t* handle);
 
-  std::shared_ptr<const config::Snapshot> snapshot_;
+  std::shared_ptr<const config::Snapshot> snapshot_;       // what the workers serve
+  std::shared_ptr<const config::Snapshot> file_snapshot_;  // as the file says (no flips)
+  config::ActiveOverrides overrides_;
+  std::string state_path_;
   uv_loop_t loop_{};
   std::unique_ptr<LoopContext> ctx_;
   std::vector<net::SocketAddress> bind_addresses_;
@@ -164,12 +175,20 @@ std::string Control::reload(const char* trigger) {
   std::vector<uv_tcp_t*> placeholders;
   bool ok = resolveListenAddresses(*loaded.snapshot, addresses, placeholders);
   if (ok) {
-    applied_expected_ += workers_.size();
-    for (auto& w : workers_) w->requestApply(loaded.snapshot, addresses);
-    snapshot_ = loaded.snapshot;
-    bind_addresses_ = std::move(addresses);
+    file_snapshot_ = loaded.snapshot;
+    std::vector<std::string> dropped;
+    std::shared_ptr<const config::Snapshot> next = overrides_.apply(file_snapshot_, dropped);
+    for (const std::string& service : dropped) {
+      log::info("the config file changed the active pool; the admin API flip is cleared",
+                {log::str("service", service)});
+    }
+    if (!dropped.empty()) {
+      std::string error = overrides_.save(state_path_);
+      if (!error.empty())
+        log::error("cannot write the flip state file", {log::str("error", error)});
+    }
+    publish(std::move(next), std::move(addresses));
     config_text_ = std::move(text);
-    config_version_++;
     reloads_ok_++;
     last_reload_ok_ = true;
   } else {
@@ -191,6 +210,111 @@ std::string Control::reload(const char* trigger) {
                             log::num("workers", snapshot_->workers)});
   }
   return "{\"ok\":true,\"version\":" + std::to_string(config_version_) + "}\n";
+}
+
+void Control::publish(std::shared_ptr<const config::Snapshot> next,
+                      std::vector<net::SocketAddress> addresses) {
+  applied_expected_ += workers_.size();
+  for (auto& w : workers_) w->requestApply(next, addresses);
+  snapshot_ = std::move(next);
+  bind_addresses_ = std::move(addresses);
+  config_version_++;
+}
+
+void Control::loadOverrides() {
+  file_snapshot_ = snapshot_;
+  state_path_ = config::ActiveOverrides::pathFor(snapshot_->source);
+  std::string error = overrides_.load(state_path_);
+  if (!error.empty()) {
+    log::warn("ignoring the flip state file", {log::str("error", error)});
+    return;
+  }
+  std::vector<std::string> dropped;
+  snapshot_ = overrides_.apply(file_snapshot_, dropped);
+  for (const auto& [service, o] : overrides_.all()) {
+    log::info("active pool set by an earlier admin API flip",
+              {log::str("service", service), log::str("active", o.active),
+               log::str("state_file", state_path_)});
+  }
+  for (const std::string& service : dropped) {
+    log::info("the config file changed the active pool; the admin API flip is cleared",
+              {log::str("service", service)});
+  }
+  if (!dropped.empty()) overrides_.save(state_path_);
+}
+
+admin::AdminReply Control::setActive(const std::string& service, const std::string& pool_in) {
+  auto json_error = [](int status, const std::string& message) {
+    std::string out = "{\"ok\":false,\"error\":\"";
+    log::appendJsonEscaped(out, message);
+    return admin::AdminReply{status, out + "\"}\n"};
+  };
+  if (draining_.load()) return json_error(503, "draining");
+  const config::Service* current = snapshot_->findService(service);
+  if (current == nullptr) return json_error(404, "no service \"" + service + "\"");
+  std::string pool = pool_in;
+  if (pool.empty()) {
+    if (current->pools.size() != 2) {
+      return json_error(409, "flip needs exactly two pools; use PUT /services/" + service +
+                                 "/active with a pool name");
+    }
+    for (const auto& [name, p] : current->pools) {
+      if (name != current->active) pool = name;
+    }
+  }
+  if (current->pools.count(pool) == 0) {
+    std::string names;
+    for (const auto& [name, p] : current->pools) names += (names.empty() ? "" : ", ") + name;
+    return json_error(
+        404, "service \"" + service + "\" has no pool \"" + pool + "\" (pools: " + names + ")");
+  }
+  std::string previous = current->active;
+  if (pool != previous) {
+    auto next = std::make_shared<config::Snapshot>(*snapshot_);
+    next->services[service].active = pool;
+    const config::Service* in_file = file_snapshot_->findService(service);
+    overrides_.set(service, pool, in_file != nullptr ? in_file->active : previous);
+    std::string error = overrides_.save(state_path_);
+    if (!error.empty()) log::error("cannot write the flip state file", {log::str("error", error)});
+    publish(next, bind_addresses_);
+    log::info("active pool changed",
+              {log::str("service", service), log::str("from", previous), log::str("to", pool),
+               log::str("trigger", "admin API"),
+               log::num("version", static_cast<long long>(config_version_))});
+  }
+  return admin::AdminReply{200, "{\"ok\":true,\"service\":\"" + service + "\",\"previous\":\"" +
+                                    previous + "\",\"active\":\"" + pool +
+                                    "\",\"version\":" + std::to_string(config_version_) + "}\n"};
+}
+
+admin::AdminReply Control::servicesJson() const {
+  std::string out = "{\"version\":" + std::to_string(config_version_) + ",\"services\":{";
+  bool first_service = true;
+  for (const auto& [name, service] : snapshot_->services) {
+    out += first_service ? "\"" : ",\"";
+    first_service = false;
+    log::appendJsonEscaped(out, name);
+    out += "\":{\"active\":\"";
+    log::appendJsonEscaped(out, service.active);
+    out += "\",\"flipped_by_api\":";
+    out += overrides_.all().count(name) ? "true" : "false";
+    out += ",\"lb\":\"" + service.lb + "\",\"pools\":{";
+    bool first_pool = true;
+    for (const auto& [pool_name, pool] : service.pools) {
+      out += first_pool ? "\"" : ",\"";
+      first_pool = false;
+      log::appendJsonEscaped(out, pool_name);
+      out += "\":[";
+      for (size_t i = 0; i < pool.endpoints.size(); ++i) {
+        out += i == 0 ? "\"" : ",\"";
+        log::appendJsonEscaped(out, pool.endpoints[i].key);
+        out += "\"";
+      }
+      out += "]";
+    }
+    out += "}}";
+  }
+  return admin::AdminReply{200, out + "}}\n"};
 }
 
 void Control::watchConfigFile() {
@@ -231,6 +355,7 @@ int Control::run() {
   ctx_ = std::make_unique<LoopContext>(&loop_);
   int exit_code = 0;
 
+  loadOverrides();
   std::vector<uv_tcp_t*> placeholders;
   bool ok = resolveListenAddresses(*snapshot_, bind_addresses_, placeholders);
   config_text_ = readFile(snapshot_->source);
@@ -271,6 +396,10 @@ int Control::run() {
     handlers.ready = [this] { return !draining_.load(); };
     handlers.stats_json = [this] { return statsJson(); };
     handlers.reload = [this] { return reload("admin API"); };
+    handlers.services = [this] { return servicesJson(); };
+    handlers.set_active = [this](const std::string& service, const std::string& pool) {
+      return setActive(service, pool);
+    };
     admin_ = std::make_unique<admin::AdminServer>(*ctx_, std::move(handlers));
     int rc = admin_->listen(*snapshot_->admin.address);
     if (rc != 0) {

@@ -48,9 +48,10 @@ class Reload(GatewayTestCase):
         self.assertEqual(resp.status, 200)
         return resp.json()["upstream"]
 
-    def admin(self, gw, method, path):
+    def admin(self, gw, method, path, body=None):
+        data = body if body is not None else (b"" if method in ("POST", "PUT") else None)
         req = urllib.request.Request("http://%s:%d%s" % (gw.admin[0], gw.admin[1], path),
-                                     method=method, data=b"" if method == "POST" else None)
+                                     method=method, data=data)
         try:
             with urllib.request.urlopen(req, timeout=harness.IO_TIMEOUT) as r:
                 return r.status, json.loads(r.read())
@@ -172,6 +173,61 @@ class Reload(GatewayTestCase):
             self.assertEqual(got, msg.upper())
         # New requests follow the flips meanwhile.
         self.assertEqual(self.upstream_of(gw), "green")
+
+    def test_admin_api_flip_is_persisted_until_the_file_changes(self):
+        gw = self.gateway(blue_green_doc(self.blue, self.green, "blue"))
+        kept = self.client(gw.addr)
+        self.assertEqual(self.upstream_of(gw, kept), "blue")
+        mark = len(gw.records)
+        status, body = self.admin(gw, "POST", "/services/app/flip")
+        self.assertEqual((status, body["ok"], body["previous"], body["active"]),
+                         (200, True, "blue", "green"))
+        self.wait_reload(gw, mark)
+        self.assertEqual(self.upstream_of(gw, kept), "green")
+        state = gw.config_path + ".state"
+        self.assertTrue(os.path.exists(state))
+        status, services = self.admin(gw, "GET", "/services")
+        self.assertEqual(services["services"]["app"]["active"], "green")
+        self.assertTrue(services["services"]["app"]["flipped_by_api"])
+        # Errors: unknown pool, unknown service, wrong method.
+        status, body = self.admin(gw, "PUT", "/services/app/active", b"purple")
+        self.assertEqual((status, body["ok"]), (404, False))
+        self.assertIn("purple", body["error"])
+        status, _ = self.admin(gw, "POST", "/services/nope/flip")
+        self.assertEqual(status, 404)
+        status, _ = self.admin(gw, "GET", "/services/app/flip")
+        self.assertEqual(status, 405)
+
+        # A restart keeps the flip.
+        self.assertEqual(gw.stop(), 0)
+        again = self.gateway(None, start=False)
+        again.config_path = gw.config_path
+        again.start()
+        self.assertEqual(self.upstream_of(again), "green")
+        self.assertIsNotNone(again.wait_log(
+            lambda r: r.get("msg") == "active pool set by an earlier admin API flip"))
+
+        # PUT back to the file's pool clears the state file.
+        mark = len(again.records)
+        status, body = self.admin(again, "PUT", "/services/app/active?pool=blue")
+        self.assertEqual((status, body["active"]), (200, "blue"))
+        self.wait_reload(again, mark)
+        self.assertEqual(self.upstream_of(again), "blue")
+        self.assertFalse(os.path.exists(state))
+
+        # Flip again, then edit `active` in the file: the file wins, the state goes.
+        mark = len(again.records)
+        self.admin(again, "POST", "/services/app/flip")
+        self.wait_reload(again, mark)
+        self.assertEqual(self.upstream_of(again), "green")
+        mark = len(again.records)
+        self.write_config(again, blue_green_doc(self.blue, self.green, "green"))
+        self.wait_reload(again, mark)
+        self.assertIsNotNone(again.wait_log(
+            lambda r: r.get("msg", "").startswith("the config file changed the active pool"),
+            start_index=mark))
+        self.assertFalse(os.path.exists(state))
+        self.assertEqual(self.upstream_of(again), "green")
 
     def test_listeners_added_and_removed(self):
         gw = self.gateway(blue_green_doc(self.blue, self.green, "blue",
