@@ -99,6 +99,10 @@ blue (127.0.0.1:9001) and green (127.0.0.1:9002). Try:
   try: curl -i http://127.0.0.1:8080/
        curl -i http://127.0.0.1:8080/preview/
 
+Flip the demo service from blue to green (and back) without dropping anything:
+       curl -X POST http://127.0.0.1:9901/services/demo/flip
+or edit active = "blue" in conf/gateway.toml and save.
+
 Ctrl-C stops the gateway and both backends.
 MSG
 wait "$gateway_pid" || true
