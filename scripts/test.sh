@@ -23,6 +23,11 @@ for arg in "$@"; do
   esac
 done
 [ ${#targets[@]} -gt 0 ] || targets=("//...")
+# CI (CI=true) reruns every test rather than taking a result from the disk cache: the
+# integration tests also depend on system packages that Bazel does not track.
+if [ "${CI:-}" = "true" ]; then
+  flags+=("--nocache_test_results")
+fi
 
 log="$(mktemp -t gateway-test.XXXXXX)"
 trap 'rm -f "$log"' EXIT
