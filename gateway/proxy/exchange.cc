@@ -365,13 +365,8 @@ void Exchange::onUpstreamRead(const char* data, size_t length) {
 }
 
 void Exchange::onUpstreamReadEnd(int status) {
-  if (tunnel_) {
-    closeUpstream();
-    session_->abort();
-    return;
-  }
-  if (!response_started_ && response_bytes_ == 0 && retryOnFreshConnection()) return;
-  if (status == UV_EOF && response_parser_.messageOpen() && !response_parser_.inHead()) {
+  if (status == UV_EOF && !tunnel_ && response_parser_.messageOpen() &&
+      !response_parser_.inHead()) {
     // A body delimited by the connection's end is complete now (or cut short: finish()
     // tells).
     if (response_parser_.finish() == http::Parser::Outcome::NeedMore && response_done_) {
@@ -380,17 +375,12 @@ void Exchange::onUpstreamReadEnd(int status) {
       return;
     }
   }
-  closeUpstream();
-  if (!response_started_) {
-    failUpstream(
-        502, status == UV_EOF ? "upstream closed the connection" : "upstream connection failed");
-  } else {
-    ctx_.stats().upstream_resets.add();
-    session_->abort();
-  }
+  upstreamBroke(status == UV_EOF ? "upstream closed the connection" : "upstream connection failed");
 }
 
-void Exchange::onUpstreamWriteError(int) {
+void Exchange::onUpstreamWriteError(int) { upstreamBroke("upstream connection failed"); }
+
+void Exchange::upstreamBroke(const char* message) {
   if (tunnel_) {
     closeUpstream();
     session_->abort();
@@ -399,7 +389,7 @@ void Exchange::onUpstreamWriteError(int) {
   if (!response_started_ && response_bytes_ == 0 && retryOnFreshConnection()) return;
   closeUpstream();
   if (!response_started_) {
-    failUpstream(502, "upstream connection failed");
+    failUpstream(502, message);
   } else {
     ctx_.stats().upstream_resets.add();
     session_->abort();

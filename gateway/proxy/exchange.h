@@ -65,6 +65,9 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   void connectUpstream();
   void failUpstream(int status, const char* message);
   bool retryOnFreshConnection();
+  // The upstream connection failed (EOF or error) other than by ending a response: retry,
+  // answer 502, or cut the client off if the response had started.
+  void upstreamBroke(const char* message);
   void finishResponse();
   void closeUpstream();
   void stageUpstream(const char* data, size_t length, bool copy);
