@@ -126,7 +126,6 @@ class Parser {
   }
   int errorStatus() const { return error_status_; }
   const char* errorReason() const { return error_reason_; }
-  uint8_t httpMinor() const { return llhttp_get_http_minor(const_cast<llhttp_t*>(&p_)); }
 
  private:
   static int onMessageBegin(llhttp_t* p);

@@ -40,6 +40,9 @@ class Control {
   void publish(std::shared_ptr<const config::Snapshot> next,
                std::vector<net::SocketAddress> addresses);
   void loadOverrides();
+  // file_snapshot_ with the admin-API flips that still hold (logs and saves any dropped).
+  std::shared_ptr<const config::Snapshot> withOverrides();
+  void saveOverrides();
   void watchConfigFile();
   static void onFsEvent(uv_fs_event_t* handle, const char* filename, int events, int status);
   static void onReloadDebounce(void* self);
@@ -176,18 +179,7 @@ std::string Control::reload(const char* trigger) {
   bool ok = resolveListenAddresses(*loaded.snapshot, addresses, placeholders);
   if (ok) {
     file_snapshot_ = loaded.snapshot;
-    std::vector<std::string> dropped;
-    std::shared_ptr<const config::Snapshot> next = overrides_.apply(file_snapshot_, dropped);
-    for (const std::string& service : dropped) {
-      log::info("the config file changed the active pool; the admin API flip is cleared",
-                {log::str("service", service)});
-    }
-    if (!dropped.empty()) {
-      std::string error = overrides_.save(state_path_);
-      if (!error.empty())
-        log::error("cannot write the flip state file", {log::str("error", error)});
-    }
-    publish(std::move(next), std::move(addresses));
+    publish(withOverrides(), std::move(addresses));
     config_text_ = std::move(text);
     reloads_ok_++;
     last_reload_ok_ = true;
@@ -229,18 +221,28 @@ void Control::loadOverrides() {
     log::warn("ignoring the flip state file", {log::str("error", error)});
     return;
   }
-  std::vector<std::string> dropped;
-  snapshot_ = overrides_.apply(file_snapshot_, dropped);
+  snapshot_ = withOverrides();
   for (const auto& [service, o] : overrides_.all()) {
     log::info("active pool set by an earlier admin API flip",
               {log::str("service", service), log::str("active", o.active),
                log::str("state_file", state_path_)});
   }
+}
+
+std::shared_ptr<const config::Snapshot> Control::withOverrides() {
+  std::vector<std::string> dropped;
+  std::shared_ptr<const config::Snapshot> next = overrides_.apply(file_snapshot_, dropped);
   for (const std::string& service : dropped) {
     log::info("the config file changed the active pool; the admin API flip is cleared",
               {log::str("service", service)});
   }
-  if (!dropped.empty()) overrides_.save(state_path_);
+  if (!dropped.empty()) saveOverrides();
+  return next;
+}
+
+void Control::saveOverrides() {
+  std::string error = overrides_.save(state_path_);
+  if (!error.empty()) log::error("cannot write the flip state file", {log::str("error", error)});
 }
 
 admin::AdminReply Control::setActive(const std::string& service, const std::string& pool_in) {
@@ -274,8 +276,7 @@ admin::AdminReply Control::setActive(const std::string& service, const std::stri
     next->services[service].active = pool;
     const config::Service* in_file = file_snapshot_->findService(service);
     overrides_.set(service, pool, in_file != nullptr ? in_file->active : previous);
-    std::string error = overrides_.save(state_path_);
-    if (!error.empty()) log::error("cannot write the flip state file", {log::str("error", error)});
+    saveOverrides();
     publish(next, bind_addresses_);
     log::info("active pool changed",
               {log::str("service", service), log::str("from", previous), log::str("to", pool),
