@@ -1,15 +1,94 @@
 #pragma once
-// The control thread (the process's main thread): starts the workers, owns signals and
-// the admin listener, and coordinates graceful shutdown. Later: config reloads and
-// active health checks. It never touches a worker's request path.
+// The control thread (the process's main thread): starts the workers, owns signals, the
+// admin listener and the config watcher, builds new snapshots and hands them to the
+// workers, and coordinates graceful shutdown. It never touches a worker's request path.
+//
+// Its code is split by concern: control.cc (startup, signals, shutdown, worker events),
+// control_reload.cc (file watch, reload, publish), control_admin.cc (what the admin API
+// reads and changes: stats, services, flips and their state file).
 
+#include <uv.h>
+
+#include <atomic>
 #include <memory>
+#include <string>
+#include <vector>
 
+#include "gateway/admin/admin_server.h"
+#include "gateway/config/active_overrides.h"
 #include "gateway/config/snapshot.h"
+#include "gateway/core/loop_context.h"
+#include "gateway/core/timer.h"
+#include "gateway/loop/worker.h"
 
 namespace gw::loop {
 
 // Runs the gateway until SIGTERM/SIGINT and a graceful drain. Returns the exit code.
 int runGateway(std::shared_ptr<const config::Snapshot> snapshot);
+
+class Control {
+ public:
+  explicit Control(std::shared_ptr<const config::Snapshot> snapshot)
+      : snapshot_(std::move(snapshot)) {}
+
+  int run();
+
+ private:
+  bool resolveListenAddresses(const config::Snapshot& snapshot,
+                              std::vector<net::SocketAddress>& out,
+                              std::vector<uv_tcp_t*>& placeholders);
+  // Loads the config file again and publishes it to every worker; on any error the
+  // running config stays. Returns a JSON summary (for the admin API).
+  std::string reload(const char* trigger);
+  // Blue/green flip through the admin API (pool "" = the other of exactly two pools).
+  admin::AdminReply setActive(const std::string& service, const std::string& pool);
+  admin::AdminReply servicesJson() const;
+  // Sends `next` to every worker (bind addresses as resolved) and makes it current.
+  void publish(std::shared_ptr<const config::Snapshot> next,
+               std::vector<net::SocketAddress> addresses);
+  void loadOverrides();
+  // file_snapshot_ with the admin-API flips that still hold (logs and saves any dropped).
+  std::shared_ptr<const config::Snapshot> withOverrides();
+  void saveOverrides();
+  void watchConfigFile();
+  static void onFsEvent(uv_fs_event_t* handle, const char* filename, int events, int status);
+  static void onReloadDebounce(void* self);
+  static std::string readFile(const std::string& path);
+  void beginShutdown(const char* why);
+  std::string statsJson() const;
+  static void onSignal(uv_signal_t* handle, int signum);
+  static void onWorkerExit(uv_async_t* handle);
+  static void onWorkerApplied(uv_async_t* handle);
+
+  std::shared_ptr<const config::Snapshot> snapshot_;       // what the workers serve
+  std::shared_ptr<const config::Snapshot> file_snapshot_;  // as the file says (no flips)
+  config::ActiveOverrides overrides_;
+  std::string state_path_;
+  uv_loop_t loop_{};
+  std::unique_ptr<LoopContext> ctx_;
+  std::vector<net::SocketAddress> bind_addresses_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<admin::AdminServer> admin_;
+  uv_signal_t sigterm_{}, sigint_{}, sighup_{};
+  uv_async_t worker_exit_{};
+  uv_async_t worker_applied_{};
+  std::atomic<uint64_t> applied_count_{0};  // acknowledgements from workers, all reloads
+  uint64_t applied_expected_ = 0;
+  uint64_t applied_logged_version_ = 1;
+  uv_fs_event_t watcher_{};
+  bool watching_ = false;
+  std::unique_ptr<Timer> debounce_;
+  std::string config_text_;     // the text of the running config (to skip no-op events)
+  std::string attempted_text_;  // the text of the last reload attempt
+  uint64_t config_version_ = 1;
+  uint64_t reloads_ok_ = 0;
+  uint64_t reloads_failed_ = 0;
+  std::string last_reload_error_;
+  std::string last_reload_time_;
+  bool last_reload_ok_ = true;  // when the last reload was attempted (UTC, ISO 8601)
+  std::atomic<unsigned> workers_exited_{0};
+  std::atomic<bool> draining_{false};
+  bool shutting_down_ = false;
+};
 
 }  // namespace gw::loop

@@ -1,0 +1,158 @@
+#include "gateway/core/log.h"
+#include "gateway/loop/control.h"
+
+namespace gw::loop {
+
+void Control::loadOverrides() {
+  file_snapshot_ = snapshot_;
+  state_path_ = config::ActiveOverrides::pathFor(snapshot_->source);
+  std::string error = overrides_.load(state_path_);
+  if (!error.empty()) {
+    log::warn("ignoring the flip state file", {log::str("error", error)});
+    return;
+  }
+  snapshot_ = withOverrides();
+  for (const auto& [service, o] : overrides_.all()) {
+    log::info("active pool set by an earlier admin API flip",
+              {log::str("service", service), log::str("active", o.active),
+               log::str("state_file", state_path_)});
+  }
+}
+
+std::shared_ptr<const config::Snapshot> Control::withOverrides() {
+  std::vector<std::string> dropped;
+  std::shared_ptr<const config::Snapshot> next = overrides_.apply(file_snapshot_, dropped);
+  for (const std::string& service : dropped) {
+    log::info("the config file changed the active pool; the admin API flip is cleared",
+              {log::str("service", service)});
+  }
+  if (!dropped.empty()) saveOverrides();
+  return next;
+}
+
+void Control::saveOverrides() {
+  std::string error = overrides_.save(state_path_);
+  if (!error.empty()) log::error("cannot write the flip state file", {log::str("error", error)});
+}
+
+admin::AdminReply Control::setActive(const std::string& service, const std::string& pool_in) {
+  auto json_error = [](int status, const std::string& message) {
+    std::string out = "{\"ok\":false,\"error\":\"";
+    log::appendJsonEscaped(out, message);
+    return admin::AdminReply{status, out + "\"}\n"};
+  };
+  if (draining_.load()) return json_error(503, "draining");
+  const config::Service* current = snapshot_->findService(service);
+  if (current == nullptr) return json_error(404, "no service \"" + service + "\"");
+  std::string pool = pool_in;
+  if (pool.empty()) {
+    if (current->pools.size() != 2) {
+      return json_error(409, "flip needs exactly two pools; use PUT /services/" + service +
+                                 "/active with a pool name");
+    }
+    for (const auto& [name, p] : current->pools) {
+      if (name != current->active) pool = name;
+    }
+  }
+  if (current->pools.count(pool) == 0) {
+    std::string names;
+    for (const auto& [name, p] : current->pools) names += (names.empty() ? "" : ", ") + name;
+    return json_error(
+        404, "service \"" + service + "\" has no pool \"" + pool + "\" (pools: " + names + ")");
+  }
+  std::string previous = current->active;
+  if (pool != previous) {
+    auto next = std::make_shared<config::Snapshot>(*snapshot_);
+    next->services[service].active = pool;
+    const config::Service* in_file = file_snapshot_->findService(service);
+    overrides_.set(service, pool, in_file != nullptr ? in_file->active : previous);
+    saveOverrides();
+    publish(next, bind_addresses_);
+    log::info("active pool changed",
+              {log::str("service", service), log::str("from", previous), log::str("to", pool),
+               log::str("trigger", "admin API"),
+               log::num("version", static_cast<long long>(config_version_))});
+  }
+  return admin::AdminReply{200, "{\"ok\":true,\"service\":\"" + service + "\",\"previous\":\"" +
+                                    previous + "\",\"active\":\"" + pool +
+                                    "\",\"version\":" + std::to_string(config_version_) + "}\n"};
+}
+
+admin::AdminReply Control::servicesJson() const {
+  std::string out = "{\"version\":" + std::to_string(config_version_) + ",\"services\":{";
+  bool first_service = true;
+  for (const auto& [name, service] : snapshot_->services) {
+    out += first_service ? "\"" : ",\"";
+    first_service = false;
+    log::appendJsonEscaped(out, name);
+    out += "\":{\"active\":\"";
+    log::appendJsonEscaped(out, service.active);
+    out += "\",\"flipped_by_api\":";
+    out += overrides_.all().count(name) ? "true" : "false";
+    out += ",\"lb\":\"" + service.lb + "\",\"pools\":{";
+    bool first_pool = true;
+    for (const auto& [pool_name, pool] : service.pools) {
+      out += first_pool ? "\"" : ",\"";
+      first_pool = false;
+      log::appendJsonEscaped(out, pool_name);
+      out += "\":[";
+      for (size_t i = 0; i < pool.endpoints.size(); ++i) {
+        out += i == 0 ? "\"" : ",\"";
+        log::appendJsonEscaped(out, pool.endpoints[i].key);
+        out += "\"";
+      }
+      out += "]";
+    }
+    out += "}}";
+  }
+  return admin::AdminReply{200, out + "}}\n"};
+}
+
+std::string Control::statsJson() const {
+  struct Field {
+    const char* name;
+    proxy::Counter proxy::WorkerStats::*counter;
+  };
+  static const Field kFields[] = {
+      {"connections_accepted", &proxy::WorkerStats::connections_accepted},
+      {"connections_active", &proxy::WorkerStats::connections_active},
+      {"connections_refused", &proxy::WorkerStats::connections_refused},
+      {"requests", &proxy::WorkerStats::requests},
+      {"responses_1xx", &proxy::WorkerStats::responses_1xx},
+      {"responses_2xx", &proxy::WorkerStats::responses_2xx},
+      {"responses_3xx", &proxy::WorkerStats::responses_3xx},
+      {"responses_4xx", &proxy::WorkerStats::responses_4xx},
+      {"responses_5xx", &proxy::WorkerStats::responses_5xx},
+      {"local_replies", &proxy::WorkerStats::local_replies},
+      {"bad_requests", &proxy::WorkerStats::bad_requests},
+      {"upstream_connect_failures", &proxy::WorkerStats::upstream_connect_failures},
+      {"upstream_timeouts", &proxy::WorkerStats::upstream_timeouts},
+      {"upstream_retries", &proxy::WorkerStats::upstream_retries},
+      {"upstream_resets", &proxy::WorkerStats::upstream_resets},
+      {"header_timeouts", &proxy::WorkerStats::header_timeouts},
+  };
+  std::string out = "{";
+  bool first = true;
+  for (const Field& f : kFields) {
+    uint64_t sum = 0;
+    for (const auto& w : workers_) {
+      sum += (w->stats().*f.counter).get();
+    }
+    if (!first) out += ",";
+    first = false;
+    out += "\"";
+    out += f.name;
+    out += "\":" + std::to_string(sum);
+  }
+  out += ",\"workers\":" + std::to_string(workers_.size());
+  out += ",\"config_version\":" + std::to_string(config_version_);
+  out += ",\"config_reloads_ok\":" + std::to_string(reloads_ok_);
+  out += ",\"config_reloads_failed\":" + std::to_string(reloads_failed_);
+  out += std::string(",\"last_reload_ok\":") + (last_reload_ok_ ? "true" : "false");
+  out += ",\"last_reload_error\":\"";
+  log::appendJsonEscaped(out, last_reload_error_);
+  out += "\",\"last_reload_attempt\":\"" + last_reload_time_ + "\"}\n";
+  return out;
+}
+
+}  // namespace gw::loop
