@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "gateway/config/describe.h"
 #include "gateway/config/loader.h"
 #include "gateway/core/log.h"
 #include "gateway/loop/control.h"
@@ -25,6 +26,7 @@ constexpr const char* kVersion = "0.1.0";
 void usage(FILE* out) {
   std::fprintf(out,
                "usage: gateway --config FILE [--check]\n"
+               "       gateway --check NEW_FILE [--diff RUNNING_FILE]\n"
                "       gateway --listen ADDR:PORT --upstream HOST:PORT [--upstream ...] "
                "[--workers N|auto] [--admin ADDR:PORT] [--check]\n"
                "       gateway --version\n"
@@ -49,6 +51,7 @@ std::vector<std::string> splitCommas(std::string_view text) {
 
 int main(int argc, char** argv) {
   std::string config_path;
+  std::string diff_path;  // --check NEW --diff RUNNING: what a reload would change
   bool check = false;
   gw::config::QuickConfig quick;
   for (int i = 1; i < argc; ++i) {
@@ -64,6 +67,10 @@ int main(int argc, char** argv) {
       config_path = value("--config");
     } else if (arg == "--check" || arg == "-t") {
       check = true;
+      // `--check FILE` is `--config FILE --check`.
+      if (i + 1 < argc && argv[i + 1][0] != '-' && config_path.empty()) config_path = argv[++i];
+    } else if (arg == "--diff") {
+      diff_path = value("--diff");
     } else if (arg == "--listen") {
       quick.listen = value("--listen");
     } else if (arg == "--upstream") {
@@ -121,9 +128,28 @@ int main(int argc, char** argv) {
   if (!loaded.ok()) {
     for (const auto& error : loaded.errors) std::fprintf(stderr, "%s\n", error.toString().c_str());
     std::fprintf(stderr, "gateway: configuration %s is invalid (%zu error%s)\n",
-                 loaded.errors.empty() ? "?" : loaded.errors.front().where.file.c_str(),
-                 loaded.errors.size(), loaded.errors.size() == 1 ? "" : "s");
+                 config_path.empty() ? "<flags>" : config_path.c_str(), loaded.errors.size(),
+                 loaded.errors.size() == 1 ? "" : "s");
     return 1;
+  }
+  if (!diff_path.empty()) {
+    if (!check) {
+      std::fprintf(stderr, "gateway: --diff needs --check\n");
+      return 2;
+    }
+    gw::config::LoadResult running = gw::config::loadConfigFile(diff_path);
+    if (!running.ok()) {
+      for (const auto& error : running.errors) {
+        std::fprintf(stderr, "%s\n", error.toString().c_str());
+      }
+      std::fprintf(stderr, "gateway: the running configuration %s is invalid\n", diff_path.c_str());
+      return 1;
+    }
+    gw::config::ConfigDiff diff = gw::config::diffSnapshots(*running.snapshot, *loaded.snapshot);
+    std::printf("gateway: configuration %s is ok; changes against %s:\n%s",
+                loaded.snapshot->source.c_str(), diff_path.c_str(),
+                gw::config::diffToText(diff).c_str());
+    return 0;
   }
   if (check) {
     std::printf("gateway: configuration %s is ok\n", loaded.snapshot->source.c_str());

@@ -35,6 +35,10 @@ class AdminSession final : public net::TransportHandler, public http::MessageSin
     path_ = std::string(url.substr(0, q));
     query_ = q == std::string_view::npos ? "" : std::string(url.substr(q + 1));
     method_ = head.method;
+    std::string_view authorization;
+    if (head.count("authorization", &authorization) == 1) {
+      authorization_ = std::string(authorization);
+    }
     if (head.content_length > kMaxBody) {
       respond(413, "{\"error\":\"body too large\"}\n");
       return kSkipBody;
@@ -52,11 +56,40 @@ class AdminSession final : public net::TransportHandler, public http::MessageSin
   }
 
  private:
-  static constexpr size_t kMaxBody = 1024;
+  static constexpr size_t kMaxBody = 1024 * 1024;  // a config for POST /config/diff
+
+  // Constant time in the token's length, so the answer's timing does not leak a prefix.
+  static bool sameToken(std::string_view given, std::string_view expected) {
+    unsigned char diff = given.size() == expected.size() ? 0 : 1;
+    for (size_t i = 0; i < expected.size(); ++i) {
+      diff |= static_cast<unsigned char>(expected[i] ^ (i < given.size() ? given[i] : 0));
+    }
+    return diff == 0;
+  }
+
+  bool authorized() const {
+    const AdminHandlers& h = server_.handlers_;
+    std::string token = h.token ? h.token() : "";
+    if (token.empty()) return true;
+    std::string_view given = authorization_;
+    static constexpr std::string_view kBearer = "Bearer ";
+    if (!http::startsWithIgnoreCase(given, kBearer)) return false;
+    return sameToken(http::trimOws(given.substr(kBearer.size())), token);
+  }
 
   void route() {
     const AdminHandlers& h = server_.handlers_;
     static constexpr std::string_view kServices = "/services/";
+    bool probe = path_ == "/health" || path_ == "/healthz" || path_ == "/ready";
+    if (!probe && !authorized()) {
+      return respond(401, "{\"error\":\"this admin API needs Authorization: Bearer TOKEN\"}\n",
+                     "WWW-Authenticate: Bearer\r\n");
+    }
+    if (path_ == "/config/diff") {
+      if (method_ != HTTP_POST || !h.diff) return respond(405, "{\"error\":\"use POST\"}\n");
+      AdminReply r = h.diff(body_);
+      return respond(r.status, r.json);
+    }
     if (path_ == "/config/reload") {
       if (method_ != HTTP_POST) return respond(405, "{\"error\":\"use POST\"}\n");
       std::string result = h.reload ? h.reload() : "{}\n";
@@ -85,12 +118,16 @@ class AdminSession final : public net::TransportHandler, public http::MessageSin
     if (method_ != HTTP_GET && method_ != HTTP_HEAD) {
       return respond(405, "{\"error\":\"method not allowed\"}\n");
     }
-    if (path_ == "/healthz") return respond(200, "{\"status\":\"ok\"}\n");
+    if (path_ == "/health" || path_ == "/healthz") return respond(200, "{\"status\":\"ok\"}\n");
     if (path_ == "/ready") {
       bool ready = h.ready && h.ready();
       return respond(ready ? 200 : 503, ready ? "{\"ready\":true}\n" : "{\"ready\":false}\n");
     }
     if (path_ == "/stats") return respond(200, h.stats_json ? h.stats_json() : "{}\n");
+    if (path_ == "/config" && h.config) {
+      AdminReply r = h.config();
+      return respond(r.status, r.json);
+    }
     if (path_ == "/services" && h.services) {
       AdminReply r = h.services();
       return respond(r.status, r.json);
@@ -113,16 +150,17 @@ class AdminSession final : public net::TransportHandler, public http::MessageSin
     return "";
   }
 
-  void respond(int status, const std::string& body) {
+  void respond(int status, const std::string& body, const char* extra_headers = "") {
     if (answered_) return;
     answered_ = true;
     std::string out =
         "HTTP/1.1 " + std::to_string(status) +
         (status == 200   ? " OK"
+         : status == 401 ? " Unauthorized"
          : status == 503 ? " Service Unavailable"
                          : " Error") +
         "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-        "\r\nConnection: close\r\n\r\n" + body;
+        "\r\n" + extra_headers + "Connection: close\r\n\r\n" + body;
     transport_.stageCopy(out);
     transport_.flush();
     transport_.shutdownThenClose();
@@ -135,6 +173,7 @@ class AdminSession final : public net::TransportHandler, public http::MessageSin
   std::string path_;
   std::string query_;
   std::string body_;
+  std::string authorization_;
   int method_ = 0;
 };
 

@@ -1,8 +1,13 @@
 #pragma once
 // The admin listener (control thread): small operational endpoints, one request per
-// connection: GET /healthz (the process is up), GET /ready (503 while draining),
-// GET /stats (counters summed over workers, JSON), POST /config/reload, GET /services,
+// connection, JSON answers: GET /health (also /healthz: the process is up), GET /ready
+// (503 while draining), GET /stats (counters summed over workers), GET /config (the
+// effective config, its version hash, the last reload), POST /config/reload,
+// POST /config/diff (what a reload would change), GET /services,
 // POST /services/NAME/flip, PUT /services/NAME/active.
+//
+// With a token configured, every request but /health and /ready (probes) must carry
+// `Authorization: Bearer TOKEN`, else 401.
 
 #include <uv.h>
 
@@ -21,10 +26,15 @@ struct AdminReply {
 };
 
 struct AdminHandlers {
+  std::function<std::string()> token;  // the bearer token now ("" = none)
   std::function<bool()> ready;
   std::function<std::string()> stats_json;
   std::function<std::string()> reload;   // POST /config/reload: JSON result
   std::function<AdminReply()> services;  // GET /services
+  std::function<AdminReply()> config;    // GET /config
+  // POST /config/diff: the running config against the body (TOML) or, with an empty
+  // body, against the config files as they are on disk now.
+  std::function<AdminReply(const std::string& toml)> diff;
   // POST /services/NAME/flip (pool empty: the other of two pools) and
   // PUT /services/NAME/active (pool from the body or ?pool=).
   std::function<AdminReply(const std::string& service, const std::string& pool)> set_active;

@@ -1,6 +1,9 @@
 // The process-wide sections: workers, [admin], [log], [limits], [forwarding].
 #include <sched.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <thread>
 
 #include "gateway/config/sections.h"
@@ -30,23 +33,68 @@ void readWorkers(TableReader& root, Snapshot& out) {
   root.diag().error(*node, std::move(reason));
 }
 
+bool isLoopback(const net::SocketAddress& address) {
+  static const net::Cidr v4 = *net::parseCidr("127.0.0.0/8");
+  static const net::Cidr v6 = *net::parseCidr("::1/128");
+  return v4.contains(address) || v6.contains(address);
+}
+
 void readAdmin(TableReader& root, Admin& out) {
   out.listen = kDefaultAdminListen;
   out.address = net::parseSocketAddress(out.listen);
   const toml::table* table = root.getTable("admin");
   if (table == nullptr) return;
-  TableReader admin(root.diag(), *table, "in [admin]", {"listen"});
-  if (!admin.getString("listen", out.listen)) return;
+  TableReader admin(root.diag(), *table, "in [admin]", {"listen", "token", "token_file"});
+  admin.getString("listen", out.listen);
+  std::string token_file;
+  bool has_token = admin.getString("token", out.token);
+  if (admin.getString("token_file", token_file)) {
+    if (has_token) {
+      admin.diag().error(*admin.find("token_file"), "set \"token\" or \"token_file\", not both");
+    } else if (std::FILE* f = std::fopen(token_file.c_str(), "rb")) {
+      char buffer[4096];
+      size_t n = std::fread(buffer, 1, sizeof buffer, f);
+      std::fclose(f);
+      out.token.assign(buffer, n);
+      while (!out.token.empty() &&
+             (out.token.back() == '\n' || out.token.back() == '\r' || out.token.back() == ' ')) {
+        out.token.pop_back();
+      }
+      if (out.token.empty()) {
+        admin.diag().error(*admin.find("token_file"),
+                           "token file " + quoted(token_file) + " is empty");
+      }
+    } else {
+      admin.diag().error(*admin.find("token_file"), "cannot read token file " + quoted(token_file) +
+                                                        ": " + std::strerror(errno));
+    }
+  }
+  if (has_token && out.token.empty()) {
+    admin.diag().error(*admin.find("token"), "\"token\" must not be empty (omit it for no token)");
+  }
+  for (char c : out.token) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
+      admin.diag().error(*table, "the admin token must be printable ASCII without spaces");
+      break;
+    }
+  }
   if (out.listen.empty()) {
     out.address.reset();  // admin disabled
     return;
   }
   out.address = net::parseSocketAddress(out.listen);
+  const toml::node* listen_at = admin.find("listen");
   if (!out.address) {
-    admin.diag().error(*admin.find("listen"),
+    admin.diag().error(listen_at ? *listen_at : static_cast<const toml::node&>(*table),
                        "\"listen\" must be a numeric IP:port, e.g. \"127.0.0.1:9901\", or \"\" "
                        "to disable the admin listener (got " +
                            quoted(out.listen) + ")");
+  } else if (!isLoopback(*out.address) && out.token.empty()) {
+    // The admin API can flip traffic and reload config: never open it to a network
+    // without a credential.
+    admin.diag().error(listen_at ? *listen_at : static_cast<const toml::node&>(*table),
+                       "the admin listener on a non-loopback address " + quoted(out.listen) +
+                           " needs a bearer token: set \"token\" or \"token_file\" in [admin]");
   }
 }
 
@@ -101,7 +149,7 @@ uint32_t availableCores() {
 const std::vector<std::string_view>& limitKeys() {
   static const std::vector<std::string_view> kKeys = {
       "max_header_bytes", "max_headers",   "max_body",       "header_read_timeout",
-      "idle_timeout",     "drain_timeout", "max_connections"};
+      "idle_timeout",     "drain_timeout", "drain_spread",   "max_connections"};
   return kKeys;
 }
 
@@ -115,6 +163,10 @@ void readLimits(TableReader& table, Limits& out) {
   table.getDuration("header_read_timeout", 1, out.header_read_timeout_ms);
   table.getDuration("idle_timeout", 1, out.idle_timeout_ms);
   table.getDuration("drain_timeout", 0, out.drain_timeout_ms);
+  uint64_t spread = 0;
+  if (table.getDuration("drain_spread", 0, spread)) {
+    out.drain_spread_ms = static_cast<int64_t>(spread);
+  }
   table.getUint32("max_connections", 1, 1'000'000, out.max_connections);
 }
 

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "gateway/config/sections.h"
+#include "gateway/config/sources.h"
 
 namespace gw::config {
 
@@ -21,6 +22,18 @@ std::string ConfigError::toString() const {
 }
 
 namespace {
+
+// FNV-1a, 64 bits, as 16 hex digits: a version label, not a security measure.
+std::string fingerprintHash(std::string_view bytes) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  char out[17];
+  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(h));
+  return out;
+}
 
 LoadResult failed(detail::Diagnostics& diag) {
   LoadResult result;
@@ -47,14 +60,16 @@ void checkRouteReferences(detail::Diagnostics& diag, const std::vector<detail::P
 
 LoadResult loadConfigString(std::string_view toml_text, const std::string& source_name) {
   detail::Diagnostics diag(source_name);
-  toml::parse_result parsed = toml::parse(toml_text, std::string_view(source_name));
-  if (!parsed) {
-    diag.error(parsed.error().source(), std::string(parsed.error().description()));
-    return failed(diag);
-  }
-  detail::TableReader root(diag, parsed.table(), detail::kTopLevel, detail::topLevelKeys());
+  detail::Sources sources;
+  if (!detail::readSources(diag, toml_text, source_name, sources)) return failed(diag);
+  auto document = std::make_shared<ConfigDocument>();
+  document->table = std::move(sources.merged);
+  detail::TableReader root(diag, document->table, detail::kTopLevel, detail::topLevelKeys());
   auto snapshot = std::make_shared<Snapshot>();
   snapshot->source = source_name;
+  snapshot->files = std::move(sources.files);
+  snapshot->watch_dirs = std::move(sources.watch_dirs);
+  snapshot->hash = fingerprintHash(sources.fingerprint);
   detail::readGlobals(root, *snapshot);
   detail::readListeners(root, *snapshot);
   std::vector<detail::ParsedRoute> routes = detail::readRoutes(root);
@@ -66,9 +81,26 @@ LoadResult loadConfigString(std::string_view toml_text, const std::string& sourc
   table.reserve(routes.size());
   for (detail::ParsedRoute& r : routes) table.push_back(std::move(r.route));
   snapshot->router = std::make_shared<const route::Router>(std::move(table));
+  snapshot->document = std::move(document);
   LoadResult result;
   result.snapshot = std::move(snapshot);
   return result;
+}
+
+std::string readConfigFingerprint(const std::string& path) {
+  std::string text;
+  if (std::FILE* file = std::fopen(path.c_str(), "rb")) {
+    char buffer[16 * 1024];
+    size_t n = 0;
+    while ((n = std::fread(buffer, 1, sizeof buffer, file)) > 0) text.append(buffer, n);
+    std::fclose(file);
+  } else {
+    return "";
+  }
+  detail::Diagnostics ignored(path);
+  detail::Sources sources;
+  detail::readSources(ignored, text, path, sources);
+  return sources.fingerprint;
 }
 
 LoadResult loadConfigFile(const std::string& path) {

@@ -27,6 +27,10 @@ struct LoadResult {
 };
 
 LoadResult loadConfigFile(const std::string& path);
+// Every file of the config at `path` (the main file and what it includes), names and
+// bytes; "" when the main file cannot be read. The control thread compares it to notice
+// a change in any of them without building a snapshot.
+std::string readConfigFingerprint(const std::string& path);
 LoadResult loadConfigString(std::string_view toml_text, const std::string& source_name);
 
 // Sidecar quick mode: the same config built from flags (--listen, --upstream, --workers).

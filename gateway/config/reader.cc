@@ -8,7 +8,8 @@ namespace gw::config::detail {
 
 void Diagnostics::error(const toml::source_region& where, std::string reason) {
   ConfigError e;
-  e.where.file = file_;
+  // Nodes from an included file carry that file's path.
+  e.where.file = where.path ? *where.path : file_;
   e.where.line = static_cast<int>(where.begin.line);
   e.where.column = static_cast<int>(where.begin.column);
   e.reason = std::move(reason);
@@ -36,8 +37,9 @@ std::vector<ConfigError> Diagnostics::take() {
 const char kTopLevel[] = "at the top level";
 
 const std::vector<std::string_view>& topLevelKeys() {
-  static const std::vector<std::string_view> kKeys = {
-      "workers", "admin", "log", "limits", "forwarding", "listeners", "routes", "services"};
+  static const std::vector<std::string_view> kKeys = {"include",   "workers", "admin",
+                                                      "log",       "limits",  "forwarding",
+                                                      "listeners", "routes",  "services"};
   return kKeys;
 }
 

@@ -35,7 +35,15 @@ struct Limits {
   uint64_t header_read_timeout_ms = 10'000;  // first byte to end of headers; over: 408
   uint64_t idle_timeout_ms = 60'000;         // keep-alive idle, and body inactivity
   uint64_t drain_timeout_ms = 30'000;        // graceful shutdown grace period
+  // Over this window from the start of a drain, a growing share of responses carries
+  // `Connection: close` (so clients do not all reconnect at once); -1: half the drain
+  // timeout.
+  int64_t drain_spread_ms = -1;
   uint32_t max_connections = 10'000;         // downstream connections per worker
+
+  uint64_t drainSpreadMs() const {
+    return drain_spread_ms >= 0 ? static_cast<uint64_t>(drain_spread_ms) : drain_timeout_ms / 2;
+  }
 };
 
 // How the proxy identifies the client to upstreams (RFC 7239's de-facto cousins).
@@ -84,14 +92,23 @@ struct Service {
 struct Admin {
   std::string listen = "127.0.0.1:9901";
   std::optional<net::SocketAddress> address;  // nullopt: admin disabled (listen = "")
+  // Bearer token every admin request but /health and /ready must carry; "" = none
+  // (allowed only on a loopback address). From `token` or the file `token_file`.
+  std::string token;
 };
 
 struct Log {
   std::string level = "info";  // debug | info | warn | error
 };
 
+struct ConfigDocument;  // the merged TOML (private to gateway/config; see describe.h)
+
 struct Snapshot {
-  std::string source;  // the file it was loaded from, or "<flags>"
+  std::string source;              // the file it was loaded from, or "<flags>"
+  std::vector<std::string> files;  // source and every file it includes
+  std::string hash;                // of every file's bytes: the config's version hash
+  std::vector<std::string> watch_dirs;  // directories whose changes may change the config
+  std::shared_ptr<const ConfigDocument> document;
   uint64_t version = 0;
   uint32_t workers = 0;  // resolved: never 0 ("auto" becomes the core count)
   Admin admin;

@@ -2,6 +2,7 @@
 
 #include <csignal>
 
+#include "gateway/config/loader.h"
 #include "gateway/core/log.h"
 #include "gateway/net/tcp_transport.h"
 
@@ -60,7 +61,7 @@ int Control::run() {
   loadOverrides();
   std::vector<uv_tcp_t*> placeholders;
   bool ok = resolveListenAddresses(*snapshot_, bind_addresses_, placeholders);
-  config_text_ = readFile(snapshot_->source);
+  config_fingerprint_ = config::readConfigFingerprint(snapshot_->source);
   debounce_ = std::make_unique<Timer>(this, &Control::onReloadDebounce);
 
   uv_async_init(&loop_, &worker_exit_, &Control::onWorkerExit);
@@ -95,7 +96,10 @@ int Control::run() {
 
   if (ok && snapshot_->admin.address) {
     admin::AdminHandlers handlers;
+    handlers.token = [this] { return snapshot_->admin.token; };
     handlers.ready = [this] { return !draining_.load(); };
+    handlers.config = [this] { return configJson(); };
+    handlers.diff = [this](const std::string& toml) { return diffJson(toml); };
     handlers.stats_json = [this] { return statsJson(); };
     handlers.reload = [this] { return reload("admin API"); };
     handlers.services = [this] { return servicesJson(); };
@@ -127,7 +131,7 @@ int Control::run() {
                               log::str("address", bind_addresses_[i].toString()),
                               log::num("workers", snapshot_->workers)});
     }
-    watchConfigFile();
+    watchConfigFiles();
     log::info("ready",
               {log::str("config", snapshot_->source), log::num("workers", snapshot_->workers)});
   } else {
@@ -203,10 +207,7 @@ void Control::onWorkerExit(uv_async_t* handle) {
   closeHandle(&self->sigint_);
   closeHandle(&self->sighup_);
   if (self->admin_) self->admin_->close();
-  if (self->watching_) {
-    self->watching_ = false;
-    uv_close(reinterpret_cast<uv_handle_t*>(&self->watcher_), nullptr);
-  }
+  self->stopWatching();
 }
 
 }  // namespace gw::loop

@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,17 +44,23 @@ class Control {
   // Blue/green flip through the admin API (pool "" = the other of exactly two pools).
   admin::AdminReply setActive(const std::string& service, const std::string& pool);
   admin::AdminReply servicesJson() const;
+  // GET /config: the effective config, its version hash, the last reload.
+  admin::AdminReply configJson() const;
+  // POST /config/diff: what reloading `toml` ("" = the files on disk) would change.
+  admin::AdminReply diffJson(const std::string& toml);
   // Sends `next` to every worker (bind addresses as resolved) and makes it current.
+  // Returns once every worker has applied it (or after 5 s: last_publish_complete_).
   void publish(std::shared_ptr<const config::Snapshot> next,
                std::vector<net::SocketAddress> addresses);
   void loadOverrides();
   // file_snapshot_ with the admin-API flips that still hold (logs and saves any dropped).
   std::shared_ptr<const config::Snapshot> withOverrides();
   void saveOverrides();
-  void watchConfigFile();
+  // Watches the directories of the config's files (reconciled after each reload).
+  void watchConfigFiles();
+  void stopWatching();
   static void onFsEvent(uv_fs_event_t* handle, const char* filename, int events, int status);
   static void onReloadDebounce(void* self);
-  static std::string readFile(const std::string& path);
   void beginShutdown(const char* why);
   std::string statsJson() const;
   static void onSignal(uv_signal_t* handle, int signum);
@@ -75,11 +82,12 @@ class Control {
   std::atomic<uint64_t> applied_count_{0};  // acknowledgements from workers, all reloads
   uint64_t applied_expected_ = 0;
   uint64_t applied_logged_version_ = 1;
-  uv_fs_event_t watcher_{};
-  bool watching_ = false;
+  uint64_t last_publish_us_ = 0;  // from publish() until every worker had applied it
+  bool last_publish_complete_ = true;
+  std::map<std::string, uv_fs_event_t*> watchers_;  // by directory; freed on close
   std::unique_ptr<Timer> debounce_;
-  std::string config_text_;     // the text of the running config (to skip no-op events)
-  std::string attempted_text_;  // the text of the last reload attempt
+  std::string config_fingerprint_;     // the running config's files (to skip no-op events)
+  std::string attempted_fingerprint_;  // those of the last reload attempt
   uint64_t config_version_ = 1;
   uint64_t reloads_ok_ = 0;
   uint64_t reloads_failed_ = 0;

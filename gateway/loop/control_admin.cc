@@ -1,3 +1,5 @@
+#include "gateway/config/describe.h"
+#include "gateway/config/loader.h"
 #include "gateway/core/log.h"
 #include "gateway/loop/control.h"
 
@@ -71,11 +73,15 @@ admin::AdminReply Control::setActive(const std::string& service, const std::stri
     log::info("active pool changed",
               {log::str("service", service), log::str("from", previous), log::str("to", pool),
                log::str("trigger", "admin API"),
-               log::num("version", static_cast<long long>(config_version_))});
+               log::num("version", static_cast<long long>(config_version_)),
+               log::num("applied_us", static_cast<long long>(last_publish_us_))});
   }
-  return admin::AdminReply{200, "{\"ok\":true,\"service\":\"" + service + "\",\"previous\":\"" +
-                                    previous + "\",\"active\":\"" + pool +
-                                    "\",\"version\":" + std::to_string(config_version_) + "}\n"};
+  // When this returns, every worker sends new requests to `pool` (publish() waited).
+  return admin::AdminReply{
+      200, "{\"ok\":true,\"service\":\"" + service + "\",\"previous\":\"" + previous +
+               "\",\"active\":\"" + pool + "\",\"version\":" + std::to_string(config_version_) +
+               ",\"applied_us\":" + std::to_string(pool != previous ? last_publish_us_ : 0) +
+               ",\"all_workers\":" + (last_publish_complete_ ? "true" : "false") + "}\n"};
 }
 
 admin::AdminReply Control::servicesJson() const {
@@ -130,6 +136,8 @@ std::string Control::statsJson() const {
       {"upstream_retries", &proxy::WorkerStats::upstream_retries},
       {"upstream_resets", &proxy::WorkerStats::upstream_resets},
       {"header_timeouts", &proxy::WorkerStats::header_timeouts},
+      {"snapshots_retained", &proxy::WorkerStats::snapshots_retained},
+      {"drains_started", &proxy::WorkerStats::drains_started},
   };
   std::string out = "{";
   bool first = true;
@@ -153,6 +161,70 @@ std::string Control::statsJson() const {
   log::appendJsonEscaped(out, last_reload_error_);
   out += "\",\"last_reload_attempt\":\"" + last_reload_time_ + "\"}\n";
   return out;
+}
+
+admin::AdminReply Control::configJson() const {
+  std::string out = "{\"version\":" + std::to_string(config_version_) + ",\"hash\":\"" +
+                    snapshot_->hash + "\",\"source\":\"";
+  log::appendJsonEscaped(out, snapshot_->source);
+  out += "\",\"files\":[";
+  for (size_t i = 0; i < snapshot_->files.size(); ++i) {
+    out += i == 0 ? "\"" : ",\"";
+    log::appendJsonEscaped(out, snapshot_->files[i]);
+    out += "\"";
+  }
+  out += "],\"workers\":" + std::to_string(snapshot_->workers);
+  out += ",\"last_reload\":{\"ok\":";
+  out += last_reload_ok_ ? "true" : "false";
+  out += ",\"attempted\":\"" + last_reload_time_ + "\",\"error\":\"";
+  log::appendJsonEscaped(out, last_reload_error_);
+  out += "\",\"succeeded\":" + std::to_string(reloads_ok_) +
+         ",\"failed\":" + std::to_string(reloads_failed_) + "}";
+  out += ",\"config\":" + config::effectiveConfigJson(*snapshot_) + "}\n";
+  return admin::AdminReply{200, out};
+}
+
+admin::AdminReply Control::diffJson(const std::string& toml) {
+  if (snapshot_->source == "<flags>" && toml.empty()) {
+    return admin::AdminReply{409, "{\"ok\":false,\"error\":\"quick mode has no config file\"}\n"};
+  }
+  config::LoadResult loaded = toml.empty() ? config::loadConfigFile(snapshot_->source)
+                                           : config::loadConfigString(toml, snapshot_->source);
+  if (!loaded.ok()) {
+    std::string out = "{\"ok\":false,\"errors\":[";
+    for (size_t i = 0; i < loaded.errors.size(); ++i) {
+      out += i == 0 ? "\"" : ",\"";
+      log::appendJsonEscaped(out, loaded.errors[i].toString());
+      out += "\"";
+    }
+    return admin::AdminReply{422, out + "]}\n"};
+  }
+  // What a reload would serve: the new files with the admin-API flips that would hold.
+  config::ActiveOverrides overrides = overrides_;
+  std::vector<std::string> dropped;
+  std::shared_ptr<const config::Snapshot> next = overrides.apply(loaded.snapshot, dropped);
+  config::ConfigDiff diff = config::diffSnapshots(*snapshot_, *next);
+
+  std::map<std::string, uint64_t> per_listener;
+  for (const auto& w : workers_) {
+    for (const auto& [name, n] : w->connectionsByListener()) per_listener[name] += n;
+  }
+  uint64_t to_drain = 0;
+  std::string by_listener;
+  for (const std::string& name : diff.drained_listeners) {
+    uint64_t n = per_listener.count(name) ? per_listener[name] : 0;
+    to_drain += n;
+    by_listener += by_listener.empty() ? "\"" : ",\"";
+    log::appendJsonEscaped(by_listener, name);
+    by_listener += "\":" + std::to_string(n);
+  }
+  std::string out = "{\"ok\":true,\"diff\":" + config::diffToJsonOpen(diff) + "}";
+  out += ",\"connections_to_drain\":" + std::to_string(to_drain);
+  out += ",\"connections_by_drained_listener\":{" + by_listener + "}";
+  out += ",\"text\":\"";
+  log::appendJsonEscaped(out, config::diffToText(diff));
+  out += "\"}\n";
+  return admin::AdminReply{200, out};
 }
 
 }  // namespace gw::loop

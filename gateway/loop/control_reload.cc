@@ -1,5 +1,7 @@
+#include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <thread>
 
 #include "gateway/config/loader.h"
 #include "gateway/core/log.h"
@@ -7,25 +9,14 @@
 
 namespace gw::loop {
 
-std::string Control::readFile(const std::string& path) {
-  std::string text;
-  if (FILE* f = std::fopen(path.c_str(), "rb")) {
-    char buf[8192];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
-    std::fclose(f);
-  }
-  return text;
-}
-
 std::string Control::reload(const char* trigger) {
   if (draining_.load()) return "{\"ok\":false,\"error\":\"draining\"}\n";
   if (snapshot_->source == "<flags>") {
     log::warn("reload: quick mode has no config file to reload", {log::str("trigger", trigger)});
     return "{\"ok\":false,\"error\":\"quick mode has no config file\"}\n";
   }
-  std::string text = readFile(snapshot_->source);
-  attempted_text_ = text;
+  std::string fingerprint = config::readConfigFingerprint(snapshot_->source);
+  attempted_fingerprint_ = fingerprint;
   {
     time_t now = time(nullptr);
     tm utc;
@@ -65,7 +56,8 @@ std::string Control::reload(const char* trigger) {
   if (ok) {
     file_snapshot_ = loaded.snapshot;
     publish(withOverrides(), std::move(addresses));
-    config_text_ = std::move(text);
+    config_fingerprint_ = std::move(fingerprint);
+    watchConfigFiles();
     reloads_ok_++;
     last_reload_ok_ = true;
   } else {
@@ -86,34 +78,64 @@ std::string Control::reload(const char* trigger) {
                             log::str("address", bind_addresses_[i].toString()),
                             log::num("workers", snapshot_->workers)});
   }
-  return "{\"ok\":true,\"version\":" + std::to_string(config_version_) + "}\n";
+  return "{\"ok\":true,\"version\":" + std::to_string(config_version_) +
+         ",\"applied_us\":" + std::to_string(last_publish_us_) +
+         ",\"all_workers\":" + (last_publish_complete_ ? "true" : "false") + "}\n";
 }
 
 void Control::publish(std::shared_ptr<const config::Snapshot> next,
                       std::vector<net::SocketAddress> addresses) {
+  uint64_t start = uv_hrtime();
   applied_expected_ += workers_.size();
   for (auto& w : workers_) w->requestApply(next, addresses);
   snapshot_ = std::move(next);
   bind_addresses_ = std::move(addresses);
   config_version_++;
+  // Wait (briefly: a worker applies between two callbacks) until every worker serves
+  // the new snapshot, so that when a flip or reload call returns, every new request on
+  // every worker sees it. Bounded, in case a worker is stuck or draining.
+  uint64_t deadline = start + 5'000'000'000ull;
+  while (applied_count_.load() < applied_expected_ && uv_hrtime() < deadline) {
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  last_publish_us_ = (uv_hrtime() - start) / 1000;
+  last_publish_complete_ = applied_count_.load() >= applied_expected_;
 }
 
-void Control::watchConfigFile() {
+void Control::watchConfigFiles() {
   if (snapshot_->source == "<flags>") return;
-  // Watch the directory, not the file: editors replace the file by renaming a temp file
-  // over it, and Kubernetes swaps a `..data` symlink; both leave a watch on the old
-  // inode blind. Events are debounced and a reload happens only if the text changed.
-  std::string dir = snapshot_->source;
-  size_t slash = dir.rfind('/');
-  dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : dir.substr(0, slash));
-  uv_fs_event_init(&loop_, &watcher_);
-  watcher_.data = this;
-  if (uv_fs_event_start(&watcher_, &Control::onFsEvent, dir.c_str(), 0) == 0) {
-    watching_ = true;
-  } else {
-    uv_close(reinterpret_cast<uv_handle_t*>(&watcher_), nullptr);
-    log::warn("cannot watch the config directory; reload with SIGHUP", {log::str("dir", dir)});
+  // Watch directories, not files: editors replace a file by renaming a temp file over
+  // it, and Kubernetes swaps a `..data` symlink; both leave a watch on the old inode
+  // blind. Events are debounced and a reload happens only if some file's bytes changed.
+  std::map<std::string, uv_fs_event_t*> keep;
+  for (const std::string& dir : snapshot_->watch_dirs) {
+    auto it = watchers_.find(dir);
+    if (it != watchers_.end()) {
+      keep.insert(*it);
+      watchers_.erase(it);
+      continue;
+    }
+    auto* watcher = new uv_fs_event_t;
+    uv_fs_event_init(&loop_, watcher);
+    watcher->data = this;
+    if (uv_fs_event_start(watcher, &Control::onFsEvent, dir.c_str(), 0) == 0) {
+      keep[dir] = watcher;
+    } else {
+      uv_close(reinterpret_cast<uv_handle_t*>(watcher),
+               [](uv_handle_t* h) { delete reinterpret_cast<uv_fs_event_t*>(h); });
+      log::warn("cannot watch a config directory; reload with SIGHUP", {log::str("dir", dir)});
+    }
   }
+  stopWatching();  // the directories no file of the config is in any more
+  watchers_ = std::move(keep);
+}
+
+void Control::stopWatching() {
+  for (auto& [dir, watcher] : watchers_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(watcher),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_fs_event_t*>(h); });
+  }
+  watchers_.clear();
 }
 
 void Control::onFsEvent(uv_fs_event_t* handle, const char*, int, int status) {
@@ -125,9 +147,12 @@ void Control::onFsEvent(uv_fs_event_t* handle, const char*, int, int status) {
 void Control::onReloadDebounce(void* p) {
   auto* self = static_cast<Control*>(p);
   if (self->draining_.load()) return;
-  std::string text = readFile(self->snapshot_->source);
-  // Unrelated file in the directory, no change, or the same bad text again.
-  if (text.empty() || text == self->config_text_ || text == self->attempted_text_) return;
+  std::string fingerprint = config::readConfigFingerprint(self->snapshot_->source);
+  // Unrelated file in the directory, no change, or the same bad files again.
+  if (fingerprint.empty() || fingerprint == self->config_fingerprint_ ||
+      fingerprint == self->attempted_fingerprint_) {
+    return;
+  }
   self->reload("file change");
 }
 

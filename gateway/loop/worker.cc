@@ -99,6 +99,12 @@ std::string Worker::openListener(const config::Listener& config,
   handle->worker = this;
   handle->config = &config;
   handle->address = address;
+  {
+    std::lock_guard lock(mutex_);
+    auto& gauge = listener_connections_[config.name];
+    if (!gauge) gauge = std::make_unique<proxy::Counter>();
+    handle->connections = gauge.get();
+  }
   uv_tcp_init(&loop_, &handle->tcp);
   handle->tcp.data = handle.get();
   handle->open = true;
@@ -154,7 +160,15 @@ void Worker::apply(Message& message) {
     }
   }
   proxy_->applySnapshot(message.snapshot);
+  proxy_->drainSessionsOfRemovedListeners();
   if (on_applied_) on_applied_();
+}
+
+std::map<std::string, uint64_t> Worker::connectionsByListener() {
+  std::map<std::string, uint64_t> out;
+  std::lock_guard lock(mutex_);
+  for (const auto& [name, gauge] : listener_connections_) out[name] = gauge->get();
+  return out;
 }
 
 void Worker::onAsync(uv_async_t* handle) {
@@ -195,6 +209,7 @@ void Worker::onConnection(uv_stream_t* server, int status) {
   if (status < 0) return;
   proxy::ProxyContext& proxy = *self->proxy_;
   auto* session = new proxy::DownstreamSession(proxy, proxy.pin(), *listener->config);
+  session->countIn(listener->connections);
   bool over_limit = proxy.sessionCount() > listener->config->limits.max_connections;
   session->start(server);
   if (over_limit) {

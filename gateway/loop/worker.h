@@ -8,6 +8,7 @@
 
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -44,6 +45,9 @@ class Worker {
   // Readable from any thread while the worker runs.
   const proxy::WorkerStats& stats() const { return stats_; }
   unsigned index() const { return index_; }
+  // Thread-safe: open downstream connections per listener name (the blast radius of a
+  // reload that removes or moves a listener).
+  std::map<std::string, uint64_t> connectionsByListener();
 
  private:
   struct ListenerHandle {
@@ -51,6 +55,7 @@ class Worker {
     Worker* worker;
     const config::Listener* config;
     net::SocketAddress address;
+    proxy::Counter* connections = nullptr;  // in listener_connections_
     bool open = false;
   };
   struct Message {
@@ -93,6 +98,8 @@ class Worker {
   bool start_done_ = false;
   std::string start_error_;
   std::vector<Message> mailbox_;
+  // By listener name; entries are never removed (sessions may outlive their listener).
+  std::map<std::string, std::unique_ptr<proxy::Counter>> listener_connections_;
 };
 
 }  // namespace gw::loop

@@ -14,7 +14,7 @@ DownstreamSession::DownstreamSession(ProxyContext& ctx, PinnedSnapshot* pinned,
                                      const config::Listener& listener)
     : ctx_(ctx),
       pinned_(pinned),
-      listener_(listener),
+      listener_(&listener),
       transport_(ctx.loop()),
       parser_(HTTP_REQUEST, this),
       timer_(this, &DownstreamSession::onTimer) {
@@ -34,7 +34,7 @@ void DownstreamSession::start(uv_stream_t* server) {
   peer_ = transport_.peerAddress();
   peer_ip_ = peer_.ipString();
   timer_kind_ = TimerKind::Header;
-  ctx_.loop().timers().arm(timer_, listener_.limits.header_read_timeout_ms);
+  ctx_.loop().timers().arm(timer_, listener_->limits.header_read_timeout_ms);
   transport_.startReading();
 }
 
@@ -53,7 +53,7 @@ void DownstreamSession::onRead(const char* data, size_t length) {
   if (timer_kind_ == TimerKind::Idle) {
     // The first bytes of a new request: the header-read clock starts.
     timer_kind_ = TimerKind::Header;
-    ctx_.loop().timers().arm(timer_, listener_.limits.header_read_timeout_ms);
+    ctx_.loop().timers().arm(timer_, listener_->limits.header_read_timeout_ms);
   }
   handleOutcome(parser_.feed(data, length));
   flushAll();
@@ -66,12 +66,12 @@ void DownstreamSession::handleOutcome(http::Parser::Outcome outcome) {
       if (parser_.inHead()) {
         if (timer_kind_ != TimerKind::Header) {
           timer_kind_ = TimerKind::Header;
-          ctx_.loop().timers().arm(timer_, listener_.limits.header_read_timeout_ms);
+          ctx_.loop().timers().arm(timer_, listener_->limits.header_read_timeout_ms);
         }
       } else if (exchange_ != nullptr && parser_.messageOpen()) {
         // Reading a request body: the idle timeout bounds a stalled upload.
         timer_kind_ = TimerKind::Body;
-        ctx_.loop().timers().arm(timer_, listener_.limits.idle_timeout_ms);
+        ctx_.loop().timers().arm(timer_, listener_->limits.idle_timeout_ms);
       } else if (exchange_ == nullptr && parser_.idle()) {
         becomeIdle();
       }
@@ -83,7 +83,7 @@ void DownstreamSession::handleOutcome(http::Parser::Outcome outcome) {
       // restarting would cost two epoll_ctl calls per request) unless a client pipelines
       // more than a head's worth ahead.
       if (state_ == State::Reading) state_ = State::Waiting;
-      if (parser_.pendingInputSize() > listener_.limits.max_header_bytes) transport_.stopReading();
+      if (parser_.pendingInputSize() > listener_->limits.max_header_bytes) transport_.stopReading();
       if (timer_kind_ != TimerKind::None) {
         timer_kind_ = TimerKind::None;
         ctx_.loop().timers().disarm(timer_);
@@ -124,12 +124,9 @@ void DownstreamSession::lingeringClose() {
 }
 
 void DownstreamSession::becomeIdle() {
-  if (ctx_.draining()) {
-    closeNow();
-    return;
-  }
+  repinIfStale();
   timer_kind_ = TimerKind::Idle;
-  ctx_.loop().timers().arm(timer_, listener_.limits.idle_timeout_ms);
+  ctx_.loop().timers().arm(timer_, listener_->limits.idle_timeout_ms);
 }
 
 void DownstreamSession::flushAll() {
@@ -138,7 +135,7 @@ void DownstreamSession::flushAll() {
 }
 
 void DownstreamSession::exchangeDone(bool keep_alive) {
-  keep_alive_next_ = keep_alive && !close_after_ && !ctx_.draining();
+  keep_alive_next_ = keep_alive && !close_after_;
   if (!continuation_pending_) {
     continuation_pending_ = true;
     ctx_.loop().defer(&DownstreamSession::continueAfterExchange, this);
@@ -196,12 +193,38 @@ void DownstreamSession::enterTunnel() {
   if (!paused_for_backpressure_) transport_.startReading();
 }
 
-void DownstreamSession::drain() {
-  if (state_ == State::Reading && exchange_ == nullptr && !parser_.messageOpen()) {
-    closeNow();
-    return;
+bool DownstreamSession::startDrain(uint64_t spread_ms) {
+  if (drain_start_ms_ != 0) return false;
+  drain_start_ms_ = uv_now(ctx_.loop().loop()) + 1;  // +1: never 0
+  drain_spread_ms_ = spread_ms;
+  return true;
+}
+
+bool DownstreamSession::decideCloseAfterResponse() {
+  if (close_after_ || drain_start_ms_ == 0) return close_after_;
+  uint64_t elapsed = uv_now(ctx_.loop().loop()) + 1 - drain_start_ms_;
+  // The share of responses that close grows linearly from 0 to 1 over the spread, so
+  // clients reconnect (to the new listener, or to another instance) a few at a time.
+  if (elapsed >= drain_spread_ms_ || ctx_.random() % drain_spread_ms_ < elapsed) {
+    close_after_ = true;
   }
-  close_after_ = true;
+  return close_after_;
+}
+
+void DownstreamSession::repinIfStale() {
+  if (ctx_.isCurrent(pinned_)) return;
+  const config::Snapshot& now = ctx_.currentSnapshot();
+  for (const config::Listener& l : now.listeners) {
+    if (l.name == listener_->name && l.listen == listener_->listen) {
+      PinnedSnapshot* old = pinned_;
+      pinned_ = ctx_.pin();
+      listener_ = &l;
+      parser_.setLimits(l.limits.max_header_bytes, l.limits.max_headers);
+      ctx_.unpin(old);
+      return;
+    }
+  }
+  // The listener is gone: this session drains and keeps the snapshot it has.
 }
 
 void DownstreamSession::closeNow() {
@@ -231,6 +254,7 @@ void DownstreamSession::onWriteError(int) { closeNow(); }
 
 void DownstreamSession::onClosed() {
   if (started_) ctx_.stats().connections_active.sub();
+  if (listener_gauge_ != nullptr) listener_gauge_->sub();
   ctx_.removeSession(this);
   if (continuation_pending_) {
     ctx_.loop().defer(&DownstreamSession::destroy, this);

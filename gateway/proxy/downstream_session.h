@@ -29,7 +29,7 @@ class DownstreamSession final : public net::TransportHandler, public http::Messa
 
   ProxyContext& ctx() { return ctx_; }
   net::TcpTransport& transport() { return transport_; }
-  const config::Listener& listener() const { return listener_; }
+  const config::Listener& listener() const { return *listener_; }
   const net::SocketAddress& peer() const { return peer_; }
   const std::string& peerIp() const { return peer_ip_; }
   http::Parser& parser() { return parser_; }
@@ -48,9 +48,26 @@ class DownstreamSession final : public net::TransportHandler, public http::Messa
   // The response will end the connection (sent with Connection: close).
   bool closeAfterResponse() const { return close_after_; }
   void setCloseAfterResponse() { close_after_ = true; }
+  // Asked once per response head: whether it should end the connection because the
+  // session is draining (a growing share over the drain spread), latched.
+  bool decideCloseAfterResponse();
 
-  // Graceful shutdown (from ProxyContext::drain).
-  void drain();
+  // The connection must go (graceful shutdown, or its listener was removed): from now on
+  // a growing share of its responses carries Connection: close, reaching all of them
+  // after `spread_ms`. An idle connection is not closed here (a request may already be
+  // on the wire): it closes after a response that said so, at its idle timeout, or at
+  // the drain deadline.
+  // Returns false when the session was draining already.
+  bool startDrain(uint64_t spread_ms);
+  // Counts this session in `gauge` (its listener's open connections) until it closes.
+  void countIn(Counter* gauge) {
+    gauge->add();
+    listener_gauge_ = gauge;
+  }
+  // The worker serves a new snapshot: an idle session moves to it at once.
+  void onSnapshotChanged() {
+    if (timer_kind_ == TimerKind::Idle) repinIfStale();
+  }
   void closeNow();
 
   // TransportHandler
@@ -76,6 +93,9 @@ class DownstreamSession final : public net::TransportHandler, public http::Messa
   void replyAndClose(int status, const char* message);
   void lingeringClose();
   void becomeIdle();
+  // Between requests: serve the next one on the worker's current snapshot (new limits),
+  // so a keep-alive connection does not hold an old snapshot alive.
+  void repinIfStale();
   void flushAll();
   static void onTimer(void* self);
   static void continueAfterExchange(void* self);
@@ -83,7 +103,7 @@ class DownstreamSession final : public net::TransportHandler, public http::Messa
 
   ProxyContext& ctx_;
   PinnedSnapshot* pinned_;
-  const config::Listener& listener_;
+  const config::Listener* listener_;  // inside *pinned_
   net::TcpTransport transport_;
   http::Parser parser_;
   Timer timer_;
@@ -96,6 +116,9 @@ class DownstreamSession final : public net::TransportHandler, public http::Messa
   bool continuation_pending_ = false;
   bool paused_for_backpressure_ = false;
   bool started_ = false;
+  Counter* listener_gauge_ = nullptr;
+  uint64_t drain_start_ms_ = 0;  // loop time the drain began; 0: not draining
+  uint64_t drain_spread_ms_ = 0;
   enum class TimerKind { None, Header, Idle, Body, Linger, Drain } timer_kind_ = TimerKind::None;
 };
 

@@ -470,7 +470,7 @@ int Exchange::onHead(const http::MessageHead& head) {
     }
   }
   upstream_keep_alive_ = head.keep_alive;
-  bool close = !client_keep_alive_ || session_->closeAfterResponse() || ctx_.draining() ||
+  bool close = !client_keep_alive_ || session_->decideCloseAfterResponse() ||
                response_close_delimited_ || (request_has_body_ && !request_done_) ||
                upgrade_requested_;
   if (close) session_->setCloseAfterResponse();
@@ -545,7 +545,7 @@ void Exchange::sendLocalReply(int status, const char* message, bool close) {
   response_started_ = true;
   response_done_ = true;
   disarmTimer();
-  close = close || !client_keep_alive_ || session_->closeAfterResponse() || ctx_.draining() ||
+  close = close || !client_keep_alive_ || session_->decideCloseAfterResponse() ||
           (request_has_body_ && !request_done_);
   if (close) session_->setCloseAfterResponse();
   scratch_.clear();

@@ -27,6 +27,7 @@ void ProxyContext::unpin(PinnedSnapshot* pinned) {
   if (pinned->release()) {
     std::erase(retired_, pinned);
     delete pinned;
+    stats_.snapshots_retained.set(retired_.size());
   }
 }
 
@@ -40,6 +41,10 @@ void ProxyContext::applySnapshot(std::shared_ptr<const config::Snapshot> snapsho
     retired_.push_back(old);
   }
   upstreams_.apply(current_->get());
+  // Idle keep-alive sessions move to the new snapshot now, so that only work in flight
+  // (and sessions of removed listeners) keeps an old one alive.
+  for (DownstreamSession* s = sessions_; s != nullptr; s = s->next_session) s->onSnapshotChanged();
+  stats_.snapshots_retained.set(retired_.size());
 }
 
 Exchange* ProxyContext::acquireExchange(DownstreamSession& session) {
@@ -87,8 +92,21 @@ void ProxyContext::drain() {
   upstreams_.drain();
   for (DownstreamSession* s = sessions_; s != nullptr;) {
     DownstreamSession* next = s->next_session;
-    s->drain();
+    if (s->startDrain(s->listener().limits.drainSpreadMs())) stats_.drains_started.add();
     s = next;
+  }
+}
+
+void ProxyContext::drainSessionsOfRemovedListeners() {
+  const config::Snapshot& now = current_->get();
+  for (DownstreamSession* s = sessions_; s != nullptr; s = s->next_session) {
+    bool kept = false;
+    for (const config::Listener& l : now.listeners) {
+      kept = kept || (l.name == s->listener().name && l.listen == s->listener().listen);
+    }
+    if (!kept && s->startDrain(s->listener().limits.drainSpreadMs())) {
+      stats_.drains_started.add();
+    }
   }
 }
 

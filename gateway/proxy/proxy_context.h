@@ -55,6 +55,8 @@ class ProxyContext {
     current_->retain();
     return current_;
   }
+  bool isCurrent(const PinnedSnapshot* pinned) const { return pinned == current_; }
+  const config::Snapshot& currentSnapshot() const { return current_->get(); }
   void unpin(PinnedSnapshot* pinned);
 
   // Serve `snapshot` from now on. Sessions and exchanges keep the snapshot they pinned;
@@ -68,8 +70,17 @@ class ProxyContext {
   void removeSession(DownstreamSession* session);
   size_t sessionCount() const { return session_count_; }
 
-  // Graceful shutdown: idle sessions close now, busy ones after their current response.
+  // Graceful shutdown: every session drains (see DownstreamSession::startDrain).
   void drain();
+  // Sessions accepted on a listener that is gone (name and address) drain.
+  void drainSessionsOfRemovedListeners();
+  // A cheap pseudo-random number (xorshift): for drain spreading, not for security.
+  uint64_t random() {
+    random_ ^= random_ << 13;
+    random_ ^= random_ >> 7;
+    random_ ^= random_ << 17;
+    return random_;
+  }
   bool draining() const { return draining_; }
   // Closes everything that is still open (drain timeout).
   void closeAll();
@@ -84,6 +95,7 @@ class ProxyContext {
   DownstreamSession* sessions_ = nullptr;  // intrusive list
   size_t session_count_ = 0;
   bool draining_ = false;
+  uint64_t random_ = 0x9e3779b97f4a7c15ull;
 };
 
 }  // namespace gw::proxy

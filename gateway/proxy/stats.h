@@ -15,6 +15,7 @@ class Counter {
   void sub(uint64_t n = 1) {
     value_.store(value_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
   }
+  void set(uint64_t n) { value_.store(n, std::memory_order_relaxed); }
   uint64_t get() const { return value_.load(std::memory_order_relaxed); }
 
  private:
@@ -34,6 +35,8 @@ struct WorkerStats {
   Counter upstream_retries;
   Counter upstream_resets;  // upstream failed mid-response
   Counter header_timeouts;
+  Counter snapshots_retained;  // gauge: replaced snapshots still pinned by open work
+  Counter drains_started;      // sessions told to drain (shutdown or removed listener)
 
   void countStatus(int status) {
     if (status < 200)
