@@ -148,8 +148,8 @@ uint32_t availableCores() {
 
 const std::vector<std::string_view>& limitKeys() {
   static const std::vector<std::string_view> kKeys = {
-      "max_header_bytes", "max_headers",   "max_body",       "header_read_timeout",
-      "idle_timeout",     "drain_timeout", "drain_spread",   "max_connections"};
+      "max_header_bytes", "max_headers",   "max_body",     "header_read_timeout",
+      "idle_timeout",     "drain_timeout", "drain_spread", "max_connections"};
   return kKeys;
 }
 

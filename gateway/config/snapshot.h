@@ -39,7 +39,7 @@ struct Limits {
   // `Connection: close` (so clients do not all reconnect at once); -1: half the drain
   // timeout.
   int64_t drain_spread_ms = -1;
-  uint32_t max_connections = 10'000;         // downstream connections per worker
+  uint32_t max_connections = 10'000;  // downstream connections per worker
 
   uint64_t drainSpreadMs() const {
     return drain_spread_ms >= 0 ? static_cast<uint64_t>(drain_spread_ms) : drain_timeout_ms / 2;
@@ -104,9 +104,9 @@ struct Log {
 struct ConfigDocument;  // the merged TOML (private to gateway/config; see describe.h)
 
 struct Snapshot {
-  std::string source;              // the file it was loaded from, or "<flags>"
-  std::vector<std::string> files;  // source and every file it includes
-  std::string hash;                // of every file's bytes: the config's version hash
+  std::string source;                   // the file it was loaded from, or "<flags>"
+  std::vector<std::string> files;       // source and every file it includes
+  std::string hash;                     // of every file's bytes: the config's version hash
   std::vector<std::string> watch_dirs;  // directories whose changes may change the config
   std::shared_ptr<const ConfigDocument> document;
   uint64_t version = 0;

@@ -29,8 +29,8 @@ namespace gw::config::detail {
 
 struct Sources {
   toml::table merged;
-  std::vector<std::string> files;  // the main file first, then the included ones
-  std::string fingerprint;         // every file's name and bytes: changes when any does
+  std::vector<std::string> files;       // the main file first, then the included ones
+  std::string fingerprint;              // every file's name and bytes: changes when any does
   std::vector<std::string> watch_dirs;  // where a change can add, edit or remove a file
 };
 
