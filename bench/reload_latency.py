@@ -10,8 +10,9 @@ the Python servers of tests/integration/harness.py) and measures:
      acknowledgement) and the wall time of the HTTP call;
   2. file edits that flip `active`: from the rename until the gateway logs
      "config applied" (this includes the 200 ms debounce of file events);
-  3. wrk requests/s for a few seconds steady, then with a flip every 100 ms (ratio).
-The upstreams are Python, so absolute requests/s are theirs; the ratio is the point.
+  3. wrk requests/s against a second gateway whose pools are two nginx servers (13-byte
+     body), steady and then with an admin-API flip every 100 ms, twice each
+     alternating; the ratio is the point (the machine is shared).
 Needs a built gateway (bazel build //gateway) or GATEWAY_BIN."""
 
 import argparse
@@ -57,6 +58,81 @@ def wrk_rps(url, seconds):
         (sock.group(1) if sock else "none")
 
 
+NGINX_CONF = """
+daemon off; worker_processes 1; pid %(dir)s/nginx.pid; error_log %(dir)s/error.log warn;
+%(user)s
+events { worker_connections 1024; }
+http {
+  access_log off; client_body_temp_path %(dir)s/b; proxy_temp_path %(dir)s/p;
+  fastcgi_temp_path %(dir)s/f; uwsgi_temp_path %(dir)s/u; scgi_temp_path %(dir)s/s;
+  keepalive_requests 1000000;
+  server { listen 127.0.0.1:%(blue)d; location / { return 200 "blue  world\\n"; } }
+  server { listen 127.0.0.1:%(green)d; location / { return 200 "green world\\n"; } }
+}
+"""
+
+
+def storm_ratio(seconds):
+    work = os.path.join(harness.tmp_dir(), "reload-latency-nginx")
+    os.makedirs(work, exist_ok=True)
+    blue_port, green_port = harness.free_port(), harness.free_port()
+    user = "user %s;" % os.environ.get("USER", "root") if os.getuid() == 0 else ""
+    if os.getuid() == 0:
+        import grp
+        import pwd
+        pw = pwd.getpwuid(0)
+        user = "user %s %s;" % (pw.pw_name, grp.getgrgid(pw.pw_gid).gr_name)
+    with open(os.path.join(work, "nginx.conf"), "w") as f:
+        f.write(NGINX_CONF % {"dir": work, "blue": blue_port, "green": green_port, "user": user})
+    nginx = subprocess.Popen(["nginx", "-p", work, "-c", os.path.join(work, "nginx.conf"),
+                              "-e", os.path.join(work, "error.log")])
+    try:
+        deadline = time.monotonic() + 10
+        while harness._connectable("127.0.0.1:%d" % green_port) is None:
+            assert time.monotonic() < deadline, "nginx did not start"
+            time.sleep(0.05)
+        d = config({"app": {"active": "blue",
+                            "pools": {"blue": {"endpoints": ["127.0.0.1:%d" % blue_port]},
+                                      "green": {"endpoints": ["127.0.0.1:%d" % green_port]}}}},
+                   workers=2, admin="127.0.0.1:0")
+        gw = Gateway(d, name="reload-storm-rps")
+        gw.start()
+        admin = "http://%s:%d" % gw.admin
+        url = "http://%s:%d/" % gw.addr
+        try:
+            steady, storm = [], []
+            for _ in range(2):
+                rps, errors, sock = wrk_rps(url, seconds)
+                steady.append(rps)
+                print("wrk steady    %10.0f req/s (non-2xx %s, socket errors %s)" % (
+                    rps, errors, sock))
+                stop = threading.Event()
+                flips = [0]
+
+                def flipper():
+                    while not stop.is_set():
+                        req = urllib.request.Request(admin + "/services/app/flip",
+                                                     method="POST", data=b"")
+                        urllib.request.urlopen(req, timeout=10).read()
+                        flips[0] += 1
+                        stop.wait(0.1)
+
+                t = threading.Thread(target=flipper, daemon=True)
+                t.start()
+                rps, errors, sock = wrk_rps(url, seconds)
+                stop.set()
+                t.join()
+                storm.append(rps)
+                print("wrk + flips   %10.0f req/s (non-2xx %s, socket errors %s; %d flips)" % (
+                    rps, errors, sock, flips[0]))
+            print("ratio storm/steady: %.3f" % (sum(storm) / sum(steady)))
+        finally:
+            gw.stop()
+    finally:
+        nginx.terminate()
+        nginx.wait(10)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--flips", type=int, default=100)
@@ -98,29 +174,8 @@ def main():
             edits.append((time.monotonic() - t0) * 1000)
         summary("file edit: until 'config applied'", edits)
 
-        if shutil.which("wrk"):
-            url = "http://%s:%d/" % gw.addr
-            steady, e1, s1 = wrk_rps(url, args.wrk_seconds)
-            stop = threading.Event()
-            flips = [0]
-
-            def storm():
-                while not stop.is_set():
-                    req = urllib.request.Request(admin + "/services/app/flip", method="POST",
-                                                 data=b"")
-                    urllib.request.urlopen(req, timeout=10).read()
-                    flips[0] += 1
-                    stop.wait(0.1)
-
-            t = threading.Thread(target=storm, daemon=True)
-            t.start()
-            during, e2, s2 = wrk_rps(url, args.wrk_seconds)
-            stop.set()
-            t.join()
-            print("wrk steady    %10.0f req/s (non-2xx %s, socket errors %s)" % (steady, e1, s1))
-            print("wrk + flips   %10.0f req/s (non-2xx %s, socket errors %s; %d flips)" % (
-                during, e2, s2, flips[0]))
-            print("ratio storm/steady: %.3f" % (during / steady if steady else 0))
+        if shutil.which("wrk") and shutil.which("nginx"):
+            storm_ratio(args.wrk_seconds)
     finally:
         code = gw.stop()
         blue.close()
