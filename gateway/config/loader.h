@@ -43,6 +43,10 @@ struct QuickConfig {
 // Builds the equivalent TOML text (so `--check` and the admin API show it like a file).
 std::string quickConfigToToml(const QuickConfig& quick);
 
+// The stats slot of the pool "service/pool" (see Pool::stats_slot): the same number for
+// the same name for the life of the process; 0 once all slots are taken. Thread-safe.
+uint16_t poolStatsSlot(const std::string& service, const std::string& pool);
+
 // Parses "5s", "250ms", "2m", "1h". (The loader refuses bare integers: a unit is required.)
 bool parseDuration(std::string_view text, uint64_t& out_ms);
 // Parses "16KiB", "10MiB", "1GiB", "512B", "4KB" (KB = 1000) into bytes.

@@ -39,4 +39,7 @@ std::vector<ParsedRoute> readRoutes(TableReader& root);
 // of it had errors, so references to it do not produce a second, misleading error.
 void readServices(TableReader& root, std::map<std::string, Service>& out);
 
+// A service's `split` and `canary` (after its pools and `active` were read).
+void readTrafficSplit(TableReader& service, const std::string& name, Service& out);
+
 }  // namespace gw::config::detail

@@ -133,9 +133,10 @@ void readPool(Diagnostics& diag, Resolver& resolver, const std::string& service,
 void readService(Diagnostics& diag, Resolver& resolver, const std::string& name,
                  const toml::table& table, Service& out) {
   std::string where = "service " + quoted(name);
-  TableReader service(diag, table, "in [services." + name + "]",
-                      {"active", "lb", "upstream_connect_timeout", "upstream_response_timeout",
-                       "max_idle_connections", "idle_connection_timeout", "pools"});
+  TableReader service(
+      diag, table, "in [services." + name + "]",
+      {"active", "lb", "upstream_connect_timeout", "upstream_response_timeout",
+       "max_idle_connections", "idle_connection_timeout", "pools", "split", "canary"});
   if (service.getString("lb", out.lb) && out.lb != "round_robin") {
     diag.error(*service.find("lb"),
                "lb " + quoted(out.lb) + " is not supported (supported: round_robin)");
@@ -152,6 +153,7 @@ void readService(Diagnostics& diag, Resolver& resolver, const std::string& name,
       pool_names.push_back(pool_name);
       Pool& pool = out.pools[pool_name];  // present even when invalid: see readServices
       pool.name = pool_name;
+      pool.stats_slot = poolStatsSlot(name, pool_name);
       if (const toml::table* pool_table = value.as_table()) {
         readPool(diag, resolver, name, pool_name, *pool_table, pool);
       } else {
@@ -182,6 +184,7 @@ void readService(Diagnostics& diag, Resolver& resolver, const std::string& name,
                             joined(pool_names) + ")");
     }
   }
+  if (out.pools.count(out.active) != 0) readTrafficSplit(service, name, out);
 }
 
 }  // namespace

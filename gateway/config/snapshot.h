@@ -71,9 +71,34 @@ struct Endpoint {
   std::vector<net::SocketAddress> addresses;  // resolved at load; at least one
 };
 
+// Per-pool request and failure counters live in each worker's stats at this index
+// (1..kPoolStatSlots-1; 0 = not counted). The index belongs to the name "service/pool"
+// for the life of the process, so counts survive reloads (see poolStatsSlot()).
+constexpr uint16_t kPoolStatSlots = 256;
+
 struct Pool {
   std::string name;
   std::vector<Endpoint> endpoints;
+  uint16_t stats_slot = 0;
+};
+
+// A share of a service's new requests.
+struct PoolWeight {
+  std::string pool;
+  uint32_t weight = 0;
+};
+
+// A canary: `pool` gets a growing share of a service's traffic, step by step, while the
+// rest goes to `active`; if its error rate over `window` passes `max_error_rate`, all
+// traffic goes back to `active` (rolled back). After the last step held for a whole
+// interval at 100%, the canary is promoted: it serves everything.
+struct Canary {
+  std::string pool;
+  std::vector<uint32_t> steps;  // percent of new requests to `pool`, in order
+  uint64_t step_interval_ms = 60'000;
+  double max_error_rate = 0.05;  // (5xx + upstream failures) / requests
+  uint64_t window_ms = 60'000;
+  uint32_t min_requests = 20;  // fewer requests in the window: no verdict yet
 };
 
 struct Service {
@@ -85,6 +110,10 @@ struct Service {
   uint64_t upstream_response_timeout_ms = 60'000;  // no response byte for this long: 504
   uint32_t max_idle_connections = 1024;            // per endpoint per worker
   uint64_t idle_connection_timeout_ms = 60'000;    // idle upstream connections close after
+  // Weighted split of new requests between pools; empty: everything to `active`. From
+  // `split` in the file, or set by the control thread while a canary runs.
+  std::vector<PoolWeight> split;
+  std::optional<Canary> canary;
 
   const Pool& activePool() const { return pools.at(active); }
 };

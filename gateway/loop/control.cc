@@ -63,6 +63,8 @@ int Control::run() {
   bool ok = resolveListenAddresses(*snapshot_, bind_addresses_, placeholders);
   config_fingerprint_ = config::readConfigFingerprint(snapshot_->source);
   debounce_ = std::make_unique<Timer>(this, &Control::onReloadDebounce);
+  canary_timer_ = std::make_unique<Timer>(this, &Control::onCanaryTick);
+  snapshot_ = withCanaries(snapshot_);
 
   uv_async_init(&loop_, &worker_exit_, &Control::onWorkerExit);
   worker_exit_.data = this;
@@ -156,6 +158,7 @@ int Control::run() {
   workers_.clear();
   admin_.reset();
   debounce_.reset();
+  canary_timer_.reset();
   ctx_.reset();
   uv_loop_close(&loop_);
   log::info("stopped", {log::num("exit_code", exit_code)});

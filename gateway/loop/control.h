@@ -86,6 +86,33 @@ class Control {
   bool last_publish_complete_ = true;
   std::map<std::string, uv_fs_event_t*> watchers_;  // by directory; freed on close
   std::unique_ptr<Timer> debounce_;
+
+  // Canaries (control_canary.cc): one run per service with a `canary` table.
+  struct CanaryRun {
+    enum class Status { Running, Promoted, RolledBack };
+    std::string identity;  // the canary config and active pool: a change starts over
+    Status status = Status::Running;
+    size_t step = 0;
+    uint64_t step_started_ms = 0;
+    struct Sample {
+      uint64_t ms, requests, failures;
+    };
+    std::vector<Sample> samples;  // cumulative counts of the canary pool, one per tick
+    double error_rate = 0;        // over the window, at the last tick
+    uint64_t window_requests = 0;
+    std::string reason;  // why it was rolled back
+  };
+  // Starts, keeps or ends runs for the services of `next`, and returns `next` with each
+  // canary's current split applied.
+  std::shared_ptr<const config::Snapshot> withCanaries(
+      std::shared_ptr<const config::Snapshot> next);
+  static void onCanaryTick(void* self);
+  void canaryTick();
+  std::string canaryJson(const std::string& service) const;
+  std::map<std::string, CanaryRun> canaries_;
+  uint64_t canary_rollbacks_ = 0;
+  uint64_t canary_promotions_ = 0;
+  std::unique_ptr<Timer> canary_timer_;
   std::string config_fingerprint_;     // the running config's files (to skip no-op events)
   std::string attempted_fingerprint_;  // those of the last reload attempt
   uint64_t config_version_ = 1;

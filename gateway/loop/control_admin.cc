@@ -95,6 +95,13 @@ admin::AdminReply Control::servicesJson() const {
     log::appendJsonEscaped(out, service.active);
     out += "\",\"flipped_by_api\":";
     out += overrides_.all().count(name) ? "true" : "false";
+    out += ",\"split\":{";
+    for (size_t i = 0; i < service.split.size(); ++i) {
+      out += i == 0 ? "\"" : ",\"";
+      log::appendJsonEscaped(out, service.split[i].pool);
+      out += "\":" + std::to_string(service.split[i].weight);
+    }
+    out += "},\"canary\":" + canaryJson(name);
     out += ",\"lb\":\"" + service.lb + "\",\"pools\":{";
     bool first_pool = true;
     for (const auto& [pool_name, pool] : service.pools) {
@@ -159,7 +166,9 @@ std::string Control::statsJson() const {
   out += std::string(",\"last_reload_ok\":") + (last_reload_ok_ ? "true" : "false");
   out += ",\"last_reload_error\":\"";
   log::appendJsonEscaped(out, last_reload_error_);
-  out += "\",\"last_reload_attempt\":\"" + last_reload_time_ + "\"}\n";
+  out += "\",\"last_reload_attempt\":\"" + last_reload_time_ + "\"";
+  out += ",\"canary_rollbacks\":" + std::to_string(canary_rollbacks_);
+  out += ",\"canary_promotions\":" + std::to_string(canary_promotions_) + "}\n";
   return out;
 }
 

@@ -86,6 +86,7 @@ std::string Control::reload(const char* trigger) {
 void Control::publish(std::shared_ptr<const config::Snapshot> next,
                       std::vector<net::SocketAddress> addresses) {
   uint64_t start = uv_hrtime();
+  next = withCanaries(std::move(next));
   applied_expected_ += workers_.size();
   for (auto& w : workers_) w->requestApply(next, addresses);
   snapshot_ = std::move(next);

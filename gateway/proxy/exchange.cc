@@ -46,6 +46,7 @@ void Exchange::reset() {
   pinned_ = nullptr;
   session_ = nullptr;
   service_ = nullptr;
+  pool_slot_ = 0;
   endpoint_ = nullptr;
   response_parser_.reset();
   shrink(head_out_);
@@ -139,7 +140,8 @@ int Exchange::onRequestHead(const http::MessageHead& head) {
   }
   service_ = snapshot.findService(route->service);
   upstream::PoolRuntime* pool =
-      service_ != nullptr ? ctx_.upstreams().activePool(*service_) : nullptr;
+      service_ != nullptr ? ctx_.upstreams().choosePool(*service_, ctx_.random(), pool_slot_)
+                          : nullptr;
   endpoint_ = pool != nullptr ? pool->pick() : nullptr;
   if (endpoint_ == nullptr) {
     sendLocalReply(503, "no endpoint available", false);
@@ -452,7 +454,7 @@ int Exchange::onHead(const http::MessageHead& head) {
     session_->transport().stage(scratch_.data(), scratch_.size());
     response_started_ = true;
     switching_protocols_ = true;
-    ctx_.stats().countStatus(status);
+    countResponse(status);
     return kContinue;
   }
   if (status < 200) {
@@ -485,7 +487,7 @@ int Exchange::onHead(const http::MessageHead& head) {
   writeDownstreamResponseHead(response, scratch_);
   session_->transport().stage(scratch_.data(), scratch_.size());
   response_started_ = true;
-  ctx_.stats().countStatus(status);
+  countResponse(status);
   return no_body ? kSkipBody : kContinue;
 }
 
@@ -536,6 +538,15 @@ void Exchange::finishResponse() {
                          !response_close_delimited_);
 }
 
+void Exchange::countResponse(int status) {
+  WorkerStats& stats = ctx_.stats();
+  stats.countStatus(status);
+  if (pool_slot_ != 0) {
+    stats.pool_requests[pool_slot_].add();
+    if (status >= 500) stats.pool_failures[pool_slot_].add();
+  }
+}
+
 void Exchange::failUpstream(int status, const char* message) {
   sendLocalReply(status, message, false);
 }
@@ -553,7 +564,7 @@ void Exchange::sendLocalReply(int status, const char* message, bool close) {
   session_->transport().stageCopy(scratch_);
   session_->transport().flush();
   ctx_.stats().local_replies.add();
-  ctx_.stats().countStatus(status);
+  countResponse(status);
   session_->exchangeDone(!close);
 }
 

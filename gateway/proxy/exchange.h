@@ -62,6 +62,8 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   enum class TimerKind { None, Connect, Response, Send };
 
   void sendLocalReply(int status, const char* message, bool close);
+  // Counts a response by status class, and for the chosen pool (canary error rates).
+  void countResponse(int status);
   void connectUpstream();
   void failUpstream(int status, const char* message);
   bool retryOnFreshConnection();
@@ -81,6 +83,7 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   PinnedSnapshot* pinned_ = nullptr;
   const config::Service* service_ = nullptr;
   upstream::EndpointRuntime* endpoint_ = nullptr;
+  uint16_t pool_slot_ = 0;  // the chosen pool's stats slot; 0: none (no pool chosen)
   upstream::UpstreamConnection* conn_ = nullptr;
   http::Parser response_parser_;
   Timer timer_;

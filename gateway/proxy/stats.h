@@ -5,6 +5,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "gateway/config/snapshot.h"
+
 namespace gw::proxy {
 
 class Counter {
@@ -37,6 +39,10 @@ struct WorkerStats {
   Counter header_timeouts;
   Counter snapshots_retained;  // gauge: replaced snapshots still pinned by open work
   Counter drains_started;      // sessions told to drain (shutdown or removed listener)
+  // Per pool (index: config::Pool::stats_slot): requests answered, and those answered with
+  // a 5xx (from the upstream, or ours when it failed). The canary's error rate.
+  Counter pool_requests[config::kPoolStatSlots];
+  Counter pool_failures[config::kPoolStatSlots];
 
   void countStatus(int status) {
     if (status < 200)

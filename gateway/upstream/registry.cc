@@ -8,6 +8,7 @@ UpstreamRegistry::~UpstreamRegistry() = default;
 
 void UpstreamRegistry::apply(const config::Snapshot& snapshot) {
   active_by_service_.clear();
+  split_by_service_.clear();
   std::unordered_map<std::string, std::unique_ptr<PoolRuntime>> pools;
   for (const auto& [service_name, service] : snapshot.services) {
     for (const auto& [pool_name, pool] : service.pools) {
@@ -34,6 +35,17 @@ void UpstreamRegistry::apply(const config::Snapshot& snapshot) {
     }
   }
   pools_by_name_ = std::move(pools);
+  for (const auto& [service_name, service] : snapshot.services) {
+    uint32_t upto = 0;
+    std::vector<WeightedPool> weighted;
+    for (const config::PoolWeight& w : service.split) {
+      auto it = pools_by_name_.find(service_name + "/" + w.pool);
+      if (it == pools_by_name_.end() || w.weight == 0) continue;
+      upto += w.weight;
+      weighted.push_back({it->second.get(), upto, service.pools.at(w.pool).stats_slot});
+    }
+    if (!weighted.empty()) split_by_service_[&service] = std::move(weighted);
+  }
 
   // Endpoints that no active pool uses any more (removed, or in a pool that was just
   // flipped away from) keep no idle connections: close those now, and close busy ones
@@ -41,6 +53,11 @@ void UpstreamRegistry::apply(const config::Snapshot& snapshot) {
   std::unordered_set<const EndpointRuntime*> in_use;
   for (const auto& [service, runtime] : active_by_service_) {
     for (const EndpointRuntime* e : runtime->endpoints) in_use.insert(e);
+  }
+  for (const auto& [service, weighted] : split_by_service_) {
+    for (const WeightedPool& w : weighted) {
+      for (const EndpointRuntime* e : w.pool->endpoints) in_use.insert(e);
+    }
   }
   for (auto& [key, endpoint] : endpoints_) {
     if (in_use.count(endpoint.get()) == 0) {
@@ -55,6 +72,26 @@ PoolRuntime* UpstreamRegistry::activePool(const config::Service& service) {
   if (it != active_by_service_.end()) return it->second;
   auto by_name = pools_by_name_.find(service.name + "/" + service.active);
   return by_name == pools_by_name_.end() ? nullptr : by_name->second.get();
+}
+
+PoolRuntime* UpstreamRegistry::choosePool(const config::Service& service, uint64_t random,
+                                          uint16_t& stats_slot) {
+  if (!split_by_service_.empty()) {
+    auto it = split_by_service_.find(&service);
+    if (it != split_by_service_.end()) {
+      const std::vector<WeightedPool>& weighted = it->second;
+      uint32_t draw = static_cast<uint32_t>(random % weighted.back().upto);
+      for (const WeightedPool& w : weighted) {
+        if (draw < w.upto) {
+          stats_slot = w.stats_slot;
+          return w.pool;
+        }
+      }
+    }
+  }
+  auto active = service.pools.find(service.active);
+  stats_slot = active != service.pools.end() ? active->second.stats_slot : 0;
+  return activePool(service);
 }
 
 void UpstreamRegistry::drain() {

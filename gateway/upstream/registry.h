@@ -39,6 +39,9 @@ class UpstreamRegistry {
   // The runtime of `service`'s active pool in the applied snapshot, or of a pool of the
   // same identity (service/pool names) for an exchange pinned to an older snapshot.
   PoolRuntime* activePool(const config::Service& service);
+  // The pool for a new request: the active one, or one drawn by the service's split
+  // weights (`random` is any pseudo-random number). Sets `stats_slot` to the pool's.
+  PoolRuntime* choosePool(const config::Service& service, uint64_t random, uint16_t& stats_slot);
   void closeIdle();
   // Shutdown: closes idle connections and keeps none from now on.
   void drain();
@@ -53,6 +56,12 @@ class UpstreamRegistry {
   std::unordered_map<std::string, std::unique_ptr<EndpointRuntime>> endpoints_;
   std::unordered_map<std::string, std::unique_ptr<PoolRuntime>> pools_by_name_;  // "svc/pool"
   std::unordered_map<const config::Service*, PoolRuntime*> active_by_service_;
+  struct WeightedPool {
+    PoolRuntime* pool;
+    uint32_t upto;  // cumulative weight
+    uint16_t stats_slot;
+  };
+  std::unordered_map<const config::Service*, std::vector<WeightedPool>> split_by_service_;
 };
 
 }  // namespace gw::upstream

@@ -105,6 +105,8 @@ def _value(v):
         return "true" if v else "false"
     if isinstance(v, int):
         return str(v)
+    if isinstance(v, float):
+        return repr(v)
     if isinstance(v, str):
         return json.dumps(v)
     if isinstance(v, (list, tuple)):

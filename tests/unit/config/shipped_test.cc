@@ -71,3 +71,13 @@ TEST_CASE("conf/examples/blue-green.toml") {
   CHECK(app->pools.at("blue").endpoints.at(0).key == "127.0.0.1:9001");
   CHECK(app->pools.at("green").endpoints.at(0).key == "127.0.0.1:9002");
 }
+
+TEST_CASE("conf/examples/canary.toml") {
+  auto s = loadShipped("conf/examples/canary.toml");
+  const Service* app = s->findService("app");
+  REQUIRE(app != nullptr);
+  REQUIRE(app->canary.has_value());
+  CHECK(app->canary->pool == "green");
+  CHECK(app->canary->steps == std::vector<uint32_t>{5, 25, 50, 100});
+  CHECK(app->canary->step_interval_ms == 60'000);
+}
