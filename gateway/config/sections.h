@@ -27,6 +27,9 @@ void readGlobals(TableReader& root, Snapshot& out);
 // [[listeners]]; needs out.limits (the defaults) and out.admin already read.
 void readListeners(TableReader& root, Snapshot& out);
 
+// A listener's `tls` table (config/tls.cc): reads, checks the files, builds out.tls.
+void readListenerTls(TableReader& listener, Listener& out);
+
 // A route and where its `service` was written, for the reference check.
 struct ParsedRoute {
   route::Route route;

@@ -16,6 +16,7 @@
 
 #include "gateway/net/address.h"
 #include "gateway/route/route.h"
+#include "gateway/tls/context.h"
 
 namespace gw::config {
 
@@ -54,6 +55,8 @@ struct Listener {
   std::string listen;  // as written, "0.0.0.0:8080"
   net::SocketAddress address;
   Limits limits;
+  // TLS termination (the `tls` table): certificates, SNI, versions. Null: plain TCP.
+  std::shared_ptr<const tls::ServerContext> tls;
 };
 
 struct Endpoint {

@@ -56,6 +56,9 @@ class Control {
   static std::string readFile(const std::string& path);
   void beginShutdown(const char* why);
   std::string statsJson() const;
+  // --- TLS (control_tls.cc) ---
+  // Appends ",\"tls_handshakes\":N,..." (the workers' TLS counters, summed).
+  void appendTlsStats(std::string& out) const;
   static void onSignal(uv_signal_t* handle, int signum);
   static void onWorkerExit(uv_async_t* handle);
   static void onWorkerApplied(uv_async_t* handle);

@@ -311,7 +311,7 @@ void Exchange::disarmTimer() {
 }
 
 void Exchange::onUpstreamRead(const char* data, size_t length) {
-  net::TcpTransport& client = session_->transport();
+  net::Transport& client = session_->transport();
   if (tunnel_) {
     client.stage(data, length);
     if (!client.flush()) {
@@ -490,7 +490,7 @@ int Exchange::onHead(const http::MessageHead& head) {
 }
 
 int Exchange::onBody(const char* data, size_t length) {
-  net::TcpTransport& client = session_->transport();
+  net::Transport& client = session_->transport();
   bool copy = response_parser_.inputIsOwned();
   if (response_chunked_out_) {
     char header[20];

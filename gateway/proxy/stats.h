@@ -5,6 +5,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "gateway/tls/counters.h"
+
 namespace gw::proxy {
 
 class Counter {
@@ -34,6 +36,7 @@ struct WorkerStats {
   Counter upstream_retries;
   Counter upstream_resets;  // upstream failed mid-response
   Counter header_timeouts;
+  tls::TlsCounters tls;  // TLS handshakes and their failures (gateway/tls)
 
   void countStatus(int status) {
     if (status < 200)
