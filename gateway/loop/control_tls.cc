@@ -26,6 +26,18 @@ void Control::appendTlsStats(std::string& out) const {
     out += f.name;
     out += "\":" + std::to_string(sum);
   }
+  // Per worker, so a test can see a session resumed on a worker it was not made on.
+  for (auto [name, count] : {std::pair{"tls_handshakes_by_worker", &tls::TlsCounters::handshakes},
+                             std::pair{"tls_resumed_by_worker", &tls::TlsCounters::resumed}}) {
+    out += ",\"";
+    out += name;
+    out += "\":[";
+    for (size_t i = 0; i < workers_.size(); ++i) {
+      if (i != 0) out += ",";
+      out += std::to_string((workers_[i]->stats().tls.*count).get());
+    }
+    out += "]";
+  }
 }
 
 }  // namespace gw::loop

@@ -27,6 +27,20 @@ void shrink(std::string& s) {
   if (s.capacity() > kKeepBufferCapacity) s.shrink_to_fit();
 }
 
+// On a `tls` listener: X-Forwarded-Proto https, and the client certificate headers
+// (always stripped from the client's head; sent when a certificate was verified).
+void addTlsFacts(DownstreamSession& session, UpstreamRequest& request) {
+  const tls::TlsTransport* tls = session.tls();
+  if (tls == nullptr) return;
+  request.proto = "https";
+  const tls::ServerSettings& settings = session.listener().tls->settings();
+  if (settings.client_auth == tls::ClientAuth::None) return;
+  request.cert_subject_header = settings.client_subject_header;
+  request.cert_subject = tls->peerSubject();
+  request.cert_fingerprint_header = settings.client_fingerprint_header;
+  request.cert_fingerprint = tls->peerFingerprint();
+}
+
 }  // namespace
 
 Exchange::Exchange(ProxyContext& ctx)
@@ -163,6 +177,7 @@ int Exchange::onRequestHead(const http::MessageHead& head) {
     }
   }
   request.client_ip = session_->peerIp();
+  addTlsFacts(*session_, request);
   request.default_host = endpoint_->key();
   head_out_.clear();
   writeUpstreamRequestHead(request, head_out_);

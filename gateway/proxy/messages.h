@@ -36,6 +36,12 @@ struct UpstreamRequest {
   bool trusted_peer = false;  // the client may extend X-Forwarded-*
   std::string_view client_ip;
   std::string_view proto = "http";
+  // mTLS on a `tls` listener: client fields of these names are dropped (they could be
+  // forged), and the verified certificate's values are sent under them (if non-empty).
+  std::string_view cert_subject_header;
+  std::string_view cert_subject;
+  std::string_view cert_fingerprint_header;
+  std::string_view cert_fingerprint;
 };
 // Appends the upstream request head (request line, end-to-end fields in their order and
 // case, the forwarding fields, the blank line) to `out`.
