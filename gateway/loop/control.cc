@@ -128,6 +128,7 @@ int Control::run() {
                               log::num("workers", snapshot_->workers)});
     }
     watchConfigFile();
+    watchTlsFiles();
     log::info("ready",
               {log::str("config", snapshot_->source), log::num("workers", snapshot_->workers)});
   } else {
@@ -152,6 +153,7 @@ int Control::run() {
   workers_.clear();
   admin_.reset();
   debounce_.reset();
+  tls_debounce_.reset();
   ctx_.reset();
   uv_loop_close(&loop_);
   log::info("stopped", {log::num("exit_code", exit_code)});
@@ -207,6 +209,7 @@ void Control::onWorkerExit(uv_async_t* handle) {
     self->watching_ = false;
     uv_close(reinterpret_cast<uv_handle_t*>(&self->watcher_), nullptr);
   }
+  self->closeTlsWatchers();
 }
 
 }  // namespace gw::loop

@@ -68,6 +68,7 @@ std::string Control::reload(const char* trigger) {
     config_text_ = std::move(text);
     reloads_ok_++;
     last_reload_ok_ = true;
+    watchTlsFiles();  // the certificate files may have moved
   } else {
     reloads_failed_++;
   }

@@ -150,12 +150,14 @@ bool loadPair(SSL_CTX* ctx, const CertificateFiles& files, ContextError& error) 
     return false;
   }
   if (!checkValidity(SSL_CTX_get0_certificate(ctx), files.cert_file, error)) return false;
-  if (SSL_CTX_use_PrivateKey_file(ctx, files.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+  bool loaded = SSL_CTX_use_PrivateKey_file(ctx, files.key_file.c_str(), SSL_FILETYPE_PEM) == 1;
+  if (!loaded && ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH &&
+      ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_TYPE_MISMATCH) {
     error = {files.key_file, "cannot load private key " + files.key_file + ": " +
                                  takeOpensslError()};
     return false;
   }
-  if (SSL_CTX_check_private_key(ctx) != 1) {
+  if (!loaded || SSL_CTX_check_private_key(ctx) != 1) {
     ERR_clear_error();
     error = {files.key_file,
              "private key " + files.key_file + " does not match certificate " + files.cert_file};
