@@ -7,11 +7,18 @@ namespace gw::config::detail {
 namespace {
 
 const std::vector<std::string_view>& tlsKeys() {
-  static const std::vector<std::string_view> kKeys = {
-      "certificates",   "min_version",         "ciphers",
-      "ciphersuites",   "groups",              "handshake_timeout",
-      "session_tickets", "session_ticket_rotation", "client_ca",
-      "client_auth",    "client_subject_header", "client_fingerprint_header"};
+  static const std::vector<std::string_view> kKeys = {"certificates",
+                                                      "min_version",
+                                                      "ciphers",
+                                                      "ciphersuites",
+                                                      "groups",
+                                                      "handshake_timeout",
+                                                      "session_tickets",
+                                                      "session_ticket_rotation",
+                                                      "client_ca",
+                                                      "client_auth",
+                                                      "client_subject_header",
+                                                      "client_fingerprint_header"};
   return kKeys;
 }
 

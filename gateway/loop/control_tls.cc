@@ -90,8 +90,7 @@ void Control::watchTlsFiles() {
     } else {
       uv_close(reinterpret_cast<uv_handle_t*>(handle),
                [](uv_handle_t* h) { delete reinterpret_cast<uv_fs_event_t*>(h); });
-      log::warn("cannot watch a certificate directory; reload with SIGHUP",
-                {log::str("dir", dir)});
+      log::warn("cannot watch a certificate directory; reload with SIGHUP", {log::str("dir", dir)});
     }
   }
 }

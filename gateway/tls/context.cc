@@ -59,8 +59,8 @@ bool checkValidity(X509* cert, const std::string& file, ContextError& error) {
 
 std::vector<std::string> sanDnsNames(X509* cert) {
   std::vector<std::string> out;
-  auto* names = static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  auto* names =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
   if (names == nullptr) return out;
   for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
     const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
@@ -90,8 +90,8 @@ int onAlpn(SSL*, const unsigned char** out, unsigned char* out_length, const uns
 // changes only the certificate.
 bool configureServer(SSL_CTX* ctx, const ServerSettings& s, ContextError& error) {
   SSL_CTX_set_min_proto_version(ctx, s.min_version);
-  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-                               SSL_OP_NO_COMPRESSION);
+  SSL_CTX_set_options(
+      ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
   // Idle connections give their record buffers back.
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
   if (SSL_CTX_set_cipher_list(ctx, s.ciphers.empty() ? kDefaultCiphers : s.ciphers.c_str()) != 1) {
@@ -153,8 +153,8 @@ bool loadPair(SSL_CTX* ctx, const CertificateFiles& files, ContextError& error) 
   bool loaded = SSL_CTX_use_PrivateKey_file(ctx, files.key_file.c_str(), SSL_FILETYPE_PEM) == 1;
   if (!loaded && ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH &&
       ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_TYPE_MISMATCH) {
-    error = {files.key_file, "cannot load private key " + files.key_file + ": " +
-                                 takeOpensslError()};
+    error = {files.key_file,
+             "cannot load private key " + files.key_file + ": " + takeOpensslError()};
     return false;
   }
   if (!loaded || SSL_CTX_check_private_key(ctx) != 1) {
@@ -301,7 +301,8 @@ SSL* ClientContext::newConnection() const {
   const std::string& name = settings_.server_name;
   if (!name.empty()) {
     unsigned char ip[16];
-    bool is_ip = inet_pton(AF_INET, name.c_str(), ip) == 1 || inet_pton(AF_INET6, name.c_str(), ip) == 1;
+    bool is_ip =
+        inet_pton(AF_INET, name.c_str(), ip) == 1 || inet_pton(AF_INET6, name.c_str(), ip) == 1;
     if (is_ip) {
       if (settings_.verify) X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str());
     } else {

@@ -29,9 +29,9 @@ struct CertificateFiles {
 struct ServerSettings {
   std::vector<CertificateFiles> certificates;  // at least one; the first is the default
   int min_version = TLS1_2_VERSION;            // TLS1_2_VERSION or TLS1_3_VERSION
-  std::string ciphers;       // TLS 1.2 cipher list; "" = kDefaultCiphers
-  std::string ciphersuites;  // TLS 1.3 suites; "" = OpenSSL's default (all AEAD)
-  std::string groups;        // key exchange groups; "" = kDefaultGroups
+  std::string ciphers;                         // TLS 1.2 cipher list; "" = kDefaultCiphers
+  std::string ciphersuites;                    // TLS 1.3 suites; "" = OpenSSL's default (all AEAD)
+  std::string groups;                          // key exchange groups; "" = kDefaultGroups
   uint64_t handshake_timeout_ms = 10'000;
   bool session_tickets = true;
   uint64_t ticket_key_rotation_ms = 3'600'000;  // a ticket is accepted for up to 2x this

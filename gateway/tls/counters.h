@@ -9,7 +9,9 @@ namespace gw::tls {
 
 class TlsCount {
  public:
-  void add() { value_.store(value_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
+  void add() {
+    value_.store(value_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
   uint64_t get() const { return value_.load(std::memory_order_relaxed); }
 
  private:
@@ -17,13 +19,13 @@ class TlsCount {
 };
 
 struct TlsCounters {
-  TlsCount handshakes;          // completed downstream handshakes
-  TlsCount resumed;             // of which resumed a session (ticket)
-  TlsCount handshake_failures;  // protocol errors, garbage bytes, no shared cipher...
-  TlsCount plain_http;          // plain HTTP sent to a TLS port
-  TlsCount handshake_timeouts;  // handshake not done within handshake_timeout
-  TlsCount client_cert_failures;  // mTLS: missing or unverifiable client certificate
-  TlsCount sni_unknown;         // SNI named no configured certificate: default served
+  TlsCount handshakes;                   // completed downstream handshakes
+  TlsCount resumed;                      // of which resumed a session (ticket)
+  TlsCount handshake_failures;           // protocol errors, garbage bytes, no shared cipher...
+  TlsCount plain_http;                   // plain HTTP sent to a TLS port
+  TlsCount handshake_timeouts;           // handshake not done within handshake_timeout
+  TlsCount client_cert_failures;         // mTLS: missing or unverifiable client certificate
+  TlsCount sni_unknown;                  // SNI named no configured certificate: default served
   TlsCount upstream_handshake_failures;  // upstream TLS: handshake or verification failed
 };
 

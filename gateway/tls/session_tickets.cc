@@ -43,7 +43,8 @@ void derive(char label, uint64_t rotation_ms, uint64_t period, unsigned char out
 uint64_t currentPeriod(uint64_t rotation_ms) {
   timespec now;
   clock_gettime(CLOCK_REALTIME, &now);  // wall clock: every worker agrees on the period
-  uint64_t ms = static_cast<uint64_t>(now.tv_sec) * 1000 + static_cast<uint64_t>(now.tv_nsec) / 1000000;
+  uint64_t ms =
+      static_cast<uint64_t>(now.tv_sec) * 1000 + static_cast<uint64_t>(now.tv_nsec) / 1000000;
   return ms / rotation_ms;
 }
 
@@ -54,8 +55,8 @@ uint64_t rotationOf(SSL* ssl) {
   return rotation > 0 ? rotation : 3'600'000;
 }
 
-bool setKeys(uint64_t rotation_ms, uint64_t period, const unsigned char* iv,
-             EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac, int encrypt) {
+bool setKeys(uint64_t rotation_ms, uint64_t period, const unsigned char* iv, EVP_CIPHER_CTX* cipher,
+             EVP_MAC_CTX* mac, int encrypt) {
   unsigned char aes_key[32];
   unsigned char mac_key[32];
   derive('a', rotation_ms, period, aes_key);

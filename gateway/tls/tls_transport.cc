@@ -120,12 +120,23 @@ void TlsTransport::handshakeFailed(Failure failure) {
   ctx_.timers().disarm(timer_);
   if (counters_ != nullptr) {
     switch (failure) {
-      case Failure::Handshake: counters_->handshake_failures.add(); break;
-      case Failure::PlainHttp: counters_->plain_http.add(); break;
-      case Failure::Timeout: counters_->handshake_timeouts.add(); break;
-      case Failure::ClientCertificate: counters_->client_cert_failures.add(); break;
-      case Failure::Upstream: counters_->upstream_handshake_failures.add(); break;
-      case Failure::None: break;
+      case Failure::Handshake:
+        counters_->handshake_failures.add();
+        break;
+      case Failure::PlainHttp:
+        counters_->plain_http.add();
+        break;
+      case Failure::Timeout:
+        counters_->handshake_timeouts.add();
+        break;
+      case Failure::ClientCertificate:
+        counters_->client_cert_failures.add();
+        break;
+      case Failure::Upstream:
+        counters_->upstream_handshake_failures.add();
+        break;
+      case Failure::None:
+        break;
     }
   }
   ended_ = true;
