@@ -94,7 +94,8 @@ class Control {
   uint64_t reloads_failed_ = 0;
   std::string last_reload_error_;
   std::string last_reload_time_;
-  bool last_reload_ok_ = true;                // when the last reload was attempted (UTC, ISO 8601)
+  bool last_reload_ok_ = true;  // when the last reload was attempted (UTC, ISO 8601)
+  // TLS (control_tls.cc).
   std::vector<uv_fs_event_t*> tls_watchers_;  // closed (and freed) by closeTlsWatchers
   std::unique_ptr<Timer> tls_debounce_;
   std::string tls_files_text_;  // the TLS files' contents when last loaded or tried
