@@ -30,6 +30,9 @@ void readListeners(TableReader& root, Snapshot& out);
 // A listener's `tls` table (config/tls.cc): reads, checks the files, builds out.tls.
 void readListenerTls(TableReader& listener, Listener& out);
 
+// A pool's `tls` (config/tls.cc): `true`, or a table; builds out.tls.
+void readPoolTls(TableReader& pool, const std::string& where, Pool& out);
+
 // A route and where its `service` was written, for the reference check.
 struct ParsedRoute {
   route::Route route;

@@ -69,6 +69,8 @@ struct Endpoint {
 struct Pool {
   std::string name;
   std::vector<Endpoint> endpoints;
+  // Upstream TLS (the pool's `tls`): verification, SNI, client certificate. Null: TCP.
+  std::shared_ptr<const tls::ClientContext> tls;
 };
 
 struct Service {

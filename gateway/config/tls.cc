@@ -1,6 +1,8 @@
 // A listener's `tls` table: certificates (SNI), versions, ciphers, tickets, client
 // certificates. Every file is read and checked here, at load, so a bad certificate is
 // a config error naming the file, and the running config stays.
+#include <map>
+
 #include "gateway/config/sections.h"
 
 namespace gw::config::detail {
@@ -197,6 +199,54 @@ void readListenerTls(TableReader& listener, Listener& out) {
     at = tls.find("client_ca");
   }
   diag.error(*at, "listener " + quoted(out.name) + ": " + error.reason);
+}
+
+void readPoolTls(TableReader& pool, const std::string& where, Pool& out) {
+  Diagnostics& diag = pool.diag();
+  const toml::node* node = pool.find("tls");
+  if (node == nullptr) return;
+  tls::ClientSettings settings;
+  std::map<std::string, const toml::node*> file_nodes;
+  if (const auto* flag = node->as_boolean()) {
+    if (!flag->get()) return;  // tls = false: plain TCP
+  } else if (const toml::table* table = node->as_table()) {
+    TableReader t(diag, *table, "in " + where + " tls",
+                  {"sni", "ca_file", "verify", "cert", "key", "min_version"});
+    t.getString("sni", settings.server_name);
+    t.getBool("verify", settings.verify);
+    for (auto [key, field] :
+         {std::pair{"ca_file", &settings.ca_file}, std::pair{"cert", &settings.cert_file},
+          std::pair{"key", &settings.key_file}}) {
+      if (t.getString(key, *field)) {
+        *field = resolvePath(diag, *field);
+        file_nodes[*field] = t.find(key);
+      }
+    }
+    if (settings.cert_file.empty() != settings.key_file.empty()) {
+      diag.error(*node, where + ": a client certificate needs both tls.cert and tls.key");
+      return;
+    }
+    std::string version;
+    if (t.getString("min_version", version)) {
+      if (version == "1.2" || version == "1.3") {
+        settings.min_version = version == "1.2" ? TLS1_2_VERSION : TLS1_3_VERSION;
+      } else {
+        diag.error(*t.find("min_version"),
+                   "tls.min_version must be \"1.2\" or \"1.3\" (got " + quoted(version) + ")");
+        return;
+      }
+    }
+  } else {
+    diag.error(*node, where +
+                          ": \"tls\" must be true or a table { sni, ca_file, verify, cert, "
+                          "key }");
+    return;
+  }
+  tls::ContextError error;
+  out.tls = tls::ClientContext::build(settings, error);
+  if (out.tls != nullptr) return;
+  auto it = file_nodes.find(error.file);
+  diag.error(it != file_nodes.end() ? *it->second : *node, where + ": " + error.reason);
 }
 
 }  // namespace gw::config::detail

@@ -59,6 +59,15 @@ std::vector<std::string> tlsFiles(const config::Snapshot& snapshot) {
     }
     if (!s.client_ca_file.empty()) files.push_back(s.client_ca_file);
   }
+  for (const auto& [name, service] : snapshot.services) {
+    for (const auto& [pool_name, pool] : service.pools) {
+      if (pool.tls == nullptr) continue;
+      const tls::ClientSettings& s = pool.tls->settings();
+      for (const std::string* f : {&s.ca_file, &s.cert_file, &s.key_file}) {
+        if (!f->empty()) files.push_back(*f);
+      }
+    }
+  }
   return files;
 }
 

@@ -291,6 +291,11 @@ void Exchange::onUpstreamConnected(int status) {
   if (status != 0) {
     ctx_.stats().upstream_connect_failures.add();
     closeUpstream();
+    if (status == UV_EPROTO) {  // upstream TLS: handshake or certificate verification
+      ctx_.stats().tls.upstream_handshake_failures.add();
+      failUpstream(502, "upstream TLS handshake failed");
+      return;
+    }
     failUpstream(502, "upstream connection refused");
     return;
   }

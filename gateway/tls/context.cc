@@ -293,12 +293,12 @@ std::shared_ptr<const ClientContext> ClientContext::build(const ClientSettings& 
   return out;
 }
 
-SSL* ClientContext::newConnection() const {
+SSL* ClientContext::newConnection(const std::string& endpoint_host) const {
   SSL* ssl = SSL_new(ctx_);
   if (ssl == nullptr) return nullptr;
   SSL_set_connect_state(ssl);
   SSL_set_alpn_protos(ssl, kAlpn, sizeof kAlpn);
-  const std::string& name = settings_.server_name;
+  const std::string& name = settings_.server_name.empty() ? endpoint_host : settings_.server_name;
   if (!name.empty()) {
     unsigned char ip[16];
     bool is_ip =

@@ -83,7 +83,7 @@ class ServerContext {
 
 // Upstream (client-side) TLS for one pool.
 struct ClientSettings {
-  std::string server_name;  // SNI and the name verified in the certificate
+  std::string server_name;  // SNI and the name verified; "" = the endpoint's host
   std::string ca_file;      // "" = the system trust store
   bool verify = true;
   std::string cert_file;  // optional client certificate
@@ -99,7 +99,9 @@ class ClientContext {
   static std::shared_ptr<const ClientContext> build(const ClientSettings& settings,
                                                     ContextError& error);
   const ClientSettings& settings() const { return settings_; }
-  SSL* newConnection() const;
+  // `name`: SNI and the name verified when settings().server_name is empty (the
+  // endpoint's host). An IP address is verified against the certificate's IP SANs.
+  SSL* newConnection(const std::string& name) const;
 
  private:
   ClientContext() = default;

@@ -85,7 +85,8 @@ bool TlsTransport::advanceHandshake() {
     collectPeerCertificate();
     if (!sendEncrypted()) return false;  // the handshake's last flight and the ticket
     if (!reading_) lower_.stopReading();
-    return true;
+    if (handshake_callback_ != nullptr) handshake_callback_(handshake_owner_);
+    return !closing_;
   }
   int error = SSL_get_error(ssl_, rc);
   if (error == SSL_ERROR_WANT_READ) {

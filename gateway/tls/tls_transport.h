@@ -41,6 +41,13 @@ class TlsTransport final : public net::Transport, private net::TransportHandler 
   // Starts the handshake clock (and, client side, sends the ClientHello). Call once the
   // socket is connected or accepted.
   void startHandshake(uint64_t timeout_ms);
+  // Runs once when the handshake completes (client side: the connection is usable).
+  // A failed handshake is reported as onReadEnd(<0) instead.
+  using HandshakeCallback = void (*)(void* owner);
+  void onHandshake(HandshakeCallback callback, void* owner) {
+    handshake_callback_ = callback;
+    handshake_owner_ = owner;
+  }
   bool handshakeDone() const { return handshake_done_; }
   Failure failure() const { return failure_; }
   bool resumed() const { return handshake_done_ && SSL_session_reused(ssl_) == 1; }
@@ -94,6 +101,8 @@ class TlsTransport final : public net::Transport, private net::TransportHandler 
   std::string plain_;  // staged plaintext, encrypted on flush()
   std::string peer_subject_;
   std::string peer_fingerprint_;
+  HandshakeCallback handshake_callback_ = nullptr;
+  void* handshake_owner_ = nullptr;
   int lower_end_ = 0;  // the socket's read end (EOF/error) not yet passed on
   Failure failure_ = Failure::None;
   bool handshake_done_ = false;

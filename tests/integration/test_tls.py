@@ -325,6 +325,76 @@ class ClientCertificates(GatewayTestCase):
         self.assertTrue(wait_stat(gw, "tls_client_cert_failures", 1))
 
 
+class TlsEchoUpstream(EchoUpstream):
+    """EchoUpstream behind TLS (Python's ssl) with the test CA's localhost certificate
+    (names localhost and 127.0.0.1). `client_ca`: require a client certificate."""
+
+    def __init__(self, name="tls-echo", client_ca=None):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert("localhost.pem"), cert("localhost.key"))
+        if client_ca:
+            self.ctx.load_verify_locations(client_ca)
+            self.ctx.verify_mode = ssl.CERT_REQUIRED
+        self.peer_subjects = []
+        super().__init__(name)
+
+    def handle(self, conn, index):
+        tls = self.ctx.wrap_socket(conn, server_side=True)
+        peer = tls.getpeercert()
+        if peer:
+            self.peer_subjects.append(dict(x[0] for x in peer["subject"]))
+        try:
+            super().handle(tls, index)
+        finally:
+            tls.close()
+
+
+class UpstreamTls(GatewayTestCase):
+
+    def doc(self, up, tls):
+        pool = {"endpoints": [up.address], "tls": tls}
+        return config({"secure": {"pools": {"main": pool}}}, workers=1, admin="127.0.0.1:0")
+
+    def test_verified_upstream_keep_alive(self):
+        up = self.upstream(TlsEchoUpstream())
+        gw = self.gateway(self.doc(up, {"ca_file": cert("ca.pem")}))
+        c = self.client(gw.addr)
+        for i in range(3):
+            resp = c.request("GET", "/up/%d" % i)
+            self.assertEqual(resp.status, 200, resp.body)
+            self.assertEqual(resp.json()["target"], "/up/%d" % i)
+        self.assertEqual(up.connections, 1, "the TLS upstream connection was not reused")
+        # Large bodies through the upstream TLS connection, both ways.
+        body = os.urandom(1 << 20)
+        resp = c.request("POST", "/big", body=body, headers=[("X-Echo-Body-Size", str(2 << 20))])
+        self.assertEqual((resp.status, len(resp.body)), (200, 2 << 20))
+
+    def test_sni_name_and_client_certificate(self):
+        up = self.upstream(TlsEchoUpstream(client_ca=cert("ca.pem")))
+        gw = self.gateway(self.doc(up, {"ca_file": cert("ca.pem"), "sni": "localhost",
+                                        "cert": cert("client.pem"), "key": cert("client.key")}))
+        resp = self.client(gw.addr).request("GET", "/mtls-up")
+        self.assertEqual(resp.status, 200, resp.body)
+        self.assertEqual(up.peer_subjects[-1].get("commonName"), "test client")
+
+    def test_wrong_ca_is_502_and_counted(self):
+        up = self.upstream(TlsEchoUpstream())
+        gw = self.gateway(self.doc(up, {"ca_file": cert("other-ca.pem")}))
+        resp = self.client(gw.addr).request("GET", "/untrusted")
+        self.assertEqual(resp.status, 502)
+        self.assertIn(b"upstream TLS handshake failed", resp.body)
+        self.assertEqual(up.request_count(), 0)
+        self.assertTrue(wait_stat(gw, "tls_upstream_handshake_failures", 1))
+
+    def test_name_mismatch_is_502_and_verify_false_skips_checks(self):
+        up = self.upstream(TlsEchoUpstream())
+        gw = self.gateway(self.doc(up, {"ca_file": cert("ca.pem"), "sni": "api.example.com"}))
+        self.assertEqual(self.client(gw.addr).request("GET", "/").status, 502)
+        gw2 = self.gateway(self.doc(up, {"ca_file": cert("other-ca.pem"), "verify": False}),
+                           name="noverify")
+        self.assertEqual(self.client(gw2.addr).request("GET", "/").status, 200)
+
+
 class CertificateReload(GatewayTestCase):
 
     def test_swap_keeps_open_connection_and_refuses_bad_cert(self):
