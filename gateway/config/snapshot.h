@@ -57,6 +57,9 @@ struct Listener {
   Limits limits;
   // TLS termination (the `tls` table): certificates, SNI, versions. Null: plain TCP.
   std::shared_ptr<const tls::ServerContext> tls;
+  // `redirect_to_https`: answer every request with 308 to https://host[:port]/target
+  // (443 leaves the port out). 0: proxy as usual.
+  uint16_t redirect_https_port = 0;
 };
 
 struct Endpoint {

@@ -201,6 +201,25 @@ void readListenerTls(TableReader& listener, Listener& out) {
   diag.error(*at, "listener " + quoted(out.name) + ": " + error.reason);
 }
 
+void readRedirectToHttps(TableReader& listener, Listener& out) {
+  Diagnostics& diag = listener.diag();
+  const toml::node* node = listener.find("redirect_to_https");
+  if (node == nullptr) return;
+  if (const auto* flag = node->as_boolean()) {
+    out.redirect_https_port = flag->get() ? 443 : 0;
+  } else if (const auto* port = node->as_integer();
+             port && port->get() >= 1 && port->get() <= 65535) {
+    out.redirect_https_port = static_cast<uint16_t>(port->get());
+  } else {
+    diag.error(*node, "\"redirect_to_https\" must be true or the HTTPS port (1-65535)");
+    return;
+  }
+  if (out.redirect_https_port != 0 && listener.find("tls") != nullptr) {
+    diag.error(*node, "listener " + quoted(out.name) +
+                          ": redirect_to_https is for a plain listener, and this one has tls");
+  }
+}
+
 void readPoolTls(TableReader& pool, const std::string& where, Pool& out) {
   Diagnostics& diag = pool.diag();
   const toml::node* node = pool.find("tls");

@@ -122,6 +122,10 @@ int Exchange::onRequestHead(const http::MessageHead& head) {
     parser.fail(400, "invalid Host header");
     return kReject;
   }
+  if (session_->listener().redirect_https_port != 0) {
+    sendHttpsRedirect(target.authority.empty() ? host : target.authority, target.path_and_query);
+    return kContinue;
+  }
   if (head.has_content_length && head.content_length > max_body_) {
     sendLocalReply(413, "request body too large", true);
     return kContinue;
@@ -558,6 +562,30 @@ void Exchange::finishResponse() {
 
 void Exchange::failUpstream(int status, const char* message) {
   sendLocalReply(status, message, false);
+}
+
+void Exchange::sendHttpsRedirect(std::string_view host, std::string_view path_and_query) {
+  if (host.empty()) {
+    sendLocalReply(400, "a redirect to HTTPS needs a Host header", true);
+    return;
+  }
+  local_reply_ = true;
+  response_started_ = true;
+  response_done_ = true;
+  disarmTimer();
+  // The request body (if any) is not wanted: close after the redirect rather than read it.
+  bool close =
+      !client_keep_alive_ || session_->closeAfterResponse() || ctx_.draining() || request_has_body_;
+  if (close) session_->setCloseAfterResponse();
+  std::string location;
+  httpsLocation(host, session_->listener().redirect_https_port, path_and_query, location);
+  scratch_.clear();
+  writeRedirectReply(308, location, close, scratch_);
+  session_->transport().stageCopy(scratch_);
+  session_->transport().flush();
+  ctx_.stats().local_replies.add();
+  ctx_.stats().countStatus(308);
+  session_->exchangeDone(!close);
 }
 
 void Exchange::sendLocalReply(int status, const char* message, bool close) {

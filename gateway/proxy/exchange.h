@@ -62,6 +62,8 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   enum class TimerKind { None, Connect, Response, Send };
 
   void sendLocalReply(int status, const char* message, bool close);
+  // A plain listener with redirect_to_https: 308 to the same URL over HTTPS.
+  void sendHttpsRedirect(std::string_view host, std::string_view path_and_query);
   void connectUpstream();
   void failUpstream(int status, const char* message);
   bool retryOnFreshConnection();

@@ -241,6 +241,34 @@ void writeLocalReply(int status, std::string_view message, bool close, bool head
   if (!head_request) out.append(body);
 }
 
+void writeRedirectReply(int status, std::string_view location, bool close, std::string& out) {
+  out.append("HTTP/1.1 ");
+  appendNumber(out, static_cast<uint64_t>(status));
+  out.push_back(' ');
+  out.append(reasonPhrase(status));
+  out.append("\r\nLocation: ");
+  out.append(location);
+  out.append("\r\nContent-Length: 0\r\n");
+  if (close) out.append("Connection: close\r\n");
+  out.append("\r\n");
+}
+
+void httpsLocation(std::string_view host, uint16_t port, std::string_view path_and_query,
+                   std::string& out) {
+  // Strip the port: after the last ':' unless that is inside an IPv6 literal.
+  size_t colon = host.rfind(':');
+  if (colon != std::string_view::npos && host.find(']', colon) == std::string_view::npos) {
+    host = host.substr(0, colon);
+  }
+  out.append("https://");
+  out.append(host);
+  if (port != 443) {
+    out.push_back(':');
+    appendNumber(out, port);
+  }
+  out.append(path_and_query == "*" ? std::string_view("/") : path_and_query);
+}
+
 std::string_view reasonPhrase(int status) {
   switch (status) {
     case 100:

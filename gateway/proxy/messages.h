@@ -61,6 +61,14 @@ void writeDownstreamResponseHead(const DownstreamResponse& response, std::string
 void writeLocalReply(int status, std::string_view message, bool close, bool head_request,
                      std::string& out);
 
+// A redirect with an empty body: `status` (e.g. 308) and its Location.
+void writeRedirectReply(int status, std::string_view location, bool close, std::string& out);
+
+// "https://host[:port]path": the HTTPS URL of a request that came in over plain HTTP.
+// `host` is the Host value (its port, if any, is replaced); 443 leaves the port out.
+void httpsLocation(std::string_view host, uint16_t port, std::string_view path_and_query,
+                   std::string& out);
+
 std::string_view reasonPhrase(int status);
 
 }  // namespace gw::proxy

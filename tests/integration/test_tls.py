@@ -395,6 +395,34 @@ class UpstreamTls(GatewayTestCase):
         self.assertEqual(self.client(gw2.addr).request("GET", "/").status, 200)
 
 
+class RedirectToHttps(GatewayTestCase):
+
+    def test_plain_listener_redirects_with_308(self):
+        echo = self.upstream(EchoUpstream("echo"))
+        listeners = [
+            {"name": "main", "listen": "127.0.0.1:0", "tls": tls_table()},
+            {"name": "plain", "listen": "127.0.0.1:0", "redirect_to_https": 8443},
+            {"name": "plain443", "listen": "127.0.0.1:0", "redirect_to_https": True},
+        ]
+        gw = self.gateway(config({"echo": [echo.address]}, listeners=listeners, workers=1))
+        c = self.client(gw.listeners["plain"])
+        resp = c.request("GET", "/a/b?x=1", host="example.com:8080")
+        self.assertEqual(resp.status, 308)
+        self.assertEqual(resp.header("Location"), "https://example.com:8443/a/b?x=1")
+        self.assertEqual(resp.body, b"")
+        # Keep-alive: the same connection gets the next redirect.
+        resp = c.request("HEAD", "/c", host="[::1]:80")
+        self.assertEqual((resp.status, resp.header("Location")), (308, "https://[::1]:8443/c"))
+        resp = self.client(gw.listeners["plain443"]).request("GET", "/", host="example.com")
+        self.assertEqual(resp.header("Location"), "https://example.com/")
+        # A request with a body is redirected and the connection closed (body not read).
+        c = self.client(gw.listeners["plain"])
+        resp = c.request("POST", "/form", body=b"x" * 1000, host="example.com")
+        self.assertEqual(resp.status, 308)
+        self.assertEqual(resp.header("Connection"), "close")
+        self.assertEqual(echo.request_count(), 0, "a redirected request reached the upstream")
+
+
 class CertificateReload(GatewayTestCase):
 
     def test_swap_keeps_open_connection_and_refuses_bad_cert(self):

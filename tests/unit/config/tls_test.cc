@@ -134,3 +134,57 @@ TEST_CASE("tls errors name the line and the file") {
     CHECK_THAT(e.reason, Catch::Contains("must be a header name"));
   }
 }
+
+TEST_CASE("redirect_to_https: true means 443, an integer is the port") {
+  auto load = [](const std::string& value) {
+    return loadConfigString(
+        "[[listeners]]\nlisten = \"127.0.0.1:0\"\nredirect_to_https = " + value + "\n" + kRest,
+        "t.toml");
+  };
+  LoadResult yes = load("true");
+  REQUIRE(yes.ok());
+  CHECK(yes.snapshot->listeners[0].redirect_https_port == 443);
+  LoadResult port = load("8443");
+  REQUIRE(port.ok());
+  CHECK(port.snapshot->listeners[0].redirect_https_port == 8443);
+  LoadResult bad = load("\"yes\"");
+  REQUIRE(bad.errors.size() == 1);
+  CHECK(bad.errors[0].toString() ==
+        "t.toml:3:21: \"redirect_to_https\" must be true or the HTTPS port (1-65535)");
+  CHECK(load("70000").errors.size() == 1);
+}
+
+TEST_CASE("a pool's upstream tls: true, or a table; files checked at load") {
+  auto c = makeCert("pool-client", "client", {});
+  auto load = [](const std::string& tls) {
+    return loadConfigString(
+        "[[listeners]]\nlisten = \"127.0.0.1:0\"\n[[routes]]\nservice = \"a\"\n"
+        "[services.a.pools.p]\nendpoints = [\"127.0.0.1:1\"]\ntls = " +
+            tls + "\n",
+        "t.toml");
+  };
+  LoadResult plain = load("false");
+  REQUIRE(plain.ok());
+  CHECK(plain.snapshot->services.at("a").pools.at("p").tls == nullptr);
+  LoadResult on = load("true");
+  REQUIRE(on.ok());
+  const auto& settings = on.snapshot->services.at("a").pools.at("p").tls->settings();
+  CHECK(settings.verify);
+  CHECK(settings.server_name.empty());
+  LoadResult table = load("{ sni = \"api.internal\", ca_file = \"" + c.cert + "\", cert = \"" +
+                          c.cert + "\", key = \"" + c.key + "\" }");
+  INFO(allErrors(table));
+  REQUIRE(table.ok());
+  CHECK(table.snapshot->services.at("a").pools.at("p").tls->settings().server_name ==
+        "api.internal");
+  LoadResult missing = load("{ ca_file = \"/no/ca.pem\" }");
+  REQUIRE(missing.errors.size() == 1);
+  CHECK(missing.errors[0].toString().rfind(
+            "t.toml:7:19: service \"a\" pool \"p\": cannot read /no/ca.pem", 0) == 0);
+  LoadResult half = load("{ cert = \"" + c.cert + "\" }");
+  REQUIRE(half.errors.size() == 1);
+  CHECK_THAT(half.errors[0].reason, Catch::Contains("needs both tls.cert and tls.key"));
+  LoadResult typo = load("{ verfy = false }");
+  REQUIRE(typo.errors.size() == 1);
+  CHECK_THAT(typo.errors[0].reason, Catch::Contains("did you mean \"verify\""));
+}
