@@ -55,24 +55,50 @@ uint64_t rotationOf(SSL* ssl) {
   return rotation > 0 ? rotation : 3'600'000;
 }
 
-bool setKeys(uint64_t rotation_ms, uint64_t period, const unsigned char* iv, EVP_CIPHER_CTX* cipher,
+// The derived keys of one period. Each worker thread keeps the last two it used, so a
+// handshake derives nothing in the common case (HMAC in OpenSSL 3 fetches its algorithm
+// on every call); nothing is shared between threads.
+struct PeriodKeys {
+  uint64_t rotation_ms = 0;
+  uint64_t period = UINT64_MAX;
+  unsigned char name[16];
+  unsigned char aes[32];
+  unsigned char mac[32];
+};
+
+const PeriodKeys& keysFor(uint64_t rotation_ms, uint64_t period) {
+  thread_local PeriodKeys cache[2];
+  thread_local unsigned next = 0;
+  for (const PeriodKeys& k : cache) {
+    if (k.period == period && k.rotation_ms == rotation_ms) return k;
+  }
+  PeriodKeys& k = cache[next];
+  next ^= 1;
+  k.rotation_ms = rotation_ms;
+  k.period = period;
+  ticketKeyName(rotation_ms, period, k.name);
+  derive('a', rotation_ms, period, k.aes);
+  derive('m', rotation_ms, period, k.mac);
+  return k;
+}
+
+const EVP_CIPHER* ticketCipher() {
+  static const EVP_CIPHER* cipher = EVP_CIPHER_fetch(nullptr, "AES-256-CBC", nullptr);
+  return cipher;  // fetched once: an implicit fetch per handshake takes a lock
+}
+
+bool setKeys(const PeriodKeys& keys, const unsigned char* iv, EVP_CIPHER_CTX* cipher,
              EVP_MAC_CTX* mac, int encrypt) {
-  unsigned char aes_key[32];
-  unsigned char mac_key[32];
-  derive('a', rotation_ms, period, aes_key);
-  derive('m', rotation_ms, period, mac_key);
   char digest[] = "sha256";
   OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, mac_key, sizeof mac_key),
+      OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, const_cast<unsigned char*>(keys.mac),
+                                        sizeof keys.mac),
       OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
       OSSL_PARAM_construct_end(),
   };
-  int ok = encrypt ? EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, aes_key, iv)
-                   : EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, aes_key, iv);
-  ok = ok == 1 && EVP_MAC_CTX_set_params(mac, params) == 1;
-  OPENSSL_cleanse(aes_key, sizeof aes_key);
-  OPENSSL_cleanse(mac_key, sizeof mac_key);
-  return ok;
+  int ok = encrypt ? EVP_EncryptInit_ex(cipher, ticketCipher(), nullptr, keys.aes, iv)
+                   : EVP_DecryptInit_ex(cipher, ticketCipher(), nullptr, keys.aes, iv);
+  return ok == 1 && EVP_MAC_CTX_set_params(mac, params) == 1;
 }
 
 }  // namespace
@@ -90,16 +116,16 @@ int onTicketKey(SSL* ssl, unsigned char key_name[16], unsigned char* iv, EVP_CIP
   uint64_t now = currentPeriod(rotation);
   if (encrypt) {
     if (RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1) return -1;
-    ticketKeyName(rotation, now, key_name);
-    return setKeys(rotation, now, iv, cipher, mac, 1) ? 1 : -1;
+    const PeriodKeys& keys = keysFor(rotation, now);
+    std::memcpy(key_name, keys.name, sizeof keys.name);
+    return setKeys(keys, iv, cipher, mac, 1) ? 1 : -1;
   }
   uint64_t period = 0;
   for (int i = 0; i < 8; ++i) period = (period << 8) | key_name[i];
   if (period != now && period + 1 != now) return 0;  // unknown or too old: full handshake
-  unsigned char expected[16];
-  ticketKeyName(rotation, period, expected);
-  if (CRYPTO_memcmp(expected, key_name, sizeof expected) != 0) return 0;
-  if (!setKeys(rotation, period, iv, cipher, mac, 0)) return -1;
+  const PeriodKeys& keys = keysFor(rotation, period);
+  if (CRYPTO_memcmp(keys.name, key_name, sizeof keys.name) != 0) return 0;
+  if (!setKeys(keys, iv, cipher, mac, 0)) return -1;
   return period == now ? 1 : 2;  // 2: valid, but issue a ticket under the current key
 }
 

@@ -1,5 +1,6 @@
 #include "gateway/tls/tls_transport.h"
 
+#include <openssl/buffer.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
@@ -175,6 +176,29 @@ void TlsTransport::deliver() {
     break;
   }
   if (!closing_) sendEncrypted();  // reading may have produced output (a key update)
+  if (!closing_) trimBuffers();
+}
+
+// A memory BIO keeps its largest size; an idle keep-alive connection should not keep a
+// big read's or response's worth of memory, so an empty, grown BIO is replaced.
+void TlsTransport::trimBuffers() {
+  BUF_MEM* mem = nullptr;
+  BIO_get_mem_ptr(in_, &mem);
+  if (mem != nullptr && mem->max > kKeepCapacity && BIO_ctrl_pending(in_) == 0) {
+    if (BIO* fresh = BIO_new(BIO_s_mem())) {
+      BIO_set_mem_eof_return(fresh, -1);
+      SSL_set0_rbio(ssl_, fresh);  // frees the old one
+      in_ = fresh;
+    }
+  }
+  mem = nullptr;
+  BIO_get_mem_ptr(out_, &mem);
+  if (mem != nullptr && mem->max > kKeepCapacity && BIO_ctrl_pending(out_) == 0) {
+    if (BIO* fresh = BIO_new(BIO_s_mem())) {
+      SSL_set0_wbio(ssl_, fresh);
+      out_ = fresh;
+    }
+  }
 }
 
 bool TlsTransport::hasBufferedInput() const {
@@ -245,7 +269,9 @@ bool TlsTransport::flush() {
   }
   plain_.erase(0, done);
   if (plain_.empty() && plain_.capacity() > kKeepCapacity) std::string().swap(plain_);
-  return sendEncrypted();
+  bool ok = sendEncrypted();
+  trimBuffers();
+  return ok;
 }
 
 bool TlsTransport::sendEncrypted() {

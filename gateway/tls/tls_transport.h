@@ -88,6 +88,7 @@ class TlsTransport final : public net::Transport, private net::TransportHandler 
   void sendCloseNotify();
   void collectPeerCertificate();
   bool hasBufferedInput() const;
+  void trimBuffers();
   static void onHandshakeTimeout(void* self);
   static void onDeferredDeliver(void* self);
 

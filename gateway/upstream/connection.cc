@@ -106,7 +106,14 @@ void UpstreamConnection::onWriteError(int status) {
   close();
 }
 
-void UpstreamConnection::onClosed() { delete this; }
+void UpstreamConnection::onClosed() {
+  // A deferred TLS delivery must run (and see the transport closed) before the free.
+  if (tls_ != nullptr && tls_->deferredPending()) {
+    ctx_.defer([](void* self) { delete static_cast<UpstreamConnection*>(self); }, this);
+    return;
+  }
+  delete this;
+}
 
 EndpointRuntime::EndpointRuntime(LoopContext& ctx, std::string key, net::SocketAddress address)
     : ctx_(ctx), key_(std::move(key)), address_(address) {}
