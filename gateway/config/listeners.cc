@@ -40,7 +40,8 @@ std::string lineNote(int line) {
 bool readListener(TableReader& root, const toml::table& table, size_t index, const Limits& defaults,
                   Listener& out) {
   Diagnostics& diag = root.diag();
-  TableReader listener(diag, table, "in [[listeners]]", {"name", "listen", "limits"});
+  TableReader listener(diag, table, "in [[listeners]]",
+                       {"name", "listen", "limits", "tls", "redirect_to_https"});
   out.name = "listener-" + std::to_string(index);
   if (listener.getString("name", out.name) && out.name.empty()) {
     diag.error(*listener.find("name"), "\"name\" must not be empty");
@@ -50,6 +51,8 @@ bool readListener(TableReader& root, const toml::table& table, size_t index, con
     TableReader limits(diag, *limits_table, "in [[listeners]] limits", limitKeys());
     readLimits(limits, out.limits);
   }
+  readListenerTls(listener, out);
+  readRedirectToHttps(listener, out);
   if (!listener.getString("listen", out.listen)) {
     if (listener.find("listen") == nullptr) {
       diag.error(table, "listener " + quoted(out.name) +

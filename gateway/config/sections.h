@@ -27,6 +27,15 @@ void readGlobals(TableReader& root, Snapshot& out);
 // [[listeners]]; needs out.limits (the defaults) and out.admin already read.
 void readListeners(TableReader& root, Snapshot& out);
 
+// A listener's `tls` table (config/tls.cc): reads, checks the files, builds out.tls.
+void readListenerTls(TableReader& listener, Listener& out);
+
+// A listener's `redirect_to_https` (config/tls.cc): true (port 443) or a port.
+void readRedirectToHttps(TableReader& listener, Listener& out);
+
+// A pool's `tls` (config/tls.cc): `true`, or a table; builds out.tls.
+void readPoolTls(TableReader& pool, const std::string& where, Pool& out);
+
 // A route and where its `service` was written, for the reference check.
 struct ParsedRoute {
   route::Route route;

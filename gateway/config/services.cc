@@ -104,7 +104,9 @@ bool readEndpoint(Diagnostics& diag, Resolver& resolver, const std::string& text
 void readPool(Diagnostics& diag, Resolver& resolver, const std::string& service,
               const std::string& name, const toml::table& table, Pool& out) {
   std::string where = "service " + quoted(service) + " pool " + quoted(name);
-  TableReader pool(diag, table, "in [services." + service + ".pools." + name + "]", {"endpoints"});
+  TableReader pool(diag, table, "in [services." + service + ".pools." + name + "]",
+                   {"endpoints", "tls"});
+  readPoolTls(pool, where, out);
   std::vector<std::pair<std::string, const toml::node*>> endpoints;
   if (!pool.getStringArray("endpoints", endpoints)) {
     if (pool.find("endpoints") == nullptr) {

@@ -16,6 +16,7 @@
 
 #include "gateway/net/address.h"
 #include "gateway/route/route.h"
+#include "gateway/tls/context.h"
 
 namespace gw::config {
 
@@ -62,6 +63,11 @@ struct Listener {
   std::string listen;  // as written, "0.0.0.0:8080"
   net::SocketAddress address;
   Limits limits;
+  // TLS termination (the `tls` table): certificates, SNI, versions. Null: plain TCP.
+  std::shared_ptr<const tls::ServerContext> tls;
+  // `redirect_to_https`: answer every request with 308 to https://host[:port]/target
+  // (443 leaves the port out). 0: proxy as usual.
+  uint16_t redirect_https_port = 0;
 };
 
 struct Endpoint {
@@ -80,6 +86,8 @@ struct Pool {
   std::string name;
   std::vector<Endpoint> endpoints;
   uint16_t stats_slot = 0;
+  // Upstream TLS (the pool's `tls`): verification, SNI, client certificate. Null: TCP.
+  std::shared_ptr<const tls::ClientContext> tls;
 };
 
 // A share of a service's new requests.

@@ -134,6 +134,7 @@ int Control::run() {
                               log::num("workers", snapshot_->workers)});
     }
     watchConfigFiles();
+    watchTlsFiles();
     log::info("ready",
               {log::str("config", snapshot_->source), log::num("workers", snapshot_->workers)});
   } else {
@@ -159,6 +160,7 @@ int Control::run() {
   admin_.reset();
   debounce_.reset();
   canary_timer_.reset();
+  tls_debounce_.reset();
   ctx_.reset();
   uv_loop_close(&loop_);
   log::info("stopped", {log::num("exit_code", exit_code)});
@@ -211,6 +213,7 @@ void Control::onWorkerExit(uv_async_t* handle) {
   closeHandle(&self->sighup_);
   if (self->admin_) self->admin_->close();
   self->stopWatching();
+  self->closeTlsWatchers();
 }
 
 }  // namespace gw::loop

@@ -63,6 +63,15 @@ class Control {
   static void onReloadDebounce(void* self);
   void beginShutdown(const char* why);
   std::string statsJson() const;
+  // --- TLS (control_tls.cc) ---
+  // Appends ",\"tls_handshakes\":N,..." (the workers' TLS counters, summed).
+  void appendTlsStats(std::string& out) const;
+  // Watches the directories of the running config's certificate, key and CA files; a
+  // change to their contents reloads the config (which re-reads and re-checks them).
+  void watchTlsFiles();
+  void closeTlsWatchers();
+  static void onTlsFsEvent(uv_fs_event_t* handle, const char* filename, int events, int status);
+  static void onTlsDebounce(void* self);
   static void onSignal(uv_signal_t* handle, int signum);
   static void onWorkerExit(uv_async_t* handle);
   static void onWorkerApplied(uv_async_t* handle);
@@ -121,6 +130,10 @@ class Control {
   std::string last_reload_error_;
   std::string last_reload_time_;
   bool last_reload_ok_ = true;  // when the last reload was attempted (UTC, ISO 8601)
+  // TLS (control_tls.cc).
+  std::vector<uv_fs_event_t*> tls_watchers_;  // closed (and freed) by closeTlsWatchers
+  std::unique_ptr<Timer> tls_debounce_;
+  std::string tls_files_text_;  // the TLS files' contents when last loaded or tried
   std::atomic<unsigned> workers_exited_{0};
   std::atomic<bool> draining_{false};
   bool shutting_down_ = false;

@@ -159,6 +159,7 @@ std::string Control::statsJson() const {
     out += f.name;
     out += "\":" + std::to_string(sum);
   }
+  appendTlsStats(out);
   out += ",\"workers\":" + std::to_string(workers_.size());
   out += ",\"config_version\":" + std::to_string(config_version_);
   out += ",\"config_reloads_ok\":" + std::to_string(reloads_ok_);

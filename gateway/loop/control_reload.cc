@@ -60,6 +60,7 @@ std::string Control::reload(const char* trigger) {
     watchConfigFiles();
     reloads_ok_++;
     last_reload_ok_ = true;
+    watchTlsFiles();  // the certificate files may have moved
   } else {
     reloads_failed_++;
   }

@@ -5,6 +5,15 @@
 
 namespace gw::proxy {
 namespace {
+
+std::unique_ptr<tls::TlsTransport> makeTls(ProxyContext& ctx, net::TcpTransport& tcp,
+                                           const config::Listener& listener) {
+  if (listener.tls == nullptr) return nullptr;
+  SSL* ssl = listener.tls->newConnection();
+  if (ssl == nullptr) return nullptr;  // out of memory: start() refuses the connection
+  return std::make_unique<tls::TlsTransport>(ctx.loop(), tcp, ssl, &ctx.stats().tls);
+}
+
 // How long a connection we are closing keeps reading (and discarding) so that the
 // client reads our last response before the kernel could answer its bytes with RST.
 constexpr uint64_t kLingerMs = 2'000;
@@ -15,7 +24,9 @@ DownstreamSession::DownstreamSession(ProxyContext& ctx, PinnedSnapshot* pinned,
     : ctx_(ctx),
       pinned_(pinned),
       listener_(&listener),
-      transport_(ctx.loop()),
+      tcp_(ctx.loop()),
+      tls_(makeTls(ctx, tcp_, listener)),
+      transport_(tls_ ? static_cast<net::Transport&>(*tls_) : tcp_),
       parser_(HTTP_REQUEST, this),
       timer_(this, &DownstreamSession::onTimer) {
   transport_.setHandler(this);
@@ -24,17 +35,18 @@ DownstreamSession::DownstreamSession(ProxyContext& ctx, PinnedSnapshot* pinned,
 }
 
 void DownstreamSession::start(uv_stream_t* server) {
-  if (transport_.accept(server) != 0) {
+  if (tcp_.accept(server) != 0 || (listener_->tls != nullptr && tls_ == nullptr)) {
     closeNow();
     return;
   }
   started_ = true;
   ctx_.stats().connections_accepted.add();
   ctx_.stats().connections_active.add();
-  peer_ = transport_.peerAddress();
+  peer_ = tcp_.peerAddress();
   peer_ip_ = peer_.ipString();
   timer_kind_ = TimerKind::Header;
   ctx_.loop().timers().arm(timer_, listener_->limits.header_read_timeout_ms);
+  if (tls_) tls_->startHandshake(listener_->tls->settings().handshake_timeout_ms);
   transport_.startReading();
 }
 
@@ -256,7 +268,8 @@ void DownstreamSession::onClosed() {
   if (started_) ctx_.stats().connections_active.sub();
   if (listener_gauge_ != nullptr) listener_gauge_->sub();
   ctx_.removeSession(this);
-  if (continuation_pending_) {
+  // A deferred TLS delivery must run (and see the transport closed) before the free.
+  if (continuation_pending_ || (tls_ && tls_->deferredPending())) {
     ctx_.loop().defer(&DownstreamSession::destroy, this);
   } else {
     destroy(this);

@@ -13,6 +13,7 @@
 #include "gateway/http/parser.h"
 #include "gateway/net/tcp_transport.h"
 #include "gateway/proxy/proxy_context.h"
+#include "gateway/tls/tls_transport.h"
 
 namespace gw::proxy {
 
@@ -28,7 +29,10 @@ class DownstreamSession final : public net::TransportHandler, public http::Messa
   void start(uv_stream_t* server);
 
   ProxyContext& ctx() { return ctx_; }
-  net::TcpTransport& transport() { return transport_; }
+  // The client's byte stream: the TCP socket, or TLS over it on a `tls` listener.
+  net::Transport& transport() { return transport_; }
+  // The TLS layer on a `tls` listener (client certificate, ALPN), else null.
+  const tls::TlsTransport* tls() const { return tls_.get(); }
   const config::Listener& listener() const { return *listener_; }
   const net::SocketAddress& peer() const { return peer_; }
   const std::string& peerIp() const { return peer_ip_; }
@@ -104,7 +108,9 @@ class DownstreamSession final : public net::TransportHandler, public http::Messa
   ProxyContext& ctx_;
   PinnedSnapshot* pinned_;
   const config::Listener* listener_;  // inside *pinned_
-  net::TcpTransport transport_;
+  net::TcpTransport tcp_;
+  std::unique_ptr<tls::TlsTransport> tls_;  // over tcp_ on a `tls` listener
+  net::Transport& transport_;               // tls_ or tcp_
   http::Parser parser_;
   Timer timer_;
   net::SocketAddress peer_;

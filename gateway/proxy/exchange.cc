@@ -27,6 +27,20 @@ void shrink(std::string& s) {
   if (s.capacity() > kKeepBufferCapacity) s.shrink_to_fit();
 }
 
+// On a `tls` listener: X-Forwarded-Proto https, and the client certificate headers
+// (always stripped from the client's head; sent when a certificate was verified).
+void addTlsFacts(DownstreamSession& session, UpstreamRequest& request) {
+  const tls::TlsTransport* tls = session.tls();
+  if (tls == nullptr) return;
+  request.proto = "https";
+  const tls::ServerSettings& settings = session.listener().tls->settings();
+  if (settings.client_auth == tls::ClientAuth::None) return;
+  request.cert_subject_header = settings.client_subject_header;
+  request.cert_subject = tls->peerSubject();
+  request.cert_fingerprint_header = settings.client_fingerprint_header;
+  request.cert_fingerprint = tls->peerFingerprint();
+}
+
 }  // namespace
 
 Exchange::Exchange(ProxyContext& ctx)
@@ -109,6 +123,10 @@ int Exchange::onRequestHead(const http::MessageHead& head) {
     parser.fail(400, "invalid Host header");
     return kReject;
   }
+  if (session_->listener().redirect_https_port != 0) {
+    sendHttpsRedirect(target.authority.empty() ? host : target.authority, target.path_and_query);
+    return kContinue;
+  }
   if (head.has_content_length && head.content_length > max_body_) {
     sendLocalReply(413, "request body too large", true);
     return kContinue;
@@ -165,6 +183,7 @@ int Exchange::onRequestHead(const http::MessageHead& head) {
     }
   }
   request.client_ip = session_->peerIp();
+  addTlsFacts(*session_, request);
   request.default_host = endpoint_->key();
   head_out_.clear();
   writeUpstreamRequestHead(request, head_out_);
@@ -278,6 +297,11 @@ void Exchange::onUpstreamConnected(int status) {
   if (status != 0) {
     ctx_.stats().upstream_connect_failures.add();
     closeUpstream();
+    if (status == UV_EPROTO) {  // upstream TLS: handshake or certificate verification
+      ctx_.stats().tls.upstream_handshake_failures.add();
+      failUpstream(502, "upstream TLS handshake failed");
+      return;
+    }
     failUpstream(502, "upstream connection refused");
     return;
   }
@@ -313,7 +337,7 @@ void Exchange::disarmTimer() {
 }
 
 void Exchange::onUpstreamRead(const char* data, size_t length) {
-  net::TcpTransport& client = session_->transport();
+  net::Transport& client = session_->transport();
   if (tunnel_) {
     client.stage(data, length);
     if (!client.flush()) {
@@ -492,7 +516,7 @@ int Exchange::onHead(const http::MessageHead& head) {
 }
 
 int Exchange::onBody(const char* data, size_t length) {
-  net::TcpTransport& client = session_->transport();
+  net::Transport& client = session_->transport();
   bool copy = response_parser_.inputIsOwned();
   if (response_chunked_out_) {
     char header[20];
@@ -549,6 +573,30 @@ void Exchange::countResponse(int status) {
 
 void Exchange::failUpstream(int status, const char* message) {
   sendLocalReply(status, message, false);
+}
+
+void Exchange::sendHttpsRedirect(std::string_view host, std::string_view path_and_query) {
+  if (host.empty()) {
+    sendLocalReply(400, "a redirect to HTTPS needs a Host header", true);
+    return;
+  }
+  local_reply_ = true;
+  response_started_ = true;
+  response_done_ = true;
+  disarmTimer();
+  // The request body (if any) is not wanted: close after the redirect rather than read it.
+  bool close =
+      !client_keep_alive_ || session_->closeAfterResponse() || ctx_.draining() || request_has_body_;
+  if (close) session_->setCloseAfterResponse();
+  std::string location;
+  httpsLocation(host, session_->listener().redirect_https_port, path_and_query, location);
+  scratch_.clear();
+  writeRedirectReply(308, location, close, scratch_);
+  session_->transport().stageCopy(scratch_);
+  session_->transport().flush();
+  ctx_.stats().local_replies.add();
+  ctx_.stats().countStatus(308);
+  session_->exchangeDone(!close);
 }
 
 void Exchange::sendLocalReply(int status, const char* message, bool close) {

@@ -64,6 +64,8 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   void sendLocalReply(int status, const char* message, bool close);
   // Counts a response by status class, and for the chosen pool (canary error rates).
   void countResponse(int status);
+  // A plain listener with redirect_to_https: 308 to the same URL over HTTPS.
+  void sendHttpsRedirect(std::string_view host, std::string_view path_and_query);
   void connectUpstream();
   void failUpstream(int status, const char* message);
   bool retryOnFreshConnection();

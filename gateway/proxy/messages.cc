@@ -95,6 +95,24 @@ bool validHost(std::string_view host) {
   return true;
 }
 
+namespace {
+
+bool isClientCertField(const UpstreamRequest& r, std::string_view name) {
+  return (!r.cert_subject_header.empty() && equalsIgnoreCase(name, r.cert_subject_header)) ||
+         (!r.cert_fingerprint_header.empty() && equalsIgnoreCase(name, r.cert_fingerprint_header));
+}
+
+void appendClientCertFields(const UpstreamRequest& r, std::string& out) {
+  if (!r.cert_subject_header.empty() && !r.cert_subject.empty()) {
+    appendField(out, r.cert_subject_header, r.cert_subject);
+  }
+  if (!r.cert_fingerprint_header.empty() && !r.cert_fingerprint.empty()) {
+    appendField(out, r.cert_fingerprint_header, r.cert_fingerprint);
+  }
+}
+
+}  // namespace
+
 void writeUpstreamRequestHead(const UpstreamRequest& r, std::string& out) {
   const http::MessageHead& head = *r.head;
   const config::Forwarding& fwd = *r.forwarding;
@@ -118,6 +136,7 @@ void writeUpstreamRequestHead(const UpstreamRequest& r, std::string& out) {
     if (connection.contains(name) && !http::isProtectedFromConnection(name)) continue;
     // We answered 100-continue ourselves (or refused the expectation).
     if (equalsIgnoreCase(name, "expect")) continue;
+    if (isClientCertField(r, name)) continue;
     if (equalsIgnoreCase(name, "host")) {
       original_host = value;
       appendField(out, name, r.authority.empty() ? value : r.authority);
@@ -168,6 +187,7 @@ void writeUpstreamRequestHead(const UpstreamRequest& r, std::string& out) {
   if (fwd.via) {
     out.append(head.http_minor == 0 ? "Via: 1.0 gateway\r\n" : "Via: 1.1 gateway\r\n");
   }
+  appendClientCertFields(r, out);
   out.append("\r\n", 2);
 }
 
@@ -219,6 +239,34 @@ void writeLocalReply(int status, std::string_view message, bool close, bool head
   if (close) out.append("Connection: close\r\n");
   out.append("\r\n");
   if (!head_request) out.append(body);
+}
+
+void writeRedirectReply(int status, std::string_view location, bool close, std::string& out) {
+  out.append("HTTP/1.1 ");
+  appendNumber(out, static_cast<uint64_t>(status));
+  out.push_back(' ');
+  out.append(reasonPhrase(status));
+  out.append("\r\nLocation: ");
+  out.append(location);
+  out.append("\r\nContent-Length: 0\r\n");
+  if (close) out.append("Connection: close\r\n");
+  out.append("\r\n");
+}
+
+void httpsLocation(std::string_view host, uint16_t port, std::string_view path_and_query,
+                   std::string& out) {
+  // Strip the port: after the last ':' unless that is inside an IPv6 literal.
+  size_t colon = host.rfind(':');
+  if (colon != std::string_view::npos && host.find(']', colon) == std::string_view::npos) {
+    host = host.substr(0, colon);
+  }
+  out.append("https://");
+  out.append(host);
+  if (port != 443) {
+    out.push_back(':');
+    appendNumber(out, port);
+  }
+  out.append(path_and_query == "*" ? std::string_view("/") : path_and_query);
 }
 
 std::string_view reasonPhrase(int status) {

@@ -36,6 +36,12 @@ struct UpstreamRequest {
   bool trusted_peer = false;  // the client may extend X-Forwarded-*
   std::string_view client_ip;
   std::string_view proto = "http";
+  // mTLS on a `tls` listener: client fields of these names are dropped (they could be
+  // forged), and the verified certificate's values are sent under them (if non-empty).
+  std::string_view cert_subject_header;
+  std::string_view cert_subject;
+  std::string_view cert_fingerprint_header;
+  std::string_view cert_fingerprint;
 };
 // Appends the upstream request head (request line, end-to-end fields in their order and
 // case, the forwarding fields, the blank line) to `out`.
@@ -54,6 +60,14 @@ void writeDownstreamResponseHead(const DownstreamResponse& response, std::string
 // The proxy's own replies: a short JSON body {"error": ..., "status": ...}.
 void writeLocalReply(int status, std::string_view message, bool close, bool head_request,
                      std::string& out);
+
+// A redirect with an empty body: `status` (e.g. 308) and its Location.
+void writeRedirectReply(int status, std::string_view location, bool close, std::string& out);
+
+// "https://host[:port]path": the HTTPS URL of a request that came in over plain HTTP.
+// `host` is the Host value (its port, if any, is replaced); 443 leaves the port out.
+void httpsLocation(std::string_view host, uint16_t port, std::string_view path_and_query,
+                   std::string& out);
 
 std::string_view reasonPhrase(int status);
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "gateway/config/snapshot.h"
+#include "gateway/tls/counters.h"
 
 namespace gw::proxy {
 
@@ -43,6 +44,7 @@ struct WorkerStats {
   // a 5xx (from the upstream, or ours when it failed). The canary's error rate.
   Counter pool_requests[config::kPoolStatSlots];
   Counter pool_failures[config::kPoolStatSlots];
+  tls::TlsCounters tls;  // TLS handshakes and their failures (gateway/tls)
 
   void countStatus(int status) {
     if (status < 200)

@@ -1,16 +1,49 @@
 #include "gateway/upstream/connection.h"
 
 namespace gw::upstream {
+namespace {
+
+// The exchange's upstream_connect_timeout normally ends a slow handshake first.
+constexpr uint64_t kUpstreamHandshakeTimeoutMs = 30'000;
+
+std::unique_ptr<tls::TlsTransport> makeTls(LoopContext& ctx, net::TcpTransport& tcp,
+                                           const tls::ClientContext* tls, const std::string& name) {
+  if (tls == nullptr) return nullptr;
+  SSL* ssl = tls->newConnection(name);
+  if (ssl == nullptr) return nullptr;
+  return std::make_unique<tls::TlsTransport>(ctx, tcp, ssl, nullptr);
+}
+
+}  // namespace
 
 UpstreamConnection::UpstreamConnection(LoopContext& ctx, EndpointRuntime& endpoint)
-    : ctx_(ctx), endpoint_(endpoint), transport_(ctx), idle_timer_(this, &onIdleTimeout) {
+    : ctx_(ctx),
+      endpoint_(endpoint),
+      tcp_(ctx),
+      tls_(makeTls(ctx, tcp_, endpoint.tls_.get(), endpoint.tls_name_)),
+      transport_(tls_ ? static_cast<net::Transport&>(*tls_) : tcp_),
+      idle_timer_(this, &onIdleTimeout) {
   transport_.setHandler(this);
 }
 
 void UpstreamConnection::onConnected(void* self, int status) {
   auto* c = static_cast<UpstreamConnection*>(self);
+  if (status == 0 && c->tls_ != nullptr) {
+    // Connected means usable: for TLS, after the handshake (or its failure, which
+    // arrives as onReadEnd).
+    c->handshaking_ = true;
+    c->tls_->onHandshake(&UpstreamConnection::onHandshakeDone, c);
+    c->tls_->startHandshake(kUpstreamHandshakeTimeoutMs);
+    return;
+  }
   if (status != 0) c->endpoint_.connect_failures_++;
   if (c->user_ != nullptr) c->user_->onUpstreamConnected(status);
+}
+
+void UpstreamConnection::onHandshakeDone(void* self) {
+  auto* c = static_cast<UpstreamConnection*>(self);
+  c->handshaking_ = false;
+  if (c->user_ != nullptr) c->user_->onUpstreamConnected(0);
 }
 
 void UpstreamConnection::release() {
@@ -48,6 +81,12 @@ void UpstreamConnection::onRead(const char* data, size_t length) {
 }
 
 void UpstreamConnection::onReadEnd(int status) {
+  if (handshaking_) {  // the TLS handshake failed: report it as a failed connect
+    handshaking_ = false;
+    endpoint_.connect_failures_++;
+    if (user_ != nullptr) user_->onUpstreamConnected(status < 0 ? status : UV_EPROTO);
+    return;
+  }
   if (user_ != nullptr) {
     user_->onUpstreamReadEnd(status);
     return;
@@ -67,7 +106,14 @@ void UpstreamConnection::onWriteError(int status) {
   close();
 }
 
-void UpstreamConnection::onClosed() { delete this; }
+void UpstreamConnection::onClosed() {
+  // A deferred TLS delivery must run (and see the transport closed) before the free.
+  if (tls_ != nullptr && tls_->deferredPending()) {
+    ctx_.defer([](void* self) { delete static_cast<UpstreamConnection*>(self); }, this);
+    return;
+  }
+  delete this;
+}
 
 EndpointRuntime::EndpointRuntime(LoopContext& ctx, std::string key, net::SocketAddress address)
     : ctx_(ctx), key_(std::move(key)), address_(address) {}
@@ -87,7 +133,9 @@ UpstreamConnection* EndpointRuntime::takeIdle(UpstreamUser* user) {
 UpstreamConnection* EndpointRuntime::connect(UpstreamUser* user, int& error) {
   auto* c = new UpstreamConnection(ctx_, *this);
   c->user_ = user;
-  error = c->transport_.connect(address_, c, &UpstreamConnection::onConnected);
+  error = (tls_ != nullptr && c->tls_ == nullptr)
+              ? UV_ENOMEM
+              : c->tcp_.connect(address_, c, &UpstreamConnection::onConnected);
   if (error != 0) {
     connect_failures_++;
     c->user_ = nullptr;

@@ -15,6 +15,8 @@
 #include "gateway/core/timer.h"
 #include "gateway/net/address.h"
 #include "gateway/net/tcp_transport.h"
+#include "gateway/tls/context.h"
+#include "gateway/tls/tls_transport.h"
 
 namespace gw::upstream {
 
@@ -37,7 +39,8 @@ class UpstreamConnection final : public net::TransportHandler {
   UpstreamConnection(const UpstreamConnection&) = delete;
   UpstreamConnection& operator=(const UpstreamConnection&) = delete;
 
-  net::TcpTransport& transport() { return transport_; }
+  // TCP, or TLS over it for a pool with `tls` (connected = handshake done).
+  net::Transport& transport() { return transport_; }
   EndpointRuntime& endpoint() { return endpoint_; }
   // True when it was taken from the idle pool (it may have been closed by the upstream
   // in the meantime, which is why such a request may be retried on a fresh connection).
@@ -59,11 +62,15 @@ class UpstreamConnection final : public net::TransportHandler {
  private:
   friend class EndpointRuntime;
   static void onConnected(void* self, int status);
+  static void onHandshakeDone(void* self);
   static void onIdleTimeout(void* self);
 
   LoopContext& ctx_;
   EndpointRuntime& endpoint_;
-  net::TcpTransport transport_;
+  net::TcpTransport tcp_;
+  std::unique_ptr<tls::TlsTransport> tls_;  // for a pool with `tls`
+  net::Transport& transport_;               // tls_ or tcp_
+  bool handshaking_ = false;
   UpstreamUser* user_ = nullptr;
   Timer idle_timer_;
   UpstreamConnection* idle_prev_ = nullptr;  // intrusive idle list (LIFO)
@@ -82,6 +89,11 @@ class EndpointRuntime {
   const std::string& key() const { return key_; }
   const net::SocketAddress& address() const { return address_; }
   void setAddress(const net::SocketAddress& address) { address_ = address; }
+  // Upstream TLS (null: plain TCP); `name` is the endpoint's host, for SNI/verification.
+  void setTls(std::shared_ptr<const tls::ClientContext> tls, std::string name) {
+    tls_ = std::move(tls);
+    tls_name_ = std::move(name);
+  }
   void setPoolLimits(uint32_t max_idle, uint64_t idle_timeout_ms) {
     max_idle_ = max_idle;
     idle_timeout_ms_ = idle_timeout_ms;
@@ -107,6 +119,8 @@ class EndpointRuntime {
   LoopContext& ctx_;
   std::string key_;
   net::SocketAddress address_;
+  std::shared_ptr<const tls::ClientContext> tls_;
+  std::string tls_name_;
   uint32_t max_idle_ = 1024;
   uint64_t idle_timeout_ms_ = 60'000;
   UpstreamConnection* idle_head_ = nullptr;

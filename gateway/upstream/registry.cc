@@ -3,6 +3,18 @@
 #include <unordered_set>
 
 namespace gw::upstream {
+namespace {
+
+// Plain endpoints keep their key as written; a TLS pool's endpoint is a different peer
+// for each TLS identity (name, CA, verification, client certificate).
+std::string runtimeKey(const config::Endpoint& endpoint, const config::Pool& pool) {
+  if (pool.tls == nullptr) return endpoint.key;
+  const tls::ClientSettings& s = pool.tls->settings();
+  return endpoint.key + " tls:" + s.server_name + "|" + s.ca_file + "|" +
+         (s.verify ? "verify" : "no-verify") + "|" + s.cert_file;
+}
+
+}  // namespace
 
 UpstreamRegistry::~UpstreamRegistry() = default;
 
@@ -21,12 +33,14 @@ void UpstreamRegistry::apply(const config::Snapshot& snapshot) {
       if (runtime->balancer == nullptr) runtime->balancer = std::make_unique<RoundRobin>();
       runtime->endpoints.clear();
       for (const config::Endpoint& endpoint : pool.endpoints) {
-        auto& slot = endpoints_[endpoint.key];
+        // A connection is reused only for the same peer: address and TLS identity.
+        auto& slot = endpoints_[runtimeKey(endpoint, pool)];
         if (slot == nullptr) {
           slot = std::make_unique<EndpointRuntime>(ctx_, endpoint.key, endpoint.addresses.front());
         } else {
           slot->setAddress(endpoint.addresses.front());
         }
+        slot->setTls(pool.tls, endpoint.host);
         slot->setPoolLimits(service.max_idle_connections, service.idle_connection_timeout_ms);
         runtime->endpoints.push_back(slot.get());
       }

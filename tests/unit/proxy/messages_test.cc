@@ -706,3 +706,22 @@ TEST_CASE("reasonPhrase knows the statuses the proxy sends") {
 
 }  // namespace
 }  // namespace gw::proxy
+
+TEST_CASE("httpsLocation: same host and target over HTTPS, port replaced") {
+  auto location = [](std::string_view host, uint16_t port, std::string_view target) {
+    std::string out;
+    gw::proxy::httpsLocation(host, port, target, out);
+    return out;
+  };
+  CHECK(location("example.com", 443, "/a?b=1") == "https://example.com/a?b=1");
+  CHECK(location("example.com:8080", 443, "/") == "https://example.com/");
+  CHECK(location("example.com:8080", 8443, "/x") == "https://example.com:8443/x");
+  CHECK(location("[::1]:80", 8443, "/") == "https://[::1]:8443/");
+  CHECK(location("[::1]", 443, "/") == "https://[::1]/");
+  CHECK(location("example.com", 443, "*") == "https://example.com/");
+  std::string out;
+  gw::proxy::writeRedirectReply(308, "https://example.com/", true, out);
+  CHECK(out ==
+        "HTTP/1.1 308 Permanent Redirect\r\nLocation: https://example.com/\r\n"
+        "Content-Length: 0\r\nConnection: close\r\n\r\n");
+}
