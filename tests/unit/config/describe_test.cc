@@ -70,7 +70,10 @@ struct TempDir {
     char tmpl[] = "/tmp/gw-describe-XXXXXX";
     path = mkdtemp(tmpl);
   }
-  ~TempDir() { std::system(("rm -rf " + path).c_str()); }
+  ~TempDir() {
+    if (std::system(("rm -rf " + path).c_str()) != 0)
+      std::fprintf(stderr, "cannot remove %s\n", path.c_str());
+  }
   std::string write(const std::string& name, const std::string& text) const {
     std::string full = path + "/" + name;
     std::FILE* f = std::fopen(full.c_str(), "w");
