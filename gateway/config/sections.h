@@ -39,4 +39,9 @@ std::vector<ParsedRoute> readRoutes(TableReader& root);
 // of it had errors, so references to it do not produce a second, misleading error.
 void readServices(TableReader& root, std::map<std::string, Service>& out);
 
+// The [services.NAME] keys of load balancing and resilience (lb, hash_key, health_check,
+// outlier, circuit_breaker, retry, ...), and their reader (resilience.cc).
+const std::vector<std::string_view>& balancingKeys();
+void readBalancing(TableReader& service, const std::string& name, Service& out);
+
 }  // namespace gw::config::detail

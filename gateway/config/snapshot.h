@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "gateway/config/resilience.h"
 #include "gateway/net/address.h"
 #include "gateway/route/route.h"
 
@@ -61,6 +62,7 @@ struct Endpoint {
   std::string host;
   uint16_t port = 0;
   std::vector<net::SocketAddress> addresses;  // resolved at load; at least one
+  uint32_t weight = 1;  // { address = "...", weight = 3 }: share for weighted policies
 };
 
 struct Pool {
@@ -77,6 +79,7 @@ struct Service {
   uint64_t upstream_response_timeout_ms = 60'000;  // no response byte for this long: 504
   uint32_t max_idle_connections = 1024;            // per endpoint per worker
   uint64_t idle_connection_timeout_ms = 60'000;    // idle upstream connections close after
+  Balancing balancing;  // lb options, health, outlier, circuit breaker, retry (resilience.h)
 
   const Pool& activePool() const { return pools.at(active); }
 };
