@@ -5,6 +5,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "gateway/upstream/balancing_stats.h"
+
 namespace gw::proxy {
 
 class Counter {
@@ -34,6 +36,7 @@ struct WorkerStats {
   Counter upstream_retries;
   Counter upstream_resets;  // upstream failed mid-response
   Counter header_timeouts;
+  upstream::BalancingStats balancing;  // ejections, breakers, retries, panic (gateway/upstream)
 
   void countStatus(int status) {
     if (status < 200)

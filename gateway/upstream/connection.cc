@@ -67,7 +67,10 @@ void UpstreamConnection::onWriteError(int status) {
   close();
 }
 
-void UpstreamConnection::onClosed() { delete this; }
+void UpstreamConnection::onClosed() {
+  endpoint_.open_connections_--;
+  delete this;
+}
 
 EndpointRuntime::EndpointRuntime(LoopContext& ctx, std::string key, net::SocketAddress address)
     : ctx_(ctx), key_(std::move(key)), address_(address) {}
@@ -86,6 +89,7 @@ UpstreamConnection* EndpointRuntime::takeIdle(UpstreamUser* user) {
 
 UpstreamConnection* EndpointRuntime::connect(UpstreamUser* user, int& error) {
   auto* c = new UpstreamConnection(ctx_, *this);
+  open_connections_++;  // until its close callback, however the connect ends
   c->user_ = user;
   error = c->transport_.connect(address_, c, &UpstreamConnection::onConnected);
   if (error != 0) {
