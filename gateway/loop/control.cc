@@ -93,6 +93,8 @@ int Control::run() {
              [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
   }
 
+  if (ok) startHealthChecks();
+
   if (ok && snapshot_->admin.address) {
     admin::AdminHandlers handlers;
     handlers.ready = [this] { return !draining_.load(); };
@@ -146,8 +148,10 @@ int Control::run() {
   }
 
   uv_run(&loop_, UV_RUN_DEFAULT);
+  if (health_) health_->stop();
   ctx_->close();
   uv_run(&loop_, UV_RUN_DEFAULT);
+  health_.reset();
   for (auto& w : workers_) w->join();
   workers_.clear();
   admin_.reset();
@@ -163,6 +167,7 @@ void Control::beginShutdown(const char* why) {
   log::info("draining", {log::str("reason", why),
                          log::num("drain_timeout_ms",
                                   static_cast<long long>(snapshot_->limits.drain_timeout_ms))});
+  if (health_) health_->stop();
   for (auto& w : workers_) w->requestDrain();
 }
 

@@ -19,6 +19,7 @@
 #include "gateway/config/snapshot.h"
 #include "gateway/core/loop_context.h"
 #include "gateway/core/timer.h"
+#include "gateway/health/checker.h"
 #include "gateway/loop/worker.h"
 
 namespace gw::loop {
@@ -32,6 +33,12 @@ class Control {
       : snapshot_(std::move(snapshot)) {}
 
   int run();
+
+  // Control thread only: whether `service`'s `pool` (in the running config) has at least
+  // one endpoint that active health checks do not report down. Endpoints of a service
+  // without health_check, and endpoints not checked yet, count as healthy. False for an
+  // unknown service or pool. (For refusing a blue-green flip to an unhealthy pool.)
+  bool poolHasHealthyEndpoint(const std::string& service, const std::string& pool) const;
 
  private:
   bool resolveListenAddresses(const config::Snapshot& snapshot,
@@ -69,6 +76,10 @@ class Control {
   std::vector<net::SocketAddress> bind_addresses_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<admin::AdminServer> admin_;
+  std::unique_ptr<health::HealthChecker> health_;  // active checks (control_health.cc)
+  void startHealthChecks();
+  void appendHealthStats(std::string& out) const;
+  void appendServiceHealth(std::string& out, const config::Service& service) const;
   uv_signal_t sigterm_{}, sigint_{}, sighup_{};
   uv_async_t worker_exit_{};
   uv_async_t worker_applied_{};
