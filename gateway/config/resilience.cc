@@ -145,8 +145,8 @@ void readRetry(Diagnostics& diag, const std::string& service, const toml::table&
 
 const std::vector<std::string_view>& balancingKeys() {
   static const std::vector<std::string_view> kKeys = {
-      "hash_key",        "slow_start", "panic_threshold", "health_check", "outlier",
-      "circuit_breaker", "retry"};
+      "hash_key",     "dns_refresh", "slow_start",      "panic_threshold",
+      "health_check", "outlier",     "circuit_breaker", "retry"};
   return kKeys;
 }
 
@@ -164,6 +164,10 @@ void readBalancing(TableReader& service, const std::string& name, Service& out) 
   readHashKey(service, b.hash_key);
   service.getDuration("slow_start", 0, b.slow_start_ms);
   service.getUint32("panic_threshold", 0, 100, b.panic_threshold);
+  if (service.getDuration("dns_refresh", 0, b.dns_refresh_ms) && b.dns_refresh_ms != 0 &&
+      b.dns_refresh_ms < 100) {
+    diag.error(*service.find("dns_refresh"), "dns_refresh must be \"0s\" (off) or at least 100ms");
+  }
   if (const toml::table* t = service.getTable("health_check")) {
     readHealthCheck(diag, name, *t, b.health_check);
   }

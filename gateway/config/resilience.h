@@ -64,8 +64,9 @@ struct Retry {
 
 struct Balancing {
   HashKey hash_key;
-  uint64_t slow_start_ms = 0;    // a new or returning endpoint ramps its weight; 0: off
-  uint32_t panic_threshold = 0;  // % healthy below which all endpoints are used; 0: off
+  uint64_t slow_start_ms = 0;        // a new or returning endpoint ramps its weight; 0: off
+  uint32_t panic_threshold = 0;      // % healthy below which all endpoints are used; 0: off
+  uint64_t dns_refresh_ms = 30'000;  // hostname endpoints are re-resolved this often; 0: off
   HealthCheck health_check;
   Outlier outlier;
   CircuitBreaker circuit_breaker;

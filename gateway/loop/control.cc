@@ -148,10 +148,11 @@ int Control::run() {
   }
 
   uv_run(&loop_, UV_RUN_DEFAULT);
-  if (health_) health_->stop();
+  stopHealth();
   ctx_->close();
   uv_run(&loop_, UV_RUN_DEFAULT);
   health_.reset();
+  dns_.reset();
   for (auto& w : workers_) w->join();
   workers_.clear();
   admin_.reset();
@@ -167,7 +168,7 @@ void Control::beginShutdown(const char* why) {
   log::info("draining", {log::str("reason", why),
                          log::num("drain_timeout_ms",
                                   static_cast<long long>(snapshot_->limits.drain_timeout_ms))});
-  if (health_) health_->stop();
+  stopHealth();
   for (auto& w : workers_) w->requestDrain();
 }
 

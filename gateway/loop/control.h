@@ -20,6 +20,7 @@
 #include "gateway/core/loop_context.h"
 #include "gateway/core/timer.h"
 #include "gateway/health/checker.h"
+#include "gateway/health/dns_refresher.h"
 #include "gateway/loop/worker.h"
 
 namespace gw::loop {
@@ -76,8 +77,13 @@ class Control {
   std::vector<net::SocketAddress> bind_addresses_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<admin::AdminServer> admin_;
-  std::unique_ptr<health::HealthChecker> health_;  // active checks (control_health.cc)
+  // Active health checks and DNS re-resolution (control_health.cc).
+  std::unique_ptr<health::HealthChecker> health_;
+  std::unique_ptr<health::DnsRefresher> dns_;
   void startHealthChecks();
+  void applyHealth(const config::Snapshot& snapshot);
+  void stopHealth();
+  void onDnsRound(const health::Resolved& resolved);
   void appendHealthStats(std::string& out) const;
   void appendServiceHealth(std::string& out, const config::Service& service) const;
   uv_signal_t sigterm_{}, sigint_{}, sighup_{};

@@ -7,7 +7,32 @@ namespace gw::loop {
 
 void Control::startHealthChecks() {
   health_ = std::make_unique<health::HealthChecker>(*ctx_, upstream::HealthBoard::process());
-  health_->apply(*snapshot_);
+  dns_ = std::make_unique<health::DnsRefresher>(
+      *ctx_, [this](const health::Resolved& resolved) { onDnsRound(resolved); });
+  applyHealth(*snapshot_);
+}
+
+void Control::applyHealth(const config::Snapshot& snapshot) {
+  if (health_) health_->apply(snapshot);
+  if (dns_) dns_->apply(snapshot);
+}
+
+void Control::stopHealth() {
+  if (health_) health_->stop();
+  if (dns_) dns_->stop();
+}
+
+void Control::onDnsRound(const health::Resolved& resolved) {
+  if (draining_.load()) return;
+  std::shared_ptr<config::Snapshot> next = health::withResolved(*snapshot_, resolved);
+  if (next == nullptr) return;  // nothing moved
+  // The file's view gets the addresses too, so a later flip or override keeps them.
+  if (file_snapshot_ != nullptr) {
+    if (auto file = health::withResolved(*file_snapshot_, resolved)) file_snapshot_ = file;
+  }
+  log::info("endpoint addresses changed after re-resolution; publishing",
+            {log::num("version", static_cast<long long>(config_version_ + 1))});
+  publish(next, bind_addresses_);
 }
 
 bool Control::poolHasHealthyEndpoint(const std::string& service, const std::string& pool) const {
@@ -76,6 +101,8 @@ void Control::appendHealthStats(std::string& out) const {
   out += ",\"health_checks_failed\":" + std::to_string(c.checks_failed);
   out += ",\"health_marked_down\":" + std::to_string(c.marked_down);
   out += ",\"health_marked_up\":" + std::to_string(c.marked_up);
+  out += ",\"dns_refresh_rounds\":" + std::to_string(dns_ ? dns_->rounds() : 0);
+  out += ",\"dns_refresh_failures\":" + std::to_string(dns_ ? dns_->failures() : 0);
 }
 
 }  // namespace gw::loop

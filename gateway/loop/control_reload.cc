@@ -93,7 +93,7 @@ void Control::publish(std::shared_ptr<const config::Snapshot> next,
                       std::vector<net::SocketAddress> addresses) {
   applied_expected_ += workers_.size();
   for (auto& w : workers_) w->requestApply(next, addresses);
-  if (health_) health_->apply(*next);
+  applyHealth(*next);
   snapshot_ = std::move(next);
   bind_addresses_ = std::move(addresses);
   config_version_++;

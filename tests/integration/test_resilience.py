@@ -365,3 +365,17 @@ class Retries(Base):
         # most max(1, 20% of 10) = 2 in flight at a time.
         self.assertGreaterEqual(stats["retry_budget_exhausted"], 1)
         self.assertLess(stats["retries"], 30)
+
+
+class Dns(Base):
+
+    def test_hostname_endpoints_are_re_resolved_and_keep_working(self):
+        a = self.flaky("a")
+        gw = self.gw_with({"s": svc(["localhost:%d" % a.port], dns_refresh="100ms")})
+        self.assertTrue(poll(lambda: admin_get(gw, "/stats")["dns_refresh_rounds"] >= 3),
+                        "no re-resolution rounds")
+        self.assertEqual(admin_get(gw, "/stats")["dns_refresh_failures"], 0)
+        self.assertEqual(self.upstreams(gw, 3), [(200, "a")] * 3)
+        # The same addresses came back: no new snapshot was published.
+        self.assertFalse([r for r in list(gw.records)
+                          if r.get("msg", "").startswith("endpoint addresses changed")])
