@@ -84,13 +84,15 @@ void readHealthCheck(Diagnostics& diag, const std::string& service, const toml::
 
 void readOutlier(Diagnostics& diag, const std::string& service, const toml::table& table,
                  Outlier& out) {
-  TableReader t(
-      diag, table, "in [services." + service + "] outlier",
-      {"consecutive_errors", "base_ejection_time", "max_ejection_time", "max_ejection_percent"});
+  TableReader t(diag, table, "in [services." + service + "] outlier",
+                {"consecutive_errors", "base_ejection_time", "max_ejection_time",
+                 "max_ejection_percent", "latency_factor", "latency_min_requests"});
   t.getUint32("consecutive_errors", 0, 1'000'000, out.consecutive_errors);
   t.getDuration("base_ejection_time", 1, out.base_ejection_time_ms);
   t.getDuration("max_ejection_time", 1, out.max_ejection_time_ms);
   t.getUint32("max_ejection_percent", 0, 100, out.max_ejection_percent);
+  t.getUint32("latency_factor", 0, 1000, out.latency_factor);
+  t.getUint32("latency_min_requests", 1, 1'000'000, out.latency_min_requests);
   if (out.max_ejection_time_ms < out.base_ejection_time_ms) {
     const toml::node* at = t.find("max_ejection_time");
     diag.error(at != nullptr ? *at : static_cast<const toml::node&>(table),

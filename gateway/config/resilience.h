@@ -38,6 +38,10 @@ struct Outlier {
   uint64_t base_ejection_time_ms = 30'000;  // times the number of ejections so far
   uint64_t max_ejection_time_ms = 300'000;
   uint32_t max_ejection_percent = 10;  // of the pool; at least one may always be ejected
+  // Latency outliers: an endpoint whose p99 over the last window exceeds the median of
+  // the pool's endpoint p99s by this factor is ejected too. 0: off.
+  uint32_t latency_factor = 0;
+  uint32_t latency_min_requests = 50;  // per endpoint per window, to be judged
 };
 
 // circuit_breaker = { max_connections = ..., ... }: per pool, per worker. Over: 503.

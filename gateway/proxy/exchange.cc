@@ -497,6 +497,7 @@ int Exchange::onHead(const http::MessageHead& head) {
     }
   } else if (pool_ != nullptr) {
     pool_->reportSuccess(*endpoint_);
+    pool_->reportLatency(*endpoint_, uv_now(ctx_.loop().loop()) - try_started_ms_);
   }
   bool no_body = is_head_ || status == 204 || status == 304;
   if (!no_body && !head.has_content_length) {

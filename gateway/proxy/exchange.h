@@ -132,8 +132,9 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   uint64_t tryTimeoutMs() const;
 
   upstream::PoolRuntime* pool_ = nullptr;
-  upstream::PickRequest pick_;  // the request's hash key and the members tried so far
-  uint32_t retries_done_ = 0;   // policy retries (not the stale-connection one)
+  upstream::PickRequest pick_;   // the request's hash key and the members tried so far
+  uint64_t try_started_ms_ = 0;  // loop time the current try started (latency outliers)
+  uint32_t retries_done_ = 0;    // policy retries (not the stale-connection one)
   bool counted_endpoint_ = false;
   bool counted_request_ = false;
   bool counted_retry_ = false;

@@ -103,6 +103,7 @@ void Exchange::useMember(int index) {
   endpoint_ = pool_->members()[static_cast<size_t>(index)].endpoint;
   endpoint_->active_requests++;
   counted_endpoint_ = true;
+  try_started_ms_ = uv_now(ctx_.loop().loop());
   if (index < 64) pick_.tried |= uint64_t{1} << index;
 }
 
@@ -183,6 +184,7 @@ bool Exchange::startRetry() {
 }
 
 void Exchange::startTry() {
+  try_started_ms_ = uv_now(ctx_.loop().loop());
   conn_ = endpoint_->takeIdle(this);
   if (conn_ == nullptr) {
     connectUpstream();
@@ -207,6 +209,7 @@ void Exchange::releaseBalancing() {
   pool_ = nullptr;
   pick_ = upstream::PickRequest{};
   retries_done_ = 0;
+  try_started_ms_ = 0;
   counted_endpoint_ = counted_request_ = counted_retry_ = counted_pending_ = false;
   idempotent_ = retry_on_head_ = false;
   retry_status_ = 0;

@@ -107,6 +107,11 @@ class EndpointRuntime {
     uint64_t ejected_until_ms = 0;
     bool ejected = false;
     uint64_t ramp_start_ms = 0;  // slow start: when it last joined (added, returned, healed)
+    // Response-head latencies of this window, log2 buckets of milliseconds: bucket 0 is
+    // < 1ms, bucket k is [2^(k-1), 2^k) ms, the last one everything above.
+    static constexpr size_t kLatencyBuckets = 18;
+    uint32_t latency[kLatencyBuckets] = {};
+    uint32_t latency_samples = 0;
   } outlier;
   uint64_t created() const { return created_; }
   uint64_t connectFailures() const { return connect_failures_; }

@@ -113,7 +113,12 @@ bool PoolRuntime::reportFailure(EndpointRuntime& endpoint) {
   if (o.consecutive_errors == 0 || state.ejected) return false;
   if (++state.consecutive_errors < o.consecutive_errors) return false;
   state.consecutive_errors = 0;
-  uint64_t now = uv_now(ctx_.loop());
+  return eject(endpoint, uv_now(ctx_.loop()), "consecutive_errors");
+}
+
+bool PoolRuntime::eject(EndpointRuntime& endpoint, uint64_t now, const char* why) {
+  const config::Outlier& o = settings_.outlier;
+  EndpointRuntime::Outlier& state = endpoint.outlier;
   size_t ejected = 0;
   for (const Member& m : members_) {
     const auto& s = m.endpoint->outlier;
@@ -129,11 +134,69 @@ bool PoolRuntime::reportFailure(EndpointRuntime& endpoint) {
   state.ejected = true;
   state.ejected_until_ms = now + duration;
   if (stats_ != nullptr) stats_->outlier_ejections.add();
-  log::warn("endpoint ejected", {log::str("pool", name_), log::str("endpoint", endpoint.key()),
-                                 log::num("consecutive_errors", o.consecutive_errors),
-                                 log::num("ejection_ms", static_cast<long long>(duration)),
-                                 log::num("ejections", state.ejections)});
+  log::warn("endpoint ejected",
+            {log::str("pool", name_), log::str("endpoint", endpoint.key()), log::str("reason", why),
+             log::num("ejection_ms", static_cast<long long>(duration)),
+             log::num("ejections", state.ejections)});
   return true;
+}
+
+uint64_t PoolRuntime::p99(const EndpointRuntime& endpoint) {
+  const auto& o = endpoint.outlier;
+  if (o.latency_samples == 0) return 0;
+  // The smallest bucket with at least 99% of the samples at or below it.
+  uint64_t need = (uint64_t{o.latency_samples} * 99 + 99) / 100;
+  uint64_t seen = 0;
+  for (size_t k = 0; k < EndpointRuntime::Outlier::kLatencyBuckets; ++k) {
+    seen += o.latency[k];
+    if (seen >= need) return uint64_t{1} << k;
+  }
+  return uint64_t{1} << (EndpointRuntime::Outlier::kLatencyBuckets - 1);
+}
+
+bool PoolRuntime::reportLatency(EndpointRuntime& endpoint, uint64_t latency_ms) {
+  const config::Outlier& o = settings_.outlier;
+  if (o.latency_factor == 0) return false;
+  auto& state = endpoint.outlier;
+  size_t bucket = 0;
+  while (bucket + 1 < EndpointRuntime::Outlier::kLatencyBuckets &&
+         (uint64_t{1} << bucket) <= latency_ms) {
+    bucket++;
+  }
+  state.latency[bucket]++;
+  state.latency_samples++;
+  if (++latency_window_samples_ < uint64_t{o.latency_min_requests} * members_.size()) return false;
+  latency_window_samples_ = 0;
+
+  // Judge the window against the median of the p99s of endpoints with enough samples.
+  // (A window's vectors are allocated once per window, not per request.)
+  std::vector<std::pair<uint64_t, EndpointRuntime*>> judged;
+  for (const Member& m : members_) {
+    if (m.endpoint->outlier.latency_samples >= o.latency_min_requests) {
+      judged.emplace_back(p99(*m.endpoint), m.endpoint);
+    }
+  }
+  bool ejected = false;
+  if (judged.size() >= 2) {
+    std::vector<uint64_t> values;
+    for (const auto& j : judged) values.push_back(j.first);
+    std::sort(values.begin(), values.end());
+    uint64_t median = values[(values.size() - 1) / 2];  // the lower median: one slow one
+                                                        // cannot lift it
+    uint64_t now = uv_now(ctx_.loop());
+    for (const auto& [value, e] : judged) {
+      // Bucket bounds are powers of two; "under 1ms" compares as 1ms.
+      if (!e->outlier.ejected && value > std::max<uint64_t>(median, 1) * o.latency_factor) {
+        ejected = eject(*e, now, "latency") || ejected;
+      }
+    }
+  }
+  for (const Member& m : members_) {
+    auto& s = m.endpoint->outlier;
+    std::fill(std::begin(s.latency), std::end(s.latency), 0);
+    s.latency_samples = 0;
+  }
+  return ejected;
 }
 
 bool PoolRuntime::admitRequest() {

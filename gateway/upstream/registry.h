@@ -56,6 +56,13 @@ class PoolRuntime {
   // a connect failure, a reset or a timeout. Returns true when this ejected it.
   bool reportFailure(EndpointRuntime& endpoint);
   void reportSuccess(EndpointRuntime& endpoint) { endpoint.outlier.consecutive_errors = 0; }
+  // Latency outlier detection: the time from sending the request to the response head.
+  // Every `latency_min_requests` x members samples, endpoints whose p99 exceeds the
+  // median endpoint p99 by `latency_factor` are ejected; then a new window starts.
+  // Returns true when this ejected an endpoint.
+  bool reportLatency(EndpointRuntime& endpoint, uint64_t latency_ms);
+  // The upper bound (ms) of the bucket holding the 99th percentile; 0 with no samples.
+  static uint64_t p99(const EndpointRuntime& endpoint);
 
   // Circuit breakers (per worker). Each returns false, counted, when over its limit.
   bool admitRequest();
@@ -73,6 +80,8 @@ class PoolRuntime {
   void configure(const config::Service& service, std::vector<Member> members,
                  BalancingStats* stats);
   bool eligibleNow(Member& m, uint64_t now);
+  // Ejects `endpoint` if max_ejection_percent allows; `why` goes into the log.
+  bool eject(EndpointRuntime& endpoint, uint64_t now, const char* why);
   uint32_t effectiveWeight(const Member& m, uint64_t now) const;
 
   LoopContext& ctx_;
@@ -86,6 +95,7 @@ class PoolRuntime {
   std::vector<uint8_t> eligible_;
   std::vector<uint32_t> weights_;
   std::vector<uint32_t> active_;
+  uint64_t latency_window_samples_ = 0;
 };
 
 class UpstreamRegistry {

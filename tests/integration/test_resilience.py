@@ -16,6 +16,7 @@ from harness import IO_TIMEOUT, EchoUpstream, GatewayTestCase, config
 class Flaky:
     """An HTTP/1.1 keep-alive upstream on a fixed port whose behaviour changes at run
     time. mode: "ok" | "500" | "503" | "hang" | "close" (close before answering) |
+    "slow" (answer 200 after 200ms) |
     "refuse" (stop listening). health_mode, when set, is used for /healthz instead."""
 
     def __init__(self, name):
@@ -92,6 +93,8 @@ class Flaky:
                     return
                 if mode == "close":
                     return
+                if mode == "slow":
+                    time.sleep(0.2)  # the behaviour under test, not synchronisation
                 status = {"ok": 200, "500": 500, "503": 503}.get(mode, 200)
                 body = json.dumps({"upstream": self.name}).encode()
                 conn.sendall(b"HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
@@ -267,6 +270,23 @@ class Outlier(Base):
         stats = admin_get(gw, "/stats")
         self.assertEqual(stats["outlier_ejections"], 1, "50% of two endpoints is one")
         self.assertGreaterEqual(stats["outlier_ejections_skipped"], 1)
+
+
+class LatencyOutlier(Base):
+
+    def test_slow_endpoint_is_ejected(self):
+        a, b, c = self.flaky("a"), self.flaky("b"), self.flaky("c")
+        c.set_mode("slow")
+        gw = self.gw_with({"s": svc([a.address, b.address, c.address], outlier={
+            "latency_factor": 5, "latency_min_requests": 5, "max_ejection_percent": 34})})
+        first = self.upstreams(gw, 15)  # one window: 5 per endpoint
+        self.assertEqual({s for s, _ in first}, {200})
+        self.assertEqual(admin_get(gw, "/stats")["outlier_ejections"], 1)
+        record = gw.wait_log(lambda r: r.get("msg") == "endpoint ejected")
+        self.assertEqual((record["endpoint"], record["reason"]), (c.address, "latency"))
+        before = c.requests
+        self.assertNotIn((200, "c"), self.upstreams(gw, 10))
+        self.assertEqual(c.requests, before)
 
 
 class Breakers(Base):

@@ -181,5 +181,46 @@ TEST_CASE("slow start ramps a recovered endpoint's share") {
   CHECK(half["127.0.0.1:2"] == 100);
 }
 
+TEST_CASE("latency outliers: a p99 far above the pool's median p99 is ejected") {
+  Fixture f(
+      "outlier = { latency_factor = 4, latency_min_requests = 20, "
+      "max_ejection_percent = 50 }",
+      4);
+  // A window is 20 x 4 samples. Endpoints 0-2 answer in ~2ms; endpoint 3 in 2ms
+  // mostly but 100ms for 5% of requests: its p99 is 128 (bucket bound) vs a median of 4.
+  bool ejected = false;
+  for (int round = 0; round < 20; ++round) {
+    for (int i = 0; i < 3; ++i) ejected = f.pool->reportLatency(f.endpoint(i), 2) || ejected;
+    ejected = f.pool->reportLatency(f.endpoint(3), round % 20 == 7 ? 100 : 2) || ejected;
+  }
+  CHECK(ejected);
+  CHECK(f.endpoint(3).outlier.ejected);
+  CHECK_FALSE(f.endpoint(0).outlier.ejected);
+  CHECK(f.stats.outlier_ejections.get() == 1);
+}
+
+TEST_CASE("latency: a uniformly slow pool ejects nobody; off by default") {
+  Fixture f("outlier = { latency_factor = 3, latency_min_requests = 10 }", 3);
+  for (int round = 0; round < 50; ++round) {
+    for (int i = 0; i < 3; ++i) CHECK_FALSE(f.pool->reportLatency(f.endpoint(i), 300 + i));
+  }
+  Fixture off("", 2);
+  for (int round = 0; round < 200; ++round) {
+    CHECK_FALSE(off.pool->reportLatency(off.endpoint(0), 1));
+    CHECK_FALSE(off.pool->reportLatency(off.endpoint(1), 5000));
+  }
+}
+
+TEST_CASE("p99 is the bucket bound holding the 99th percentile") {
+  Fixture f("outlier = { latency_factor = 2, latency_min_requests = 1000 }", 1);
+  EndpointRuntime& e = f.endpoint(0);
+  CHECK(PoolRuntime::p99(e) == 0);
+  for (int i = 0; i < 99; ++i) f.pool->reportLatency(e, 0);
+  f.pool->reportLatency(e, 50);
+  CHECK(PoolRuntime::p99(e) == 1);  // 99 of 100 under 1ms
+  f.pool->reportLatency(e, 50);
+  CHECK(PoolRuntime::p99(e) == 64);  // 2 of 101 in [32, 64)
+}
+
 }  // namespace
 }  // namespace gw::upstream
