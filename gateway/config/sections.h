@@ -50,5 +50,9 @@ void readServices(TableReader& root, std::map<std::string, Service>& out);
 
 // A service's `split` and `canary` (after its pools and `active` were read).
 void readTrafficSplit(TableReader& service, const std::string& name, Service& out);
+// The [services.NAME] keys of load balancing and resilience (lb, hash_key, health_check,
+// outlier, circuit_breaker, retry, ...), and their reader (resilience.cc).
+const std::vector<std::string_view>& balancingKeys();
+void readBalancing(TableReader& service, const std::string& name, Service& out);
 
 }  // namespace gw::config::detail

@@ -101,32 +101,63 @@ bool readEndpoint(Diagnostics& diag, Resolver& resolver, const std::string& text
   return true;
 }
 
+// One element of `endpoints`: "host:port", or { address = "host:port", weight = 3 }.
+bool readEndpointEntry(Diagnostics& diag, const std::string& section, const toml::node& element,
+                       std::string& text, uint32_t& weight) {
+  if (const auto* s = element.as_string()) {
+    text = s->get();
+    return true;
+  }
+  const toml::table* table = element.as_table();
+  if (table == nullptr) {
+    diag.error(element,
+               "\"endpoints\" elements must be \"host:port\" strings or "
+               "{ address = \"host:port\", weight = N } tables");
+    return false;
+  }
+  TableReader entry(diag, *table, section + " endpoint", {"address", "weight"});
+  entry.getUint32("weight", 1, 1000, weight);
+  if (!entry.getString("address", text)) {
+    if (entry.find("address") == nullptr) {
+      diag.error(element, "endpoint table needs address = \"host:port\"");
+    }
+    return false;
+  }
+  return true;
+}
+
 void readPool(Diagnostics& diag, Resolver& resolver, const std::string& service,
               const std::string& name, const toml::table& table, Pool& out) {
   std::string where = "service " + quoted(service) + " pool " + quoted(name);
-  TableReader pool(diag, table, "in [services." + service + ".pools." + name + "]",
-                   {"endpoints", "tls"});
+  std::string section = "in [services." + service + ".pools." + name + "]";
+  TableReader pool(diag, table, section, {"endpoints", "tls"});
   readPoolTls(pool, where, out);
-  std::vector<std::pair<std::string, const toml::node*>> endpoints;
-  if (!pool.getStringArray("endpoints", endpoints)) {
-    if (pool.find("endpoints") == nullptr) {
-      diag.error(table,
-                 where + ": \"endpoints\" is required, e.g. endpoints = [\"127.0.0.1:9001\"]");
-    }
+  const toml::node* list = pool.find("endpoints");
+  if (list == nullptr) {
+    diag.error(table, where + ": \"endpoints\" is required, e.g. endpoints = [\"127.0.0.1:9001\"]");
     return;
   }
-  if (endpoints.empty()) {
-    diag.error(*pool.find("endpoints"), where + ": needs at least one endpoint");
+  const toml::array* array = list->as_array();
+  if (array == nullptr) {
+    diag.error(*list, "\"endpoints\" must be an array of strings");
+    return;
+  }
+  if (array->empty()) {
+    diag.error(*list, where + ": needs at least one endpoint");
     return;
   }
   std::set<std::string> keys;
-  for (const auto& [text, node] : endpoints) {
+  for (const toml::node& element : *array) {
+    std::string text;
+    uint32_t weight = 1;
+    if (!readEndpointEntry(diag, section, element, text, weight)) continue;
     if (!keys.insert(text).second) {
-      diag.error(*node, where + ": endpoint " + quoted(text) + " is listed twice");
+      diag.error(element, where + ": endpoint " + quoted(text) + " is listed twice");
       continue;
     }
     Endpoint endpoint;
-    if (readEndpoint(diag, resolver, text, *node, endpoint)) {
+    endpoint.weight = weight;
+    if (readEndpoint(diag, resolver, text, element, endpoint)) {
       out.endpoints.push_back(std::move(endpoint));
     }
   }
@@ -135,14 +166,18 @@ void readPool(Diagnostics& diag, Resolver& resolver, const std::string& service,
 void readService(Diagnostics& diag, Resolver& resolver, const std::string& name,
                  const toml::table& table, Service& out) {
   std::string where = "service " + quoted(name);
-  TableReader service(
-      diag, table, "in [services." + name + "]",
-      {"active", "lb", "upstream_connect_timeout", "upstream_response_timeout",
-       "max_idle_connections", "idle_connection_timeout", "pools", "split", "canary"});
-  if (service.getString("lb", out.lb) && out.lb != "round_robin") {
-    diag.error(*service.find("lb"),
-               "lb " + quoted(out.lb) + " is not supported (supported: round_robin)");
-  }
+  std::vector<std::string_view> keys = {"active",
+                                        "lb",
+                                        "upstream_connect_timeout",
+                                        "upstream_response_timeout",
+                                        "max_idle_connections",
+                                        "idle_connection_timeout",
+                                        "pools",
+                                        "split",
+                                        "canary"};
+  keys.insert(keys.end(), balancingKeys().begin(), balancingKeys().end());
+  TableReader service(diag, table, "in [services." + name + "]", std::move(keys));
+  readBalancing(service, name, out);
   service.getDuration("upstream_connect_timeout", 1, out.upstream_connect_timeout_ms);
   service.getDuration("upstream_response_timeout", 1, out.upstream_response_timeout_ms);
   service.getUint32("max_idle_connections", 0, 10'000, out.max_idle_connections);

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "gateway/config/resilience.h"
 #include "gateway/net/address.h"
 #include "gateway/route/route.h"
 #include "gateway/tls/context.h"
@@ -75,6 +76,7 @@ struct Endpoint {
   std::string host;
   uint16_t port = 0;
   std::vector<net::SocketAddress> addresses;  // resolved at load; at least one
+  uint32_t weight = 1;  // { address = "...", weight = 3 }: share for weighted policies
 };
 
 // Per-pool request and failure counters live in each worker's stats at this index
@@ -122,6 +124,7 @@ struct Service {
   // `split` in the file, or set by the control thread while a canary runs.
   std::vector<PoolWeight> split;
   std::optional<Canary> canary;
+  Balancing balancing;  // lb options, health, outlier, circuit breaker, retry (resilience.h)
 
   const Pool& activePool() const { return pools.at(active); }
 };

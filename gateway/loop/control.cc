@@ -96,6 +96,8 @@ int Control::run() {
              [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
   }
 
+  if (ok) startHealthChecks();
+
   if (ok && snapshot_->admin.address) {
     admin::AdminHandlers handlers;
     handlers.token = [this] { return snapshot_->admin.token; };
@@ -153,8 +155,11 @@ int Control::run() {
   }
 
   uv_run(&loop_, UV_RUN_DEFAULT);
+  stopHealth();
   ctx_->close();
   uv_run(&loop_, UV_RUN_DEFAULT);
+  health_.reset();
+  dns_.reset();
   for (auto& w : workers_) w->join();
   workers_.clear();
   admin_.reset();
@@ -172,6 +177,7 @@ void Control::beginShutdown(const char* why) {
   log::info("draining", {log::str("reason", why),
                          log::num("drain_timeout_ms",
                                   static_cast<long long>(snapshot_->limits.drain_timeout_ms))});
+  stopHealth();
   for (auto& w : workers_) w->requestDrain();
 }
 

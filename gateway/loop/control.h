@@ -20,6 +20,8 @@
 #include "gateway/config/snapshot.h"
 #include "gateway/core/loop_context.h"
 #include "gateway/core/timer.h"
+#include "gateway/health/checker.h"
+#include "gateway/health/dns_refresher.h"
 #include "gateway/loop/worker.h"
 
 namespace gw::loop {
@@ -33,6 +35,12 @@ class Control {
       : snapshot_(std::move(snapshot)) {}
 
   int run();
+
+  // Control thread only: whether `service`'s `pool` (in the running config) has at least
+  // one endpoint that active health checks do not report down. Endpoints of a service
+  // without health_check, and endpoints not checked yet, count as healthy. False for an
+  // unknown service or pool. (For refusing a blue-green flip to an unhealthy pool.)
+  bool poolHasHealthyEndpoint(const std::string& service, const std::string& pool) const;
 
  private:
   bool resolveListenAddresses(const config::Snapshot& snapshot,
@@ -85,6 +93,15 @@ class Control {
   std::vector<net::SocketAddress> bind_addresses_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<admin::AdminServer> admin_;
+  // Active health checks and DNS re-resolution (control_health.cc).
+  std::unique_ptr<health::HealthChecker> health_;
+  std::unique_ptr<health::DnsRefresher> dns_;
+  void startHealthChecks();
+  void applyHealth(const config::Snapshot& snapshot);
+  void stopHealth();
+  void onDnsRound(const health::Resolved& resolved);
+  void appendHealthStats(std::string& out) const;
+  void appendServiceHealth(std::string& out, const config::Service& service) const;
   uv_signal_t sigterm_{}, sigint_{}, sighup_{};
   uv_async_t worker_exit_{};
   uv_async_t worker_applied_{};

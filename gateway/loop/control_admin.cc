@@ -116,7 +116,9 @@ admin::AdminReply Control::servicesJson() const {
       }
       out += "]";
     }
-    out += "}}";
+    out += "}";
+    appendServiceHealth(out, service);
+    out += "}";
   }
   return admin::AdminReply{200, out + "}}\n"};
 }
@@ -160,6 +162,7 @@ std::string Control::statsJson() const {
     out += "\":" + std::to_string(sum);
   }
   appendTlsStats(out);
+  appendHealthStats(out);
   out += ",\"workers\":" + std::to_string(workers_.size());
   out += ",\"config_version\":" + std::to_string(config_version_);
   out += ",\"config_reloads_ok\":" + std::to_string(reloads_ok_);

@@ -90,6 +90,7 @@ void Control::publish(std::shared_ptr<const config::Snapshot> next,
   next = withCanaries(std::move(next));
   applied_expected_ += workers_.size();
   for (auto& w : workers_) w->requestApply(next, addresses);
+  applyHealth(*next);
   snapshot_ = std::move(next);
   bind_addresses_ = std::move(addresses);
   config_version_++;

@@ -55,6 +55,7 @@ void Exchange::begin(DownstreamSession& session) {
 
 void Exchange::reset() {
   closeUpstream();
+  releaseBalancing();
   disarmTimer();
   if (pinned_ != nullptr) ctx_.unpin(pinned_);
   pinned_ = nullptr;
@@ -157,14 +158,7 @@ int Exchange::onRequestHead(const http::MessageHead& head) {
     return kContinue;
   }
   service_ = snapshot.findService(route->service);
-  upstream::PoolRuntime* pool =
-      service_ != nullptr ? ctx_.upstreams().choosePool(*service_, ctx_.random(), pool_slot_)
-                          : nullptr;
-  endpoint_ = pool != nullptr ? pool->pick() : nullptr;
-  if (endpoint_ == nullptr) {
-    sendLocalReply(503, "no endpoint available", false);
-    return kContinue;
-  }
+  if (!chooseEndpoint(head, target.path)) return kContinue;
   upgrade_requested_ = head.upgrade;
 
   std::string rewrite_storage;
@@ -283,17 +277,29 @@ void Exchange::onClientDrained() {
 void Exchange::connectUpstream() {
   int error = 0;
   connected_ = false;
+  if (!pool_->admitConnection()) {
+    failUpstream(503, "circuit breaker open: too many upstream connections");
+    return;
+  }
   conn_ = endpoint_->connect(this, error);
   if (conn_ == nullptr) {
     ctx_.stats().upstream_connect_failures.add();
+    noteTryFailure();
+    if (retryAfter(TryFailure::ConnectFailure)) return;
     failUpstream(502, "upstream connect failed");
     return;
   }
+  pool_->pending++;
+  counted_pending_ = true;
   armTimer(TimerKind::Connect, service_->upstream_connect_timeout_ms);
 }
 
 void Exchange::onUpstreamConnected(int status) {
   disarmTimer();
+  if (counted_pending_) {
+    pool_->pending--;
+    counted_pending_ = false;
+  }
   if (status != 0) {
     ctx_.stats().upstream_connect_failures.add();
     closeUpstream();
@@ -302,6 +308,8 @@ void Exchange::onUpstreamConnected(int status) {
       failUpstream(502, "upstream TLS handshake failed");
       return;
     }
+    noteTryFailure();
+    if (retryAfter(TryFailure::ConnectFailure)) return;
     failUpstream(502, "upstream connection refused");
     return;
   }
@@ -322,9 +330,7 @@ void Exchange::onUpstreamConnected(int status) {
   if (!conn_->transport().overHighWater()) session_->resumeReading();
 }
 
-void Exchange::armResponseTimer() {
-  armTimer(TimerKind::Response, service_->upstream_response_timeout_ms);
-}
+void Exchange::armResponseTimer() { armTimer(TimerKind::Response, tryTimeoutMs()); }
 
 void Exchange::armTimer(TimerKind kind, uint64_t ms) {
   timer_kind_ = kind;
@@ -370,6 +376,12 @@ void Exchange::onUpstreamRead(const char* data, size_t length) {
     }
     case Outcome::Error:
       closeUpstream();
+      if (retry_on_head_) {
+        // onHead refused a status the retry policy names: try another endpoint.
+        retry_on_head_ = false;
+        if (!startRetry()) failUpstream(502, "upstream failed and no endpoint is left to retry");
+        return;
+      }
       if (!response_started_) {
         failUpstream(502, "invalid response from upstream");
       } else {
@@ -415,6 +427,8 @@ void Exchange::upstreamBroke(const char* message) {
   if (!response_started_ && response_bytes_ == 0 && retryOnFreshConnection()) return;
   closeUpstream();
   if (!response_started_) {
+    noteTryFailure();
+    if (response_bytes_ == 0 && retryAfter(TryFailure::Reset)) return;
     failUpstream(502, message);
   } else {
     ctx_.stats().upstream_resets.add();
@@ -439,6 +453,10 @@ bool Exchange::retryOnFreshConnection() {
 }
 
 void Exchange::closeUpstream() {
+  if (counted_pending_) {
+    pool_->pending--;
+    counted_pending_ = false;
+  }
   if (conn_ != nullptr) {
     conn_->close();
     conn_ = nullptr;
@@ -450,9 +468,19 @@ void Exchange::onTimer(void* self) {
   auto* e = static_cast<Exchange*>(self);
   TimerKind kind = e->timer_kind_;
   e->timer_kind_ = TimerKind::None;
+  if (kind == TimerKind::Backoff) {
+    e->startTry();  // a retry's backoff is over
+    return;
+  }
   if (kind != TimerKind::Send) e->ctx_.stats().upstream_timeouts.add();
   e->closeUpstream();
   if (!e->response_started_) {
+    e->noteTryFailure();
+    if (kind == TimerKind::Connect && e->retryAfter(TryFailure::ConnectFailure)) return;
+    if (kind == TimerKind::Response && e->response_bytes_ == 0 &&
+        e->retryAfter(TryFailure::Timeout)) {
+      return;
+    }
     e->failUpstream(
         504, kind == TimerKind::Connect ? "upstream connect timeout" : "upstream response timeout");
   } else {
@@ -484,6 +512,17 @@ int Exchange::onHead(const http::MessageHead& head) {
   if (status < 200) {
     interim_ = true;  // 100/102/103: not forwarded; the final response follows
     return kContinue;
+  }
+  if (status >= 500) {
+    noteTryFailure();
+    if (retryAllowed(TryFailure::Status, status)) {
+      retry_on_head_ = true;  // acted on in onUpstreamRead, once the parser has returned
+      response_parser_.fail(502, "retrying on another endpoint");
+      return kReject;
+    }
+  } else if (pool_ != nullptr) {
+    pool_->reportSuccess(*endpoint_);
+    pool_->reportLatency(*endpoint_, uv_now(ctx_.loop().loop()) - try_started_ms_);
   }
   bool no_body = is_head_ || status == 204 || status == 304;
   if (!no_body && !head.has_content_length) {

@@ -59,7 +59,7 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
 
  private:
   // What the exchange's one timer currently measures.
-  enum class TimerKind { None, Connect, Response, Send };
+  enum class TimerKind { None, Connect, Response, Send, Backoff };
 
   void sendLocalReply(int status, const char* message, bool close);
   // Counts a response by status class, and for the chosen pool (canary error rates).
@@ -116,6 +116,37 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   bool tunnel_ = false;
   bool switching_protocols_ = false;
   TimerKind timer_kind_ = TimerKind::None;
+
+  // --- load balancing and resilience (exchange_balancing.cc) ---
+  // Why a try failed, for the retry policy and outlier detection.
+  enum class TryFailure { ConnectFailure, Reset, Timeout, Status };
+  // Picks the first endpoint (breakers, health, policy); false after a local 503.
+  bool chooseEndpoint(const http::MessageHead& head, std::string_view path);
+  void useMember(int index);
+  // A try failed: counts it against the endpoint (outlier detection).
+  void noteTryFailure();
+  // Whether the failed try may be repeated on another endpoint now (policy, method, body,
+  // attempts left, retry budget). Counts a refusal by the budget.
+  bool retryAllowed(TryFailure failure, int status = 0);
+  // Repeats the request on another endpoint (after a backoff); false when there is none.
+  bool startRetry();
+  void startTry();
+  // The try failed before any response byte: retry when allowed, else false.
+  bool retryAfter(TryFailure failure);
+  void releaseBalancing();
+  uint64_t tryTimeoutMs() const;
+
+  upstream::PoolRuntime* pool_ = nullptr;
+  upstream::PickRequest pick_;   // the request's hash key and the members tried so far
+  uint64_t try_started_ms_ = 0;  // loop time the current try started (latency outliers)
+  uint32_t retries_done_ = 0;    // policy retries (not the stale-connection one)
+  bool counted_endpoint_ = false;
+  bool counted_request_ = false;
+  bool counted_retry_ = false;
+  bool counted_pending_ = false;
+  bool idempotent_ = false;
+  bool retry_on_head_ = false;  // onHead refused a retryable status: retry after the parser
+  int retry_status_ = 0;
 };
 
 }  // namespace gw::proxy

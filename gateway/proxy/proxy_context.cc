@@ -14,6 +14,7 @@ ProxyContext::ProxyContext(LoopContext& loop, std::shared_ptr<const config::Snap
       current_(new PinnedSnapshot(std::move(snapshot))),
       upstreams_(loop),
       stats_(stats) {
+  upstreams_.setStats(&stats_.balancing);
   upstreams_.apply(current_->get());
 }
 

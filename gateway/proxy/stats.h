@@ -7,6 +7,7 @@
 
 #include "gateway/config/snapshot.h"
 #include "gateway/tls/counters.h"
+#include "gateway/upstream/balancing_stats.h"
 
 namespace gw::proxy {
 
@@ -45,6 +46,7 @@ struct WorkerStats {
   Counter pool_requests[config::kPoolStatSlots];
   Counter pool_failures[config::kPoolStatSlots];
   tls::TlsCounters tls;  // TLS handshakes and their failures (gateway/tls)
+  upstream::BalancingStats balancing;  // ejections, breakers, retries, panic (gateway/upstream)
 
   void countStatus(int status) {
     if (status < 200)

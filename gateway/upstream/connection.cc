@@ -107,6 +107,7 @@ void UpstreamConnection::onWriteError(int status) {
 }
 
 void UpstreamConnection::onClosed() {
+  endpoint_.open_connections_--;
   // A deferred TLS delivery must run (and see the transport closed) before the free.
   if (tls_ != nullptr && tls_->deferredPending()) {
     ctx_.defer([](void* self) { delete static_cast<UpstreamConnection*>(self); }, this);
@@ -132,6 +133,7 @@ UpstreamConnection* EndpointRuntime::takeIdle(UpstreamUser* user) {
 
 UpstreamConnection* EndpointRuntime::connect(UpstreamUser* user, int& error) {
   auto* c = new UpstreamConnection(ctx_, *this);
+  open_connections_++;  // until its close callback, however the connect ends
   c->user_ = user;
   error = (tls_ != nullptr && c->tls_ == nullptr)
               ? UV_ENOMEM

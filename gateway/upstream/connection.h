@@ -108,6 +108,23 @@ class EndpointRuntime {
   void closeIdle();
 
   size_t idleCount() const { return idle_count_; }
+  // Open upstream connections (idle, busy or connecting), for circuit breakers.
+  uint32_t openConnections() const { return open_connections_; }
+
+  // Balancing state, kept by PoolRuntime and the exchange (loop-confined).
+  uint32_t active_requests = 0;  // exchanges using this endpoint now (least_request)
+  struct Outlier {
+    uint32_t consecutive_errors = 0;
+    uint32_t ejections = 0;  // how many times so far (the ejection time grows with it)
+    uint64_t ejected_until_ms = 0;
+    bool ejected = false;
+    uint64_t ramp_start_ms = 0;  // slow start: when it last joined (added, returned, healed)
+    // Response-head latencies of this window, log2 buckets of milliseconds: bucket 0 is
+    // < 1ms, bucket k is [2^(k-1), 2^k) ms, the last one everything above.
+    static constexpr size_t kLatencyBuckets = 18;
+    uint32_t latency[kLatencyBuckets] = {};
+    uint32_t latency_samples = 0;
+  } outlier;
   uint64_t created() const { return created_; }
   uint64_t connectFailures() const { return connect_failures_; }
 
@@ -127,6 +144,7 @@ class EndpointRuntime {
   size_t idle_count_ = 0;
   uint64_t created_ = 0;
   uint64_t connect_failures_ = 0;
+  uint32_t open_connections_ = 0;
 };
 
 }  // namespace gw::upstream

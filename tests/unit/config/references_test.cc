@@ -169,9 +169,10 @@ endpoints = ["127.0.0.1:2"]
           "(pools: blue, green)");
   }
   SECTION("unsupported lb") {
-    ConfigError e = onlyError(kListener + "[services.a]\nlb = \"least_request\"\n" + kServiceA);
+    ConfigError e = onlyError(kListener + "[services.a]\nlb = \"maglev\"\n" + kServiceA);
     CHECK(e.toString() ==
-          "t.toml:4:6: lb \"least_request\" is not supported (supported: round_robin)");
+          "t.toml:4:6: lb \"maglev\" is not supported (supported: round_robin, "
+          "weighted_round_robin, least_request, random, consistent_hash)");
   }
   SECTION("no pools") {
     ConfigError e = onlyError(kListener + "[services.a]\nlb = \"round_robin\"\n");
