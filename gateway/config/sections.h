@@ -30,7 +30,8 @@ void readListeners(TableReader& root, Snapshot& out);
 // A route and where its `service` was written, for the reference check.
 struct ParsedRoute {
   route::Route route;
-  toml::source_region where;  // the service value, or the route's table when missing
+  toml::source_region where;            // the service value, or the route's table when missing
+  const toml::node* filters = nullptr;  // the route's `filters` array, if any
 };
 // [[routes]], in file order.
 std::vector<ParsedRoute> readRoutes(TableReader& root);
@@ -38,5 +39,9 @@ std::vector<ParsedRoute> readRoutes(TableReader& root);
 // [services.*], hostnames resolved. A service is present in `out` even when parts
 // of it had errors, so references to it do not produce a second, misleading error.
 void readServices(TableReader& root, std::map<std::string, Service>& out);
+
+// Filter chains (filters.cc): the top-level `filters` (for all routes) and each route's
+// own, built through filter::Registry::global() into out.route_filters (by route index).
+void readFilterChains(TableReader& root, const std::vector<ParsedRoute>& routes, Snapshot& out);
 
 }  // namespace gw::config::detail

@@ -155,8 +155,8 @@ bool ConfigTable::getStringTable(std::string_view key, std::vector<Entry>& out) 
   if (node == nullptr) return false;
   const toml::table* table = node->as_table();
   if (table == nullptr) {
-    error(*node, quote(key) + " must be a table like { \"X-Name\" = \"value\" }, not " +
-                     typeName(*node));
+    error(*node,
+          quote(key) + " must be a table like { \"X-Name\" = \"value\" }, not " + typeName(*node));
     return false;
   }
   bool ok = true;
@@ -189,7 +189,11 @@ bool ConfigTable::getDuration(std::string_view key, uint64_t min_ms, uint64_t ma
   uint64_t ms = 0;
   bool ok = s != nullptr && parseNumberWithUnit(s->get(), n, unit);
   if (ok) {
-    uint64_t scale = unit == "ms" ? 1 : unit == "s" ? 1000 : unit == "m" ? 60'000 : unit == "h" ? 3'600'000 : 0;
+    uint64_t scale = unit == "ms"  ? 1
+                     : unit == "s" ? 1000
+                     : unit == "m" ? 60'000
+                     : unit == "h" ? 3'600'000
+                                   : 0;
     ok = scale != 0 && n <= UINT64_MAX / scale;
     if (ok) ms = n * scale;
   }
@@ -219,8 +223,8 @@ bool ConfigTable::getSize(std::string_view key, uint64_t min, uint64_t max, uint
     std::string_view unit;
     if (parseNumberWithUnit(s->get(), n, unit)) {
       static const std::pair<std::string_view, uint64_t> kUnits[] = {
-          {"B", 1},          {"KiB", 1ull << 10}, {"MiB", 1ull << 20}, {"GiB", 1ull << 30},
-          {"KB", 1000},      {"MB", 1000000},     {"GB", 1000000000}};
+          {"B", 1},     {"KiB", 1ull << 10}, {"MiB", 1ull << 20}, {"GiB", 1ull << 30},
+          {"KB", 1000}, {"MB", 1000000},     {"GB", 1000000000}};
       for (const auto& [name, scale] : kUnits) {
         if (unit == name && n <= UINT64_MAX / scale) {
           bytes = n * scale;

@@ -20,8 +20,8 @@ bool isFieldValue(std::string_view s) {
     auto u = static_cast<unsigned char>(c);
     if ((u < 0x20 && c != '\t') || u == 0x7f) return false;
   }
-  return s.empty() || (s.front() != ' ' && s.front() != '\t' && s.back() != ' ' &&
-                       s.back() != '\t');
+  return s.empty() ||
+         (s.front() != ' ' && s.front() != '\t' && s.back() != ' ' && s.back() != '\t');
 }
 
 bool isReservedField(std::string_view name) {

@@ -51,16 +51,16 @@ enum class Status {
 
 // What the request looked like when it arrived (after routing). Read-only.
 struct RequestInfo {
-  std::string_view method;           // "GET"
-  std::string_view path;             // without the query, as the client sent it
-  std::string_view path_and_query;   // the client's origin-form target
-  std::string_view host;             // Host (or the absolute-form authority), may have a port
-  std::string_view client_ip;        // see client_address
+  std::string_view method;          // "GET"
+  std::string_view path;            // without the query, as the client sent it
+  std::string_view path_and_query;  // the client's origin-form target
+  std::string_view host;            // Host (or the absolute-form authority), may have a port
+  std::string_view client_ip;       // see client_address
   const net::SocketAddress* client_address = nullptr;  // the peer, or the address a
                                                        // trusted proxy forwarded for
-  std::string_view route;            // the matched route's name
-  const http::MessageHead* head = nullptr;  // the client's header fields
-  uint64_t content_length = 0;       // declared body length (0 when chunked/none)
+  std::string_view route;                              // the matched route's name
+  const http::MessageHead* head = nullptr;             // the client's header fields
+  uint64_t content_length = 0;                         // declared body length (0 when chunked/none)
   bool chunked = false;
 };
 

@@ -56,8 +56,9 @@ bool ValueTemplate::parse(std::string_view text, std::string& error) {
     }
     std::string_view name = text.substr(i + 2, close - i - 2);
     static const std::pair<std::string_view, Var> kVars[] = {
-        {"client_ip", Var::ClientIp}, {"request_id", Var::RequestId}, {"route", Var::Route},
-        {"host", Var::Host},          {"path", Var::Path},            {"method", Var::Method}};
+        {"client_ip", Var::ClientIp}, {"request_id", Var::RequestId},
+        {"route", Var::Route},        {"host", Var::Host},
+        {"path", Var::Path},          {"method", Var::Method}};
     bool found = false;
     for (const auto& [n, v] : kVars) {
       if (n == name) {

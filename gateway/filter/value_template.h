@@ -21,7 +21,9 @@ class ValueTemplate {
   bool parse(std::string_view text, std::string& error);
   // The value for this request; a view into the template itself when it is constant.
   std::string_view render(Context& ctx) const;
-  bool constant() const { return parts_.size() <= 1 && (parts_.empty() || parts_[0].var == Var::Literal); }
+  bool constant() const {
+    return parts_.size() <= 1 && (parts_.empty() || parts_[0].var == Var::Literal);
+  }
   // Every variable's values are safe field-value bytes except the ones the client
   // controls (path, host); callers that need a field value check these.
   bool uses(Var var) const;

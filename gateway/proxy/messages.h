@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "gateway/config/snapshot.h"
+#include "gateway/filter/header_edits.h"
 #include "gateway/http/parser.h"
 
 namespace gw::proxy {
@@ -36,6 +37,7 @@ struct UpstreamRequest {
   bool trusted_peer = false;  // the client may extend X-Forwarded-*
   std::string_view client_ip;
   std::string_view proto = "http";
+  const filter::HeaderEdits* edits = nullptr;  // a filter chain's edits, applied in place
 };
 // Appends the upstream request head (request line, end-to-end fields in their order and
 // case, the forwarding fields, the blank line) to `out`.
@@ -48,12 +50,24 @@ struct DownstreamResponse {
   bool keep_alive_header = false;  // an HTTP/1.0 client that asked for keep-alive
   bool upgrade = false;            // a 101: keep Upgrade, send Connection: upgrade
   bool via = true;
+  const filter::HeaderEdits* edits = nullptr;  // a filter chain's edits, applied in place
 };
 void writeDownstreamResponseHead(const DownstreamResponse& response, std::string& out);
 
 // The proxy's own replies: a short JSON body {"error": ..., "status": ...}.
 void writeLocalReply(int status, std::string_view message, bool close, bool head_request,
                      std::string& out);
+
+// What a filter chain adds to a local reply.
+struct LocalReplyExtras {
+  std::string_view request_id;                   // non-empty: "request_id" in the JSON body
+  const filter::HeaderEdits* headers = nullptr;  // extra fields (the live set/add edits)
+  bool custom_body = false;                      // body/content_type replace the JSON body
+  std::string_view body;
+  std::string_view content_type;
+};
+void writeLocalReply(int status, std::string_view message, bool close, bool head_request,
+                     const LocalReplyExtras& extras, std::string& out);
 
 std::string_view reasonPhrase(int status);
 
