@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "filters/builtin.h"
 #include "gateway/config/loader.h"
 #include "gateway/core/log.h"
 #include "gateway/loop/control.h"
@@ -48,6 +49,9 @@ std::vector<std::string> splitCommas(std::string_view text) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before any config is loaded and before any thread starts: the registry is read-only
+  // from here on.
+  gw::filters::registerBuiltins(gw::filter::Registry::global());
   std::string config_path;
   bool check = false;
   gw::config::QuickConfig quick;

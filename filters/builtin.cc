@@ -1,0 +1,20 @@
+// The one explicit list of built-in filters: adding a filter is its folder plus a line here.
+#include "filters/builtin.h"
+
+#include "filters/direct_response/direct_response.h"
+#include "filters/headers/headers.h"
+#include "filters/redirect/redirect.h"
+#include "filters/request_id/request_id.h"
+#include "filters/rewrite/rewrite.h"
+
+namespace gw::filters {
+
+void registerBuiltins(filter::Registry& registry) {
+  registry.add("request_id", &request_id::parse, request_id::keys());
+  registry.add("headers", &headers::parse, headers::keys());
+  registry.add("rewrite", &rewrite::parse, rewrite::keys());
+  registry.add("redirect", &redirect::parse, redirect::keys());
+  registry.add("direct_response", &direct_response::parse, direct_response::keys());
+}
+
+}  // namespace gw::filters
