@@ -22,6 +22,8 @@ class RequestId final : public filter::Filter {
       generateId(id);
       incoming = std::string_view(id, 36);
       ctx.request_headers.set(header_, incoming);
+    } else {
+      incoming = ctx.arena().copy(incoming);  // the head's bytes do not outlive this phase
     }
     ctx.request_id = incoming;
     return filter::Status::Continue;

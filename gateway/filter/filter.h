@@ -49,7 +49,9 @@ enum class Status {
   Pause,
 };
 
-// What the request looked like when it arrived (after routing). Read-only.
+// What the request looked like when it arrived (after routing). Read-only. Every view
+// stays valid for the whole exchange except `head`, which is null after the
+// request-header phase (the parser's bytes move on): copy what you need to keep.
 struct RequestInfo {
   std::string_view method;          // "GET"
   std::string_view path;            // without the query, as the client sent it

@@ -634,9 +634,11 @@ bool Exchange::runRequestFilters(const config::Snapshot& snapshot, const route::
   filter::Context& c = chain_.start(*chain);
   filter::RequestInfo& info = c.request;
   info.method = llhttp_method_name(static_cast<llhttp_method_t>(head.method));
-  info.path = target.path;
-  info.path_and_query = target.path_and_query;
-  info.host = host;
+  // The head's bytes may move once this callback returns; filters read these in later
+  // phases (${host}, ${path}), so they get the arena's copies.
+  info.path_and_query = c.arena().copy(target.path_and_query);
+  info.path = info.path_and_query.substr(0, target.path.size());
+  info.host = c.arena().copy(host);
   info.client_ip = client_ip_;
   info.client_address = &client_address_;
   info.route = route.name;
@@ -644,7 +646,9 @@ bool Exchange::runRequestFilters(const config::Snapshot& snapshot, const route::
   info.content_length = head.has_content_length ? head.content_length : 0;
   info.chunked = head.chunked;
   c.upstream_target = upstream_target;
-  switch (chain_.runRequestHeaders()) {
+  filter::Status status = chain_.runRequestHeaders();
+  info.head = nullptr;  // its views end with this callback
+  switch (status) {
     case filter::Status::Continue:
       upstream_target = c.upstream_target;
       return true;
