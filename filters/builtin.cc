@@ -1,8 +1,11 @@
 // The one explicit list of built-in filters: adding a filter is its folder plus a line here.
 #include "filters/builtin.h"
 
+#include "filters/body_limit/body_limit.h"
+#include "filters/cors/cors.h"
 #include "filters/direct_response/direct_response.h"
 #include "filters/headers/headers.h"
+#include "filters/ip_access/ip_access.h"
 #include "filters/redirect/redirect.h"
 #include "filters/request_id/request_id.h"
 #include "filters/rewrite/rewrite.h"
@@ -15,6 +18,9 @@ void registerBuiltins(filter::Registry& registry) {
   registry.add("rewrite", &rewrite::parse, rewrite::keys());
   registry.add("redirect", &redirect::parse, redirect::keys());
   registry.add("direct_response", &direct_response::parse, direct_response::keys());
+  registry.add("cors", &cors::parse, cors::keys());
+  registry.add("ip_access", &ip_access::parse, ip_access::keys());
+  registry.add("body_limit", &body_limit::parse, body_limit::keys());
 }
 
 }  // namespace gw::filters
