@@ -144,6 +144,115 @@ class Filters(GatewayTestCase):
         self.assertEqual(resp.header("X-Request-Id"), "trace-77")
 
 
+class AccessFilters(GatewayTestCase):
+    """cors, ip_access (through trusted_proxies) and body_limit."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.app = cls.own(EchoUpstream("app"))
+        routes = [
+            {"name": "cors", "match": {"path_prefix": "/cors"}, "service": "app",
+             "filters": [{"type": "cors", "allow_origins": ["https://app.test"],
+                          "allow_methods": ["GET", "put"],
+                          "allow_headers": ["Content-Type", "X-Token"],
+                          "expose_headers": ["X-Request-Id"], "allow_credentials": True,
+                          "max_age": "10m"}]},
+            {"name": "cors-any", "match": {"path_prefix": "/any"}, "service": "app",
+             "filters": [{"type": "cors", "allow_origins": ["*"]}]},
+            {"name": "allow", "match": {"path_prefix": "/allow"}, "service": "app",
+             "filters": [{"type": "ip_access", "allow": ["10.0.0.0/8", "2001:db8::/32"],
+                          "deny": ["10.66.0.0/16"]}]},
+            {"name": "limit", "match": {"path_prefix": "/limit"}, "service": "app",
+             "filters": [{"type": "body_limit", "max": "1KiB"}]},
+            {"name": "plain", "match": {"path_prefix": "/"}, "service": "app"},
+        ]
+        doc = config({"app": [cls.app.address]}, routes=routes,
+                     forwarding={"trusted_proxies": ["127.0.0.1"]})
+        cls.gw = cls.start_gateway(doc)
+
+    def get(self, target, headers=None, method="GET", body=b""):
+        return self.client().request(method, target, headers=headers, body=body)
+
+    def test_cors_preflight_answered_locally(self):
+        before = self.app.request_count()
+        resp = self.get("/cors/x", method="OPTIONS",
+                        headers=[("Origin", "https://app.test"),
+                                 ("Access-Control-Request-Method", "PUT")])
+        self.assertEqual(resp.status, 204)
+        self.assertEqual(resp.body, b"")
+        self.assertEqual(resp.header("Access-Control-Allow-Origin"), "https://app.test")
+        self.assertEqual(resp.header("Access-Control-Allow-Methods"), "GET, PUT")
+        self.assertEqual(resp.header("Access-Control-Allow-Headers"), "Content-Type, X-Token")
+        self.assertEqual(resp.header("Access-Control-Allow-Credentials"), "true")
+        self.assertEqual(resp.header("Access-Control-Max-Age"), "600")
+        self.assertIn("Origin", resp.header("Vary"))
+        self.assertEqual(self.app.request_count(), before)
+
+    def test_cors_preflight_refused(self):
+        for origin, method in [("https://evil.test", "GET"), ("https://app.test", "DELETE")]:
+            resp = self.get("/cors/x", method="OPTIONS",
+                            headers=[("Origin", origin),
+                                     ("Access-Control-Request-Method", method)])
+            self.assertEqual(resp.status, 403, (origin, method))
+            self.assertIsNone(resp.header("Access-Control-Allow-Origin"))
+
+    def test_cors_simple_request(self):
+        resp = self.get("/cors/x", headers=[("Origin", "https://app.test")])
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.header("Access-Control-Allow-Origin"), "https://app.test")
+        self.assertEqual(resp.header("Access-Control-Expose-Headers"), "X-Request-Id")
+        other = self.get("/cors/x", headers=[("Origin", "https://evil.test")])
+        self.assertEqual(other.status, 200)
+        self.assertIsNone(other.header("Access-Control-Allow-Origin"))
+        none = self.get("/cors/x")
+        self.assertIsNone(none.header("Access-Control-Allow-Origin"))
+        anyone = self.get("/any", headers=[("Origin", "https://whoever.test")])
+        self.assertEqual(anyone.header("Access-Control-Allow-Origin"), "*")
+
+    def test_ip_access_uses_the_trusted_proxy_client(self):
+        # The peer 127.0.0.1 is a trusted proxy: the client is the nearest untrusted
+        # X-Forwarded-For entry.
+        cases = [([("X-Forwarded-For", "10.1.2.3")], 200),
+                 ([("X-Forwarded-For", "10.1.2.3, 127.0.0.1")], 200),
+                 ([("X-Forwarded-For", "10.1.2.3, 192.168.0.1")], 403),
+                 ([("X-Forwarded-For", "10.66.1.1")], 403),
+                 ([("X-Forwarded-For", "2001:db8::7")], 200),
+                 ([("X-Forwarded-For", "not-an-ip")], 403),
+                 ([], 403)]
+        for headers, want in cases:
+            resp = self.get("/allow", headers=headers)
+            self.assertEqual(resp.status, want, headers)
+            if want == 403:
+                self.assertEqual(resp.json()["error"], "client address not allowed")
+
+    def test_body_limit_declared(self):
+        before = self.app.request_count()
+        resp = self.get("/limit", method="POST", body=b"x" * 2000)
+        self.assertEqual(resp.status, 413)
+        self.assertEqual(self.app.request_count(), before)
+        self.assertEqual(self.get("/limit", method="POST", body=b"x" * 1024).status, 200)
+        # The listener's limit still applies elsewhere; this one is per route.
+        self.assertEqual(self.get("/plain", method="POST", body=b"x" * 2000).status, 200)
+
+    def test_body_limit_chunked_streaming(self):
+        c = self.client()
+        c.send(harness.build_request("POST", "/limit",
+                                     headers=[("Transfer-Encoding", "chunked")]))
+        try:
+            c.send(harness.chunked_body(b"y" * 3000, sizes=(512,)))
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the gateway may answer and close before the last chunk
+        resp, _ = harness.read_response_or_close(c)
+        self.assertIsNotNone(resp)
+        self.assertEqual(resp.status, 413)
+        self.assertEqual(resp.header("Connection"), "close")
+        ok = self.client()
+        ok.send(harness.build_request("POST", "/limit",
+                                      headers=[("Transfer-Encoding", "chunked")]))
+        ok.send(harness.chunked_body(b"y" * 1000, sizes=(100,)))
+        self.assertEqual(ok.read_response().status, 200)
+
+
 class FilterConfigErrors(GatewayTestCase):
 
     BASE = """\
@@ -213,6 +322,11 @@ pools.main.endpoints = ["127.0.0.1:9"]
                             "replacement")
         self.assertRejected('{ type = "redirect", location = "/x", status = 304 }', "status")
         self.assertRejected('{ type = "headers" }', "nothing to do")
+        self.assertRejected('{ type = "cors", allow_origins = ["app.test"] }', "origin")
+        self.assertRejected('{ type = "cors" }', "allow_origins")
+        self.assertRejected('{ type = "ip_access", allow = ["10.0.0.0/33"] }', "10.0.0.0/33")
+        self.assertRejected('{ type = "body_limit", max = "lots" }', "size")
+        self.assertRejected('{ type = "body_limit", max = true }', "size")
 
 
 if __name__ == "__main__":
