@@ -6,6 +6,7 @@
 #include "filters/direct_response/direct_response.h"
 #include "filters/headers/headers.h"
 #include "filters/ip_access/ip_access.h"
+#include "filters/rate_limit/rate_limit.h"
 #include "filters/redirect/redirect.h"
 #include "filters/request_id/request_id.h"
 #include "filters/rewrite/rewrite.h"
@@ -21,6 +22,7 @@ void registerBuiltins(filter::Registry& registry) {
   registry.add("cors", &cors::parse, cors::keys());
   registry.add("ip_access", &ip_access::parse, ip_access::keys());
   registry.add("body_limit", &body_limit::parse, body_limit::keys());
+  registry.add("rate_limit", &rate_limit::parse, rate_limit::keys());
 }
 
 }  // namespace gw::filters

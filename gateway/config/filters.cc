@@ -40,7 +40,9 @@ void readChain(Diagnostics& diag, const toml::node& node, const std::string& whe
   const filter::Registry& registry = filter::Registry::global();
   std::vector<std::string_view> type_names = registry.names();
   DiagnosticsSink sink(diag);
+  size_t index = 0;
   for (const toml::node& element : *array) {
+    size_t position = index++;
     const toml::table* table = element.as_table();
     if (table == nullptr) {
       diag.error(element, where + ": each filter must be a table like { type = \"cors\", ... }");
@@ -68,6 +70,7 @@ void readChain(Diagnostics& diag, const toml::node& node, const std::string& whe
       continue;
     }
     filter::ConfigTable reader(sink, *table, filter_type->name, filter_type->keys);
+    reader.setScope(where + " #" + std::to_string(position));
     std::shared_ptr<const filter::FilterFactory> factory = filter_type->parse(reader);
     if (factory == nullptr || reader.errorCount() != 0) {
       if (reader.errorCount() == 0)

@@ -36,6 +36,12 @@ class ConfigTable {
   void errorHere(std::string_view reason);
   size_t errorCount() const { return errors_count_; }
 
+  // Where this filter sits: "route \"api\" #2", or "all routes #0" for the chain for all
+  // routes. Stable across reloads while the filter stays in place, so filters that keep
+  // runtime state (rate-limit buckets) can find their state again after a reload.
+  const std::string& scope() const { return scope_; }
+  void setScope(std::string scope) { scope_ = std::move(scope); }
+
   // Each getter leaves `out` alone and returns false when the key is absent; when it is
   // present with the wrong type or out of range it reports and returns false.
   bool getString(std::string_view key, std::string& out);
@@ -59,6 +65,7 @@ class ConfigTable {
   ConfigErrors& sink_;
   const toml::table& table_;
   std::string type_;
+  std::string scope_;
   size_t errors_count_ = 0;
 };
 

@@ -253,6 +253,53 @@ class AccessFilters(GatewayTestCase):
         self.assertEqual(ok.read_response().status, 200)
 
 
+class RateLimit(GatewayTestCase):
+    """Local rate limits hold for the whole process: two workers, one budget."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.app = cls.own(EchoUpstream("app"))
+        routes = [
+            {"name": "ip", "match": {"path_prefix": "/ip"}, "service": "app",
+             "filters": [{"type": "rate_limit", "rate": "1/h", "burst": 4}]},
+            {"name": "hdr", "match": {"path_prefix": "/hdr"}, "service": "app",
+             "filters": [{"type": "rate_limit", "rate": "1/h", "burst": 1,
+                          "key": "header:X-Api-Key"}]},
+            {"name": "open", "match": {"path_prefix": "/"}, "service": "app",
+             "filters": [{"type": "rate_limit", "rate": "1000/s", "key": "route"}]},
+        ]
+        cls.gw = cls.start_gateway(config({"app": [cls.app.address]}, routes=routes, workers=2))
+
+    def test_burst_then_429_across_workers(self):
+        # A new connection per request: the kernel spreads them over both workers.
+        statuses = []
+        for _ in range(8):
+            resp = self.client().request("GET", "/ip")
+            statuses.append(resp.status)
+            if resp.status == 200:
+                self.assertEqual(resp.header("RateLimit-Limit"), "4")
+                self.assertIsNotNone(resp.header("RateLimit-Remaining"))
+            else:
+                self.assertEqual(resp.status, 429)
+                self.assertEqual(resp.json()["error"], "rate limit exceeded")
+                self.assertGreaterEqual(int(resp.header("Retry-After")), 1)
+                self.assertEqual(resp.header("RateLimit-Remaining"), "0")
+                self.assertGreater(int(resp.header("RateLimit-Reset")), 0)
+        self.assertEqual(statuses, [200] * 4 + [429] * 4)
+
+    def test_header_key_separates_buckets(self):
+        ok = [self.client().request("GET", "/hdr", headers=[("X-Api-Key", k)]).status
+              for k in ("alice", "bob")]
+        self.assertEqual(ok, [200, 200])
+        again = self.client().request("GET", "/hdr", headers=[("X-Api-Key", "alice")])
+        self.assertEqual(again.status, 429)
+
+    def test_not_limiting_adds_headers(self):
+        resp = self.client().request("GET", "/anything")
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.header("RateLimit-Limit"), "1000")
+
+
 class FilterConfigErrors(GatewayTestCase):
 
     BASE = """\
@@ -327,6 +374,9 @@ pools.main.endpoints = ["127.0.0.1:9"]
         self.assertRejected('{ type = "ip_access", allow = ["10.0.0.0/33"] }', "10.0.0.0/33")
         self.assertRejected('{ type = "body_limit", max = "lots" }', "size")
         self.assertRejected('{ type = "body_limit", max = true }', "size")
+        self.assertRejected('{ type = "rate_limit", rate = "100" }', "rate")
+        self.assertRejected('{ type = "rate_limit", rate = "5/s", key = "cookie" }', "key")
+        self.assertRejected('{ type = "rate_limit", rate = "5/s", burst = 0 }', "burst")
 
 
 if __name__ == "__main__":
