@@ -1,6 +1,7 @@
 // The one explicit list of built-in filters: adding a filter is its folder plus a line here.
 #include "filters/builtin.h"
 
+#include "filters/auth_api_key/auth_api_key.h"
 #include "filters/body_limit/body_limit.h"
 #include "filters/cors/cors.h"
 #include "filters/direct_response/direct_response.h"
@@ -23,6 +24,7 @@ void registerBuiltins(filter::Registry& registry) {
   registry.add("ip_access", &ip_access::parse, ip_access::keys());
   registry.add("body_limit", &body_limit::parse, body_limit::keys());
   registry.add("rate_limit", &rate_limit::parse, rate_limit::keys());
+  registry.add("auth_api_key", &auth_api_key::parse, auth_api_key::keys());
 }
 
 }  // namespace gw::filters

@@ -87,6 +87,15 @@ void ConfigTable::error(const toml::node& at, std::string_view reason) {
   error(at.source(), reason);
 }
 
+std::string ConfigTable::resolvePath(const std::string& path) const {
+  if (path.empty() || path.front() == '/') return path;
+  const auto& file = table_.source().path;
+  if (file == nullptr) return path;
+  size_t slash = file->rfind('/');
+  if (slash == std::string::npos) return path;
+  return file->substr(0, slash + 1) + path;
+}
+
 void ConfigTable::errorHere(std::string_view reason) { error(table_.source(), reason); }
 
 bool ConfigTable::getString(std::string_view key, std::string& out) {

@@ -40,6 +40,8 @@ class ConfigTable {
   // routes. Stable across reloads while the filter stays in place, so filters that keep
   // runtime state (rate-limit buckets) can find their state again after a reload.
   const std::string& scope() const { return scope_; }
+  // `path` as written, or relative to the directory of the file the table is in.
+  std::string resolvePath(const std::string& path) const;
   void setScope(std::string scope) { scope_ = std::move(scope); }
 
   // Each getter leaves `out` alone and returns false when the key is absent; when it is

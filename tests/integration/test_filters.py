@@ -300,6 +300,48 @@ class RateLimit(GatewayTestCase):
         self.assertEqual(resp.header("RateLimit-Limit"), "1000")
 
 
+class ApiKeys(GatewayTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.app = cls.own(EchoUpstream("app"))
+        gwdir = harness.tmp_dir()
+        with open(os.path.join(gwdir, "keys.txt"), "w") as f:
+            f.write("# name key\ncarol k-carol-from-file\n")
+        routes = [{"name": "api", "match": {"path_prefix": "/"}, "service": "app",
+                   "filters": [{"type": "auth_api_key", "keys": {"alice": "k-alice"},
+                                "key_file": os.path.join(gwdir, "keys.txt"),
+                                "query": "api_key"}]}]
+        cls.gw = cls.start_gateway(config({"app": [cls.app.address]}, routes=routes))
+
+    def get(self, target, headers=None):
+        return self.client().request("GET", target, headers=headers)
+
+    def test_header_key(self):
+        resp = self.get("/x", headers=[("X-Api-Key", "k-alice"), ("X-Api-Key-Name", "root")])
+        self.assertEqual(resp.status, 200)
+        info = resp.json()
+        names = [k.lower() for k, _ in info["headers"]]
+        self.assertNotIn("x-api-key", names)  # the key never goes upstream
+        self.assertEqual([v for k, v in info["headers"] if k.lower() == "x-api-key-name"],
+                         ["alice"])  # the client's own claim is replaced
+
+    def test_key_file_and_query(self):
+        resp = self.get("/x?a=1&api_key=k-carol-from-file&b=2")
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.json()["target"], "/x?a=1&b=2")
+        self.assertEqual(request_header(resp.json(), "X-Api-Key-Name"), "carol")
+
+    def test_refused(self):
+        for headers, message in [([], "missing API key"),
+                                 ([("X-Api-Key", "k-alicE")], "invalid API key"),
+                                 ([("X-Api-Key", "x" * 8000)], "invalid API key")]:
+            resp = self.get("/x", headers=headers)
+            self.assertEqual(resp.status, 401)
+            self.assertEqual(resp.json()["error"], message)
+            self.assertIn("ApiKey", resp.header("WWW-Authenticate"))
+
+
 class FilterConfigErrors(GatewayTestCase):
 
     BASE = """\
@@ -375,6 +417,8 @@ pools.main.endpoints = ["127.0.0.1:9"]
         self.assertRejected('{ type = "body_limit", max = "lots" }', "size")
         self.assertRejected('{ type = "body_limit", max = true }', "size")
         self.assertRejected('{ type = "rate_limit", rate = "100" }', "rate")
+        self.assertRejected('{ type = "auth_api_key" }', "no keys")
+        self.assertRejected('{ type = "auth_api_key", key_file = "/nonexistent/k" }', "key_file")
         self.assertRejected('{ type = "rate_limit", rate = "5/s", key = "cookie" }', "key")
         self.assertRejected('{ type = "rate_limit", rate = "5/s", burst = 0 }', "burst")
 
