@@ -2,6 +2,7 @@
 #include "filters/builtin.h"
 
 #include "filters/auth_api_key/auth_api_key.h"
+#include "filters/auth_basic/auth_basic.h"
 #include "filters/auth_jwt/auth_jwt.h"
 #include "filters/body_limit/body_limit.h"
 #include "filters/cors/cors.h"
@@ -26,6 +27,7 @@ void registerBuiltins(filter::Registry& registry) {
   registry.add("body_limit", &body_limit::parse, body_limit::keys());
   registry.add("rate_limit", &rate_limit::parse, rate_limit::keys());
   registry.add("auth_api_key", &auth_api_key::parse, auth_api_key::keys());
+  registry.add("auth_basic", &auth_basic::parse, auth_basic::keys());
   registry.add("auth_jwt", &auth_jwt::parse, auth_jwt::keys());
 }
 

@@ -45,7 +45,9 @@ enum class Status {
   Respond,
   // The filter started asynchronous work. The chain waits (the exchange stops reading
   // the client) until the filter calls ctx.resume() on this worker. Request-header
-  // phase only.
+  // phase only. NOT YET SUPPORTED BY THE EXCHANGE: ChainRun implements it (and its
+  // tests), but gateway/proxy answers a pause with 500 until it copies the request
+  // head so that it can outlive the parser callback. No built-in filter pauses.
   Pause,
 };
 
