@@ -5,9 +5,8 @@
 //     user_header = "X-Auth-User" }
 //
 // The stored form is "sha256:" + SALT + ":" + hex(SHA-256(SALT + PASSWORD)), where SALT
-// is any text (16 random bytes in hex is the intent). Make one with:
-//   salt=$(openssl rand -hex 16); printf 'sha256:%s:%s\n' "$salt" \
-//     "$(printf '%s%s' "$salt" 'PASSWORD' | openssl dgst -sha256 -r | cut -d' ' -f1)"
+// is any text (16 random bytes in hex is the intent). The README's auth_basic row has a
+// one-line shell command that makes one with openssl.
 // SHA-256 is fast, so it protects against reading passwords out of the config, not
 // against brute force of weak ones: use long random passwords. Comparisons are
 // constant-time and an unknown user costs the same hash as a known one. The
