@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "gateway/config/describe.h"
+#include "filters/builtin.h"
 #include "gateway/config/loader.h"
 #include "gateway/core/log.h"
 #include "gateway/loop/control.h"
@@ -50,6 +51,9 @@ std::vector<std::string> splitCommas(std::string_view text) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before any config is loaded and before any thread starts: the registry is read-only
+  // from here on.
+  gw::filters::registerBuiltins(gw::filter::Registry::global());
   std::string config_path;
   std::string diff_path;  // --check NEW --diff RUNNING: what a reload would change
   bool check = false;

@@ -75,6 +75,7 @@ LoadResult loadConfigString(std::string_view toml_text, const std::string& sourc
   std::vector<detail::ParsedRoute> routes = detail::readRoutes(root);
   detail::readServices(root, snapshot->services);
   checkRouteReferences(diag, routes, snapshot->services);
+  detail::readFilterChains(root, routes, *snapshot);
   if (diag.count() != 0) return failed(diag);
 
   std::vector<route::Route> table;

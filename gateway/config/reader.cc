@@ -37,9 +37,9 @@ std::vector<ConfigError> Diagnostics::take() {
 const char kTopLevel[] = "at the top level";
 
 const std::vector<std::string_view>& topLevelKeys() {
-  static const std::vector<std::string_view> kKeys = {"include",   "workers", "admin",
-                                                      "log",       "limits",  "forwarding",
-                                                      "listeners", "routes",  "services"};
+  static const std::vector<std::string_view> kKeys = {
+      "include", "workers", "admin",  "log",     "limits",
+      "forwarding", "listeners", "routes", "services", "filters"};
   return kKeys;
 }
 

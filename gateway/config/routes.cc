@@ -176,7 +176,7 @@ std::vector<ParsedRoute> readRoutes(TableReader& root) {
       continue;
     }
     TableReader reader(diag, *table, "in [[routes]]",
-                       {"name", "service", "match", "prefix_rewrite"});
+                       {"name", "service", "match", "prefix_rewrite", "filters"});
     ParsedRoute parsed;
     route::Route& r = parsed.route;
     r.name = "route-" + std::to_string(i);
@@ -191,6 +191,7 @@ std::vector<ParsedRoute> readRoutes(TableReader& root) {
                               std::to_string(it->second) + ")");
     }
     readMatch(reader, r.match);
+    parsed.filters = reader.find("filters");
     std::string rewrite;
     if (reader.getString("prefix_rewrite", rewrite)) {
       const toml::node& at = *reader.find("prefix_rewrite");

@@ -39,7 +39,8 @@ void readPoolTls(TableReader& pool, const std::string& where, Pool& out);
 // A route and where its `service` was written, for the reference check.
 struct ParsedRoute {
   route::Route route;
-  toml::source_region where;  // the service value, or the route's table when missing
+  toml::source_region where;            // the service value, or the route's table when missing
+  const toml::node* filters = nullptr;  // the route's `filters` array, if any
 };
 // [[routes]], in file order.
 std::vector<ParsedRoute> readRoutes(TableReader& root);
@@ -54,5 +55,8 @@ void readTrafficSplit(TableReader& service, const std::string& name, Service& ou
 // outlier, circuit_breaker, retry, ...), and their reader (resilience.cc).
 const std::vector<std::string_view>& balancingKeys();
 void readBalancing(TableReader& service, const std::string& name, Service& out);
+// Filter chains (filters.cc): the top-level `filters` (for all routes) and each route's
+// own, built through filter::Registry::global() into out.route_filters (by route index).
+void readFilterChains(TableReader& root, const std::vector<ParsedRoute>& routes, Snapshot& out);
 
 }  // namespace gw::config::detail

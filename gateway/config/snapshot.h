@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "gateway/config/resilience.h"
+#include "gateway/filter/chain.h"
 #include "gateway/net/address.h"
 #include "gateway/route/route.h"
 #include "gateway/tls/context.h"
@@ -158,6 +159,13 @@ struct Snapshot {
   std::vector<Listener> listeners;
   std::map<std::string, Service> services;
   std::shared_ptr<const route::Router> router;
+  // Filter chains by route index (router->routes()): the top-level `filters` first,
+  // then the route's own. Built at load, so a reload rebuilds every factory.
+  std::vector<filter::ChainConfig> route_filters;
+
+  const filter::ChainConfig* filtersFor(size_t route_index) const {
+    return route_index < route_filters.size() ? &route_filters[route_index] : nullptr;
+  }
 
   const Service* findService(const std::string& name) const {
     auto it = services.find(name);

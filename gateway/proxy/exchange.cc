@@ -1,7 +1,10 @@
 #include "gateway/proxy/exchange.h"
 
 #include <charconv>
+#include <cstring>
+#include <optional>
 
+#include "gateway/core/log.h"
 #include "gateway/http/hop_by_hop.h"
 #include "gateway/proxy/downstream_session.h"
 #include "gateway/proxy/messages.h"
@@ -68,6 +71,7 @@ void Exchange::reset() {
   shrink(pending_);
   shrink(scratch_);
   route_headers_.clear();
+  chain_.reset();
   body_received_ = max_body_ = response_bytes_ = 0;
   connected_ = request_chunked_ = request_done_ = request_has_body_ = false;
   is_head_ = upgrade_requested_ = client_http10_ = client_keep_alive_ = false;
@@ -157,15 +161,21 @@ int Exchange::onRequestHead(const http::MessageHead& head) {
     sendLocalReply(404, "no route", false);
     return kContinue;
   }
+  std::string rewrite_storage;
+  std::string_view upstream_target =
+      route::Router::rewritePath(*route, target.path_and_query, rewrite_storage);
+  if (!runRequestFilters(snapshot, *route, head, target, facts.host, upstream_target)) {
+    return kContinue;
+  }
   service_ = snapshot.findService(route->service);
   if (!chooseEndpoint(head, target.path)) return kContinue;
   upgrade_requested_ = head.upgrade;
 
-  std::string rewrite_storage;
   UpstreamRequest request;
   request.head = &head;
   request.method = facts.method;
-  request.target = route::Router::rewritePath(*route, target.path_and_query, rewrite_storage);
+  request.target = upstream_target;
+  if (chain_.active()) request.edits = &chain_.context().request_headers;
   request.authority = target.authority;
   request.chunked_body = request_chunked_;
   request.upgrade = upgrade_requested_;
@@ -209,6 +219,9 @@ int Exchange::onRequestBody(const char* data, size_t length) {
     sendLocalReply(413, "request body too large", true);
     return kContinue;
   }
+  if (chain_.active() && !filterRequestBody(std::string_view(data, length), false)) {
+    return kContinue;
+  }
   bool copy = session_->parser().inputIsOwned();
   if (request_chunked_) {
     char header[20];
@@ -224,6 +237,7 @@ int Exchange::onRequestBody(const char* data, size_t length) {
 void Exchange::onRequestComplete() {
   request_done_ = true;
   if (local_reply_ || response_done_) return;
+  if (chain_.active() && !filterRequestBody({}, true)) return;
   if (request_chunked_) stageUpstream("0\r\n\r\n", 5, false);
   if (connected_ && !response_started_) armResponseTimer();
 }
@@ -547,6 +561,10 @@ int Exchange::onHead(const http::MessageHead& head) {
   response.close = close;
   response.keep_alive_header = client_http10_ && !close;
   response.via = pinned_->get().forwarding.via;
+  if (chain_.active()) {
+    chain_.runResponseHeaders(status, &head);
+    response.edits = &chain_.context().response_headers;
+  }
   writeDownstreamResponseHead(response, scratch_);
   session_->transport().stage(scratch_.data(), scratch_.size());
   response_started_ = true;
@@ -555,6 +573,7 @@ int Exchange::onHead(const http::MessageHead& head) {
 }
 
 int Exchange::onBody(const char* data, size_t length) {
+  if (chain_.active()) chain_.runResponseBody(std::string_view(data, length), false);
   net::Transport& client = session_->transport();
   bool copy = response_parser_.inputIsOwned();
   if (response_chunked_out_) {
@@ -582,6 +601,7 @@ bool Exchange::onMessageComplete() {
   // A 101 must end with llhttp's own upgrade pause, not ours.
   if (switching_protocols_) return false;
   response_done_ = true;
+  if (chain_.active()) chain_.runResponseBody({}, true);
   if (response_chunked_out_) session_->transport().stage("0\r\n\r\n", 5);
   return true;
 }
@@ -624,8 +644,7 @@ void Exchange::sendHttpsRedirect(std::string_view host, std::string_view path_an
   response_done_ = true;
   disarmTimer();
   // The request body (if any) is not wanted: close after the redirect rather than read it.
-  bool close =
-      !client_keep_alive_ || session_->closeAfterResponse() || ctx_.draining() || request_has_body_;
+  bool close = !client_keep_alive_ || session_->decideCloseAfterResponse() || request_has_body_;
   if (close) session_->setCloseAfterResponse();
   std::string location;
   httpsLocation(host, session_->listener().redirect_https_port, path_and_query, location);
@@ -634,11 +653,12 @@ void Exchange::sendHttpsRedirect(std::string_view host, std::string_view path_an
   session_->transport().stageCopy(scratch_);
   session_->transport().flush();
   ctx_.stats().local_replies.add();
-  ctx_.stats().countStatus(308);
+  countResponse(308);
   session_->exchangeDone(!close);
 }
 
-void Exchange::sendLocalReply(int status, const char* message, bool close) {
+void Exchange::sendLocalReply(int status, std::string_view message, bool close,
+                              const filter::LocalReply* reply) {
   local_reply_ = true;
   response_started_ = true;
   response_done_ = true;
@@ -647,12 +667,120 @@ void Exchange::sendLocalReply(int status, const char* message, bool close) {
           (request_has_body_ && !request_done_);
   if (close) session_->setCloseAfterResponse();
   scratch_.clear();
-  writeLocalReply(status, message, close, is_head_, scratch_);
+  LocalReplyExtras extras;
+  if (chain_.active()) {
+    // The filters that ran see the local reply like an upstream response (request id,
+    // CORS headers on a 401, ...).
+    chain_.runResponseHeaders(status, nullptr);
+    extras.request_id = chain_.context().request_id;
+    extras.headers = &chain_.context().response_headers;
+    if (reply != nullptr && reply->custom_body) {
+      extras.custom_body = true;
+      extras.body = reply->body;
+      extras.content_type = reply->content_type;
+    }
+  }
+  writeLocalReply(status, message, close, is_head_, extras, scratch_);
   session_->transport().stageCopy(scratch_);
   session_->transport().flush();
   ctx_.stats().local_replies.add();
   countResponse(status);
   session_->exchangeDone(!close);
+}
+
+// ---------------------------------------------------------------- filter chain
+
+void Exchange::establishClient(const config::Snapshot& snapshot, const http::MessageHead& head) {
+  client_address_ = session_->peer();
+  client_ip_ = session_->peerIp();
+  const std::vector<net::Cidr>& trusted = snapshot.forwarding.trusted_proxies;
+  auto isTrusted = [&](const net::SocketAddress& a) {
+    for (const net::Cidr& cidr : trusted) {
+      if (cidr.contains(a)) return true;
+    }
+    return false;
+  };
+  if (trusted.empty() || !isTrusted(client_address_)) return;
+  // Walk X-Forwarded-For from the right (the nearest hop) past trusted proxies. The
+  // fields are visited last to first, each one's list right to left.
+  for (size_t i = head.header_count; i-- > 0;) {
+    if (!http::equalsIgnoreCase(head.name(i), "x-forwarded-for")) continue;
+    std::string_view list = head.value(i);
+    while (!list.empty()) {
+      size_t comma = list.rfind(',');
+      std::string_view item =
+          http::trimOws(comma == std::string_view::npos ? list : list.substr(comma + 1));
+      list = comma == std::string_view::npos ? std::string_view() : list.substr(0, comma);
+      if (item.empty()) continue;
+      std::optional<net::SocketAddress> address = net::parseIpPort(item, 0);
+      if (!address) return;  // garbage from upstream of the trusted hop: stop at that hop
+      client_address_ = *address;
+      client_ip_.assign(item);
+      if (!isTrusted(*address)) return;
+    }
+  }
+}
+
+bool Exchange::runRequestFilters(const config::Snapshot& snapshot, const route::Route& route,
+                                 const http::MessageHead& head, const RequestTarget& target,
+                                 std::string_view host, std::string_view& upstream_target) {
+  const route::Route* first = snapshot.router->routes().data();
+  const filter::ChainConfig* chain = snapshot.filtersFor(static_cast<size_t>(&route - first));
+  if (chain == nullptr || chain->empty()) return true;  // no filters: no cost
+  establishClient(snapshot, head);
+  filter::Context& c = chain_.start(*chain);
+  filter::RequestInfo& info = c.request;
+  info.method = llhttp_method_name(static_cast<llhttp_method_t>(head.method));
+  // The head's bytes may move once this callback returns; filters read these in later
+  // phases (${host}, ${path}), so they get the arena's copies.
+  info.path_and_query = c.arena().copy(target.path_and_query);
+  info.path = info.path_and_query.substr(0, target.path.size());
+  info.host = c.arena().copy(host);
+  info.client_ip = client_ip_;
+  info.client_address = &client_address_;
+  info.route = route.name;
+  info.head = &head;
+  info.content_length = head.has_content_length ? head.content_length : 0;
+  info.chunked = head.chunked;
+  c.upstream_target = upstream_target;
+  filter::Status status = chain_.runRequestHeaders();
+  info.head = nullptr;  // its views end with this callback
+  switch (status) {
+    case filter::Status::Continue:
+      upstream_target = c.upstream_target;
+      return true;
+    case filter::Status::Respond:
+      sendFilterReply(false);
+      return false;
+    case filter::Status::Pause:
+      break;
+  }
+  // The head's views die with this callback, so a pause here cannot resume; no
+  // built-in filter pauses yet. Answer rather than hang.
+  log::error("a filter paused the request-header phase, which is not supported yet",
+             {log::str("route", route.name)});
+  sendLocalReply(500, "internal error", true);
+  return false;
+}
+
+bool Exchange::filterRequestBody(std::string_view chunk, bool end) {
+  if (chain_.runRequestBody(chunk, end) != filter::Status::Respond) return true;
+  if (response_started_) {
+    // The upstream already answered: too late for a local reply; cut the client off.
+    closeUpstream();
+    session_->abort();
+    return false;
+  }
+  closeUpstream();
+  sendFilterReply(!end);
+  return false;
+}
+
+void Exchange::sendFilterReply(bool close) {
+  const filter::LocalReply& reply = chain_.context().reply;
+  int status = reply.status >= 200 && reply.status <= 599 ? reply.status : 500;
+  std::string_view message = reply.message.empty() ? reasonPhrase(status) : reply.message;
+  sendLocalReply(status, message, close, &reply);
 }
 
 }  // namespace gw::proxy

@@ -9,7 +9,9 @@
 #include <vector>
 
 #include "gateway/core/timer.h"
+#include "gateway/filter/chain.h"
 #include "gateway/http/parser.h"
+#include "gateway/proxy/messages.h"
 #include "gateway/proxy/proxy_context.h"
 #include "gateway/route/route.h"
 #include "gateway/upstream/connection.h"
@@ -61,11 +63,26 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   // What the exchange's one timer currently measures.
   enum class TimerKind { None, Connect, Response, Send, Backoff };
 
-  void sendLocalReply(int status, const char* message, bool close);
   // Counts a response by status class, and for the chosen pool (canary error rates).
   void countResponse(int status);
   // A plain listener with redirect_to_https: 308 to the same URL over HTTPS.
   void sendHttpsRedirect(std::string_view host, std::string_view path_and_query);
+  // `reply`: a filter's reply (its status and message are passed too).
+  void sendLocalReply(int status, std::string_view message, bool close,
+                      const filter::LocalReply* reply = nullptr);
+
+  // --- the filter chain (see gateway/filter/filter.h) ---
+  // The client's address as the trusted-proxy rules establish it: the peer, or, when the
+  // peer is a trusted proxy, the nearest untrusted address in X-Forwarded-For.
+  void establishClient(const config::Snapshot& snapshot, const http::MessageHead& head);
+  // Runs the route's request-header phase. False when a filter answered (the reply is
+  // sent). `upstream_target` may be replaced by a filter's rewrite.
+  bool runRequestFilters(const config::Snapshot& snapshot, const route::Route& route,
+                         const http::MessageHead& head, const RequestTarget& target,
+                         std::string_view host, std::string_view& upstream_target);
+  // A request body chunk through the chain; false when a filter answered.
+  bool filterRequestBody(std::string_view chunk, bool end);
+  void sendFilterReply(bool close);
   void connectUpstream();
   void failUpstream(int status, const char* message);
   bool retryOnFreshConnection();
@@ -93,6 +110,9 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   std::string pending_;   // request bytes staged while the upstream connection opens
   std::string scratch_;   // response head / chunk framing being built
   std::vector<http::HeaderView> route_headers_;  // the router's view of the request headers
+  filter::ChainRun chain_;                       // this request's filters; pooled with us
+  net::SocketAddress client_address_;            // established by establishClient()
+  std::string client_ip_;
   uint64_t body_received_ = 0;
   uint64_t max_body_ = 0;
   uint64_t response_bytes_ = 0;

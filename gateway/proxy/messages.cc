@@ -24,6 +24,18 @@ void appendNumber(std::string& out, uint64_t n) {
   out.append(buf, end);
 }
 
+// The live set/add edits of a filter chain, after the original fields.
+void appendEdits(std::string& out, const filter::HeaderEdits* edits) {
+  if (edits == nullptr) return;
+  for (const filter::HeaderEdits::Edit& e : edits->edits()) {
+    if (e.live && e.op != filter::HeaderEdits::Op::Remove) appendField(out, e.name, e.value);
+  }
+}
+
+bool droppedByEdits(const filter::HeaderEdits* edits, std::string_view name) {
+  return edits != nullptr && !edits->empty() && edits->dropsOriginal(name);
+}
+
 }  // namespace
 
 bool parseRequestTarget(std::string_view url, bool is_options, RequestTarget& out) {
@@ -137,6 +149,7 @@ void writeUpstreamRequestHead(const UpstreamRequest& r, std::string& out) {
     // We answered 100-continue ourselves (or refused the expectation).
     if (equalsIgnoreCase(name, "expect")) continue;
     if (isClientCertField(r, name)) continue;
+    if (droppedByEdits(r.edits, name)) continue;
     if (equalsIgnoreCase(name, "host")) {
       original_host = value;
       appendField(out, name, r.authority.empty() ? value : r.authority);
@@ -156,6 +169,7 @@ void writeUpstreamRequestHead(const UpstreamRequest& r, std::string& out) {
     }
     appendField(out, name, value);
   }
+  appendEdits(out, r.edits);
   if (!r.authority.empty()) {
     if (original_host.empty()) appendField(out, "Host", r.authority);
     original_host = r.authority;
@@ -207,8 +221,10 @@ void writeDownstreamResponseHead(const DownstreamResponse& r, std::string& out) 
     }
     if (connection.contains(name) && !http::isProtectedFromConnection(name)) continue;
     if (r.chunked_body && equalsIgnoreCase(name, "content-length")) continue;
+    if (droppedByEdits(r.edits, name)) continue;
     appendField(out, name, head.value(i));
   }
+  appendEdits(out, r.edits);
   if (r.chunked_body) out.append("Transfer-Encoding: chunked\r\n");
   if (r.upgrade) {
     out.append("Connection: upgrade\r\n");
@@ -223,22 +239,48 @@ void writeDownstreamResponseHead(const DownstreamResponse& r, std::string& out) 
 
 void writeLocalReply(int status, std::string_view message, bool close, bool head_request,
                      std::string& out) {
-  std::string body = "{\"error\":\"";
-  log::appendJsonEscaped(body, message);
-  body += "\",\"status\":";
-  appendNumber(body, static_cast<uint64_t>(status));
-  body += "}\n";
+  writeLocalReply(status, message, close, head_request, LocalReplyExtras{}, out);
+}
+
+void writeLocalReply(int status, std::string_view message, bool close, bool head_request,
+                     const LocalReplyExtras& extras, std::string& out) {
+  std::string body;
+  if (extras.custom_body) {
+    body.assign(extras.body);
+  } else {
+    body = "{\"error\":\"";
+    log::appendJsonEscaped(body, message);
+    body += "\",\"status\":";
+    appendNumber(body, static_cast<uint64_t>(status));
+    if (!extras.request_id.empty()) {
+      body += ",\"request_id\":\"";
+      log::appendJsonEscaped(body, extras.request_id);
+      body += '"';
+    }
+    body += "}\n";
+  }
   out.append("HTTP/1.1 ");
   appendNumber(out, static_cast<uint64_t>(status));
   out.push_back(' ');
   out.append(reasonPhrase(status));
-  out.append("\r\nContent-Type: application/json\r\nContent-Length: ");
-  appendNumber(out, body.size());
   out.append("\r\n");
+  if (!extras.custom_body) {
+    out.append("Content-Type: application/json\r\n");
+  } else if (!extras.content_type.empty()) {
+    appendField(out, "Content-Type", extras.content_type);
+  }
+  // 1xx, 204 and 304 have no body and no Content-Length (RFC 9110 §8.6).
+  bool bodiless = status < 200 || status == 204 || status == 304;
+  if (!bodiless) {
+    out.append("Content-Length: ");
+    appendNumber(out, body.size());
+    out.append("\r\n");
+  }
   if (status == 503) out.append("Retry-After: 1\r\n");
+  appendEdits(out, extras.headers);
   if (close) out.append("Connection: close\r\n");
   out.append("\r\n");
-  if (!head_request) out.append(body);
+  if (!head_request && !bodiless) out.append(body);
 }
 
 void writeRedirectReply(int status, std::string_view location, bool close, std::string& out) {
@@ -279,12 +321,16 @@ std::string_view reasonPhrase(int status) {
       return "OK";
     case 201:
       return "Created";
+    case 202:
+      return "Accepted";
     case 204:
       return "No Content";
     case 301:
       return "Moved Permanently";
     case 302:
       return "Found";
+    case 303:
+      return "See Other";
     case 304:
       return "Not Modified";
     case 307:
@@ -303,6 +349,8 @@ std::string_view reasonPhrase(int status) {
       return "Method Not Allowed";
     case 408:
       return "Request Timeout";
+    case 410:
+      return "Gone";
     case 413:
       return "Content Too Large";
     case 414:

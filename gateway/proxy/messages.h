@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "gateway/config/snapshot.h"
+#include "gateway/filter/header_edits.h"
 #include "gateway/http/parser.h"
 
 namespace gw::proxy {
@@ -42,6 +43,7 @@ struct UpstreamRequest {
   std::string_view cert_subject;
   std::string_view cert_fingerprint_header;
   std::string_view cert_fingerprint;
+  const filter::HeaderEdits* edits = nullptr;  // a filter chain's edits, applied in place
 };
 // Appends the upstream request head (request line, end-to-end fields in their order and
 // case, the forwarding fields, the blank line) to `out`.
@@ -54,6 +56,7 @@ struct DownstreamResponse {
   bool keep_alive_header = false;  // an HTTP/1.0 client that asked for keep-alive
   bool upgrade = false;            // a 101: keep Upgrade, send Connection: upgrade
   bool via = true;
+  const filter::HeaderEdits* edits = nullptr;  // a filter chain's edits, applied in place
 };
 void writeDownstreamResponseHead(const DownstreamResponse& response, std::string& out);
 
@@ -68,6 +71,16 @@ void writeRedirectReply(int status, std::string_view location, bool close, std::
 // `host` is the Host value (its port, if any, is replaced); 443 leaves the port out.
 void httpsLocation(std::string_view host, uint16_t port, std::string_view path_and_query,
                    std::string& out);
+// What a filter chain adds to a local reply.
+struct LocalReplyExtras {
+  std::string_view request_id;                   // non-empty: "request_id" in the JSON body
+  const filter::HeaderEdits* headers = nullptr;  // extra fields (the live set/add edits)
+  bool custom_body = false;                      // body/content_type replace the JSON body
+  std::string_view body;
+  std::string_view content_type;
+};
+void writeLocalReply(int status, std::string_view message, bool close, bool head_request,
+                     const LocalReplyExtras& extras, std::string& out);
 
 std::string_view reasonPhrase(int status);
 
