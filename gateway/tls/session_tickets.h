@@ -4,7 +4,7 @@
 // immutable), and the key for rotation period N is derived from it as
 // HMAC-SHA256(master, label | period length | N). Any worker derives the same key, so a
 // ticket issued by one worker resumes on another. A ticket is accepted during its own
-// period and the next one (and then re-issued under the new key), never after.
+// period and the next one, never after; every resumption gets a fresh ticket.
 // Restarting the process invalidates every ticket (a new master secret).
 
 #include <openssl/ssl.h>

@@ -195,6 +195,14 @@ class Termination(GatewayTestCase):
                 break
         else:
             self.fail("no resumption landed on worker %d in 40 attempts" % other)
+        # A resumed connection gets a fresh ticket, which resumes again (a chain).
+        chained = sess + ".next"
+        code, out = s_client(self.gw.addr, "-tls1_3", "-servername", "localhost",
+                             "-sess_in", sess, "-sess_out", chained, request=CLOSE_REQUEST)
+        self.assertIn("Reused, TLSv1.3", out)
+        _, out = s_client(self.gw.addr, "-tls1_3", "-servername", "localhost",
+                          "-sess_in", chained, request=CLOSE_REQUEST)
+        self.assertIn("Reused, TLSv1.3", out)
         # TLS 1.2 tickets resume too.
         sess12 = sess + ".12"
         s_client(self.gw.addr, "-tls1_2", "-servername", "localhost", "-sess_out", sess12,
