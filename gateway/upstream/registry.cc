@@ -211,9 +211,25 @@ bool PoolRuntime::reportLatency(EndpointRuntime& endpoint, uint64_t latency_ms) 
   return ejected;
 }
 
+void PoolRuntime::breakerState(const char*& open, const char* limit) {
+  // Logged once per change (open at the first overflow, closed at the next admission
+  // past the same check), not per refused request.
+  if ((limit != nullptr) == (open != nullptr)) return;
+  if (limit != nullptr) {
+    log::warn("circuit breaker open", {log::str("pool", name_), log::str("limit", limit)});
+  } else {
+    log::info("circuit breaker closed", {log::str("pool", name_), log::str("limit", open)});
+  }
+  open = limit;
+}
+
 bool PoolRuntime::admitRequest() {
-  if (active_requests < settings_.circuit_breaker.max_requests) return true;
+  if (active_requests < settings_.circuit_breaker.max_requests) {
+    breakerState(requests_breaker_, nullptr);
+    return true;
+  }
   if (stats_ != nullptr) stats_->breaker_max_requests.add();
+  breakerState(requests_breaker_, "max_requests");
   return false;
 }
 
@@ -221,14 +237,17 @@ bool PoolRuntime::admitConnection() {
   const config::CircuitBreaker& cb = settings_.circuit_breaker;
   if (pending >= cb.max_pending) {
     if (stats_ != nullptr) stats_->breaker_max_pending.add();
+    breakerState(connections_breaker_, "max_pending");
     return false;
   }
   uint64_t open = 0;
   for (const Member& m : members_) open += m.endpoint->openConnections();
   if (open >= cb.max_connections) {
     if (stats_ != nullptr) stats_->breaker_max_connections.add();
+    breakerState(connections_breaker_, "max_connections");
     return false;
   }
+  breakerState(connections_breaker_, nullptr);
   return true;
 }
 

@@ -96,6 +96,10 @@ class PoolRuntime {
   std::vector<uint32_t> weights_;
   std::vector<uint32_t> active_;
   uint64_t latency_window_samples_ = 0;
+  // The limit that overflowed, until the same check admits again (for logging).
+  const char* requests_breaker_ = nullptr;
+  const char* connections_breaker_ = nullptr;
+  void breakerState(const char*& open, const char* limit);
 };
 
 class UpstreamRegistry {

@@ -304,10 +304,13 @@ class Breakers(Base):
         self.assertEqual(resp.status, 503)
         self.assertEqual(resp.json()["error"], "circuit breaker open: too many requests")
         self.assertEqual(admin_get(gw, "/stats")["circuit_breaker_max_requests"], 1)
+        record = gw.wait_log(lambda r: r.get("msg") == "circuit breaker open")
+        self.assertEqual(record["limit"], "max_requests")
         echo.release()
         for h in holders:
             self.assertEqual(h.read_response().status, 200)
         self.assertEqual(self.client(gw.addr).request("GET", "/after").status, 200)
+        self.assertTrue(gw.wait_log(lambda r: r.get("msg") == "circuit breaker closed"))
 
     def test_max_connections_overflow_is_a_fast_503(self):
         # A held request keeps its upstream connection open; a second request would need
