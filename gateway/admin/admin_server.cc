@@ -101,14 +101,14 @@ class AdminSession final : public net::TransportHandler, public http::MessageSin
       std::string service = rest.substr(0, slash);
       std::string action = slash == std::string::npos ? "" : rest.substr(slash + 1);
       if (action == "flip" && method_ == HTTP_POST && h.set_active) {
-        AdminReply r = h.set_active(service, "");
+        AdminReply r = h.set_active(service, "", forced());
         return respond(r.status, r.json);
       }
       if (action == "active" && method_ == HTTP_PUT && h.set_active) {
         std::string pool = queryValue("pool");
         if (pool.empty()) pool = std::string(http::trimOws(body_));
         while (!pool.empty() && (pool.back() == '\n' || pool.back() == '\r')) pool.pop_back();
-        AdminReply r = h.set_active(service, pool);
+        AdminReply r = h.set_active(service, pool, forced());
         return respond(r.status, r.json);
       }
       return respond(405,
@@ -133,6 +133,11 @@ class AdminSession final : public net::TransportHandler, public http::MessageSin
       return respond(r.status, r.json);
     }
     respond(404, "{\"error\":\"not found\"}\n");
+  }
+
+  bool forced() const {
+    std::string force = queryValue("force");
+    return force == "1" || force == "true";
   }
 
   std::string queryValue(std::string_view key) const {

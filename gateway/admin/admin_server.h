@@ -37,7 +37,9 @@ struct AdminHandlers {
   std::function<AdminReply(const std::string& toml)> diff;
   // POST /services/NAME/flip (pool empty: the other of two pools) and
   // PUT /services/NAME/active (pool from the body or ?pool=).
-  std::function<AdminReply(const std::string& service, const std::string& pool)> set_active;
+  // `force` (?force=1): flip even to a pool whose endpoints all fail their health checks.
+  std::function<AdminReply(const std::string& service, const std::string& pool, bool force)>
+      set_active;
 };
 
 class AdminServer {

@@ -107,8 +107,8 @@ int Control::run() {
     handlers.stats_json = [this] { return statsJson(); };
     handlers.reload = [this] { return reload("admin API"); };
     handlers.services = [this] { return servicesJson(); };
-    handlers.set_active = [this](const std::string& service, const std::string& pool) {
-      return setActive(service, pool);
+    handlers.set_active = [this](const std::string& service, const std::string& pool, bool force) {
+      return setActive(service, pool, force);
     };
     admin_ = std::make_unique<admin::AdminServer>(*ctx_, std::move(handlers));
     int rc = admin_->listen(*snapshot_->admin.address);

@@ -50,7 +50,8 @@ class Control {
   // running config stays. Returns a JSON summary (for the admin API).
   std::string reload(const char* trigger);
   // Blue/green flip through the admin API (pool "" = the other of exactly two pools).
-  admin::AdminReply setActive(const std::string& service, const std::string& pool);
+  // Refused (409) when no endpoint of the new pool passes its health checks, unless forced.
+  admin::AdminReply setActive(const std::string& service, const std::string& pool, bool force);
   admin::AdminReply servicesJson() const;
   // GET /config: the effective config, its version hash, the last reload.
   admin::AdminReply configJson() const;

@@ -37,7 +37,8 @@ void Control::saveOverrides() {
   if (!error.empty()) log::error("cannot write the flip state file", {log::str("error", error)});
 }
 
-admin::AdminReply Control::setActive(const std::string& service, const std::string& pool_in) {
+admin::AdminReply Control::setActive(const std::string& service, const std::string& pool_in,
+                                     bool force) {
   auto json_error = [](int status, const std::string& message) {
     std::string out = "{\"ok\":false,\"error\":\"";
     log::appendJsonEscaped(out, message);
@@ -63,6 +64,13 @@ admin::AdminReply Control::setActive(const std::string& service, const std::stri
         404, "service \"" + service + "\" has no pool \"" + pool + "\" (pools: " + names + ")");
   }
   std::string previous = current->active;
+  if (pool != previous && !force && !poolHasHealthyEndpoint(service, pool)) {
+    log::warn("flip refused: no healthy endpoint in the new pool",
+              {log::str("service", service), log::str("pool", pool)});
+    return json_error(409, "pool \"" + pool + "\" of service \"" + service +
+                               "\" has no healthy endpoint (every endpoint fails its health "
+                               "check); add ?force=1 to flip anyway");
+  }
   if (pool != previous) {
     auto next = std::make_shared<config::Snapshot>(*snapshot_);
     next->services[service].active = pool;

@@ -200,6 +200,36 @@ class ActiveHealth(Base):
         pools = admin_get(gw, "/services")["services"]["s"]["healthy_pools"]
         self.assertEqual(pools, {"main": True})
 
+    def test_flip_to_an_unhealthy_pool_is_refused_unless_forced(self):
+        blue, green = self.flaky("blue"), self.flaky("green")
+        green.set_mode("ok", health_mode="500")
+        gw = self.gw_with({"s": {"active": "blue", "health_check": HEALTH,
+                                 "pools": {"blue": {"endpoints": [blue.address]},
+                                           "green": {"endpoints": [green.address]}}}})
+
+        def green_state():
+            return admin_get(gw, "/services")["services"]["s"]["health"]["green"][green.address]
+        self.assertTrue(poll(lambda: green_state() == "unhealthy"), green_state())
+
+        def flip(query=""):
+            req = urllib.request.Request("http://%s:%d/services/s/flip%s" % (
+                gw.admin[0], gw.admin[1], query), method="POST", data=b"")
+            try:
+                with urllib.request.urlopen(req, timeout=IO_TIMEOUT) as r:
+                    return r.status, json.loads(r.read())
+            except urllib.error.HTTPError as e:
+                return e.code, json.loads(e.read())
+        status, body = flip()
+        self.assertEqual(status, 409, body)
+        self.assertIn("no healthy endpoint", body["error"])
+        self.assertEqual(admin_get(gw, "/services")["services"]["s"]["active"], "blue")
+        self.assertEqual(self.upstreams(gw, 3), [(200, "blue")] * 3)
+        status, body = flip("?force=1")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["active"], "green")
+        # Forced onto a pool whose only endpoint fails its checks: a fast 503, as asked.
+        self.assertEqual(self.upstreams(gw, 3), [(503, None)] * 3)
+
     def test_refused_and_hanging_health_checks_mark_down(self):
         a, b = self.flaky("a"), self.flaky("b")
         gw = self.gw_with({"s": svc([a.address, b.address], health_check=HEALTH)})
