@@ -14,8 +14,8 @@
 #include <string_view>
 #include <vector>
 
-#include "gateway/config/describe.h"
 #include "filters/builtin.h"
+#include "gateway/config/describe.h"
 #include "gateway/config/loader.h"
 #include "gateway/core/log.h"
 #include "gateway/loop/control.h"

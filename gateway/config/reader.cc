@@ -38,7 +38,7 @@ const char kTopLevel[] = "at the top level";
 
 const std::vector<std::string_view>& topLevelKeys() {
   static const std::vector<std::string_view> kKeys = {
-      "include", "workers", "admin",  "log",     "limits",
+      "include",    "workers",   "admin",  "log",      "limits",
       "forwarding", "listeners", "routes", "services", "filters"};
   return kKeys;
 }

@@ -54,9 +54,8 @@ const char* failureName(int failure) {
 
 bool Exchange::chooseEndpoint(const http::MessageHead& head, std::string_view path) {
   idempotent_ = idempotentMethod(head.method);
-  pool_ = service_ != nullptr
-              ? ctx_.upstreams().choosePool(*service_, ctx_.random(), pool_slot_)
-              : nullptr;
+  pool_ = service_ != nullptr ? ctx_.upstreams().choosePool(*service_, ctx_.random(), pool_slot_)
+                              : nullptr;
   if (pool_ == nullptr || pool_->members().empty()) {
     sendLocalReply(503, "no endpoint available", false);
     return false;

@@ -45,7 +45,7 @@ struct WorkerStats {
   // a 5xx (from the upstream, or ours when it failed). The canary's error rate.
   Counter pool_requests[config::kPoolStatSlots];
   Counter pool_failures[config::kPoolStatSlots];
-  tls::TlsCounters tls;  // TLS handshakes and their failures (gateway/tls)
+  tls::TlsCounters tls;                // TLS handshakes and their failures (gateway/tls)
   upstream::BalancingStats balancing;  // ejections, breakers, retries, panic (gateway/upstream)
 
   void countStatus(int status) {
