@@ -74,7 +74,7 @@ void Control::appendServiceHealth(std::string& out, const config::Service& servi
 void Control::appendHealthStats(std::string& out) const {
   struct Field {
     const char* name;
-    upstream::DecisionCounter upstream::BalancingStats::*counter;
+    Counter upstream::BalancingStats::*counter;
   };
   static const Field kFields[] = {
       {"outlier_ejections", &upstream::BalancingStats::outlier_ejections},

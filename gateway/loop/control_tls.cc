@@ -25,7 +25,7 @@ std::string readFile(const std::string& path) {
 void Control::appendTlsStats(std::string& out) const {
   struct Field {
     const char* name;
-    tls::TlsCount tls::TlsCounters::*count;
+    Counter tls::TlsCounters::*count;
   };
   static const Field kFields[] = {
       {"tls_handshakes", &tls::TlsCounters::handshakes},

@@ -2,29 +2,16 @@
 // Per-worker counters. One writer (the worker's loop); the control thread reads them
 // for the admin API. Relaxed loads and stores: no read-modify-write, no contention.
 
-#include <atomic>
 #include <cstdint>
 
 #include "gateway/config/snapshot.h"
+#include "gateway/core/counter.h"
 #include "gateway/tls/counters.h"
 #include "gateway/upstream/balancing_stats.h"
 
 namespace gw::proxy {
 
-class Counter {
- public:
-  void add(uint64_t n = 1) {
-    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-  void sub(uint64_t n = 1) {
-    value_.store(value_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
-  }
-  void set(uint64_t n) { value_.store(n, std::memory_order_relaxed); }
-  uint64_t get() const { return value_.load(std::memory_order_relaxed); }
-
- private:
-  std::atomic<uint64_t> value_{0};
-};
+using Counter = gw::Counter;  // gateway/core/counter.h
 
 struct WorkerStats {
   Counter connections_accepted;
