@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "gateway/filter/fields.h"
+#include "gateway/filter/unauthorized.h"
 
 namespace gw::filters::auth_api_key {
 namespace {
@@ -42,10 +43,7 @@ class AuthApiKey final : public filter::Filter {
 
  private:
   filter::Status refuse(filter::Context& ctx, std::string_view message) {
-    ctx.response_headers.set("WWW-Authenticate", "ApiKey realm=\"gateway\"");
-    ctx.reply.status = 401;
-    ctx.reply.message = message;
-    return filter::Status::Respond;
+    return filter::unauthorized(ctx, "ApiKey realm=\"gateway\"", message);
   }
   const Config& config_;
 };

@@ -5,6 +5,7 @@
 #include <openssl/sha.h>
 
 #include "gateway/filter/fields.h"
+#include "gateway/filter/unauthorized.h"
 #include "gateway/http/header.h"
 
 namespace gw::filters::auth_basic {
@@ -48,10 +49,7 @@ class AuthBasic final : public filter::Filter {
 
  private:
   filter::Status refuse(filter::Context& ctx, std::string_view message) {
-    ctx.response_headers.set("WWW-Authenticate", config_.challenge);
-    ctx.reply.status = 401;
-    ctx.reply.message = message;
-    return filter::Status::Respond;
+    return filter::unauthorized(ctx, config_.challenge, message);
   }
   const Config& config_;
 };

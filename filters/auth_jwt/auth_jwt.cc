@@ -7,6 +7,7 @@
 #include "filters/auth_jwt/json_scan.h"
 #include "filters/auth_jwt/jwt.h"
 #include "gateway/filter/fields.h"
+#include "gateway/filter/unauthorized.h"
 #include "gateway/http/header.h"
 
 namespace gw::filters::auth_jwt {
@@ -73,12 +74,10 @@ class AuthJwt final : public filter::Filter {
  private:
   static filter::Status refuse(filter::Context& ctx, const char* message, bool invalid) {
     // RFC 6750 §3: no error code when the request had no token at all.
-    ctx.response_headers.set(
-        "WWW-Authenticate",
-        invalid ? "Bearer realm=\"gateway\", error=\"invalid_token\"" : "Bearer realm=\"gateway\"");
-    ctx.reply.status = 401;
-    ctx.reply.message = message;
-    return filter::Status::Respond;
+    return filter::unauthorized(
+        ctx,
+        invalid ? "Bearer realm=\"gateway\", error=\"invalid_token\"" : "Bearer realm=\"gateway\"",
+        message);
   }
 
   const Config& config_;
