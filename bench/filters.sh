@@ -5,6 +5,9 @@
 #   gateway-filters  the same route with request_id + headers + cors + rate_limit (never
 #                    limiting) + auth_jwt (HS256), every request carrying Origin and a
 #                    valid bearer token
+#   gateway-redis    the route with one rate_limit kept in Redis (never limiting): a
+#                    paused chain and one Redis round trip per request (when
+#                    redis-server is installed; it runs on the proxy's CPU)
 # on the 13-byte body. The chain's cost is 1 - gateway-filters / gateway.
 #
 # Usage: bench/filters.sh [--quick] [--duration SECONDS] [--warmup SECONDS] [--no-setup] [--no-build]
@@ -22,6 +25,7 @@ UPSTREAM_PORT="$PORT_BASE"
 NGINX_PORT="$((PORT_BASE + 1))"
 HAPROXY_PORT="$((PORT_BASE + 2))"
 GATEWAY_PORT="$((PORT_BASE + 3))"
+REDIS_PORT="$((PORT_BASE + 4))"
 WRK_CPU="${WRK_CPU:-0}"
 SERVER_CPU="${SERVER_CPU:-1}"
 NGINX_KEEPALIVE="${NGINX_KEEPALIVE:-$CONNECTIONS}"
@@ -81,6 +85,9 @@ gateway_config() {  # gateway_config FILE WITH_FILTERS
     echo '[[routes]]'
     echo 'name = "api"'
     echo 'service = "up"'
+    if [ "$2" = redis ]; then
+      echo "filters = [ { type = \"rate_limit\", rate = \"1000000/s\", key = \"client_ip\", redis = \"127.0.0.1:$REDIS_PORT\", failure_mode = \"closed\" } ]"
+    fi
     if [ "$2" = 1 ]; then
       cat <<TOML
 filters = [
@@ -98,6 +105,13 @@ TOML
 }
 gateway_config "$TMP/plain.toml" 0
 gateway_config "$TMP/filters.toml" 1
+gateway_config "$TMP/redis.toml" redis
+VARIANTS=(plain filters)
+if command -v redis-server >/dev/null 2>&1; then
+  check_ports_free "$REDIS_PORT"
+  start_server redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no
+  VARIANTS+=(redis)
+fi
 
 HEADERS=(-H "Origin: https://app.bench" -H "Authorization: Bearer $TOKEN")
 RAW="$TMP/results.tsv"
@@ -122,12 +136,12 @@ measure() {  # measure NAME PORT PID
 
 start_target nginx || die "nginx did not start"
 measure nginx "$NGINX_PORT" "$TARGET_PID"
-for variant in plain filters; do
+for variant in "${VARIANTS[@]}"; do
   start_server "gateway-$variant" "$GATEWAY_BIN" --config "$TMP/$variant.toml"
   pid="$STARTED_PID"
   wait_ready "gateway-$variant" "$pid" 15 || die "gateway ($variant) did not start"
   name=gateway
-  [ "$variant" = filters ] && name=gateway-filters
+  [ "$variant" != plain ] && name="gateway-$variant"
   measure "$name" "$GATEWAY_PORT" "$pid"
 done
 

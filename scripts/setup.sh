@@ -6,8 +6,9 @@ set -euo pipefail
 PACKAGES=(
   # build
   bazel-bootstrap g++ libuv1-dev libssl-dev libtomlplusplus-dev node-llhttp libre2-dev catch2
+  libhiredis-dev
   # tests and demo
-  curl python3 openssl procps
+  curl python3 openssl procps redis-server
   # benchmark
   nginx-light wrk haproxy
 )
@@ -24,8 +25,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # Debian starts nginx/haproxy services on install; the benchmark runs its own instances.
-  for svc in nginx haproxy; do
+  # Debian starts nginx/haproxy/redis services on install; the benchmark and the tests
+  # run their own instances.
+  for svc in nginx haproxy redis-server; do
     if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
       $SUDO systemctl stop "$svc" || true
     fi

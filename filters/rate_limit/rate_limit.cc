@@ -6,12 +6,12 @@
 #include <mutex>
 
 #include "filters/rate_limit/bucket_table.h"
+#include "filters/rate_limit/redis_limit.h"
 #include "gateway/filter/fields.h"
+#include "gateway/net/address.h"
 
 namespace gw::filters::rate_limit {
 namespace {
-
-enum class KeyKind { ClientIp, Route, Header };
 
 struct Config {
   KeyKind kind = KeyKind::ClientIp;
@@ -125,7 +125,56 @@ bool parseRate(std::string_view text, uint64_t& interval_us, uint64_t& count) {
   return true;
 }
 
-std::vector<std::string_view> keys() { return {"rate", "burst", "key", "max_keys"}; }
+std::vector<std::string_view> keys() {
+  return {"rate",  "burst",         "key",          "max_keys",
+          "redis", "redis_timeout", "failure_mode", "redis_prefix"};
+}
+
+namespace {
+
+// The global form (`redis = ...`), after `rate` and `key` were read.
+std::shared_ptr<const filter::FilterFactory> parseRedis(filter::ConfigTable& table,
+                                                        RedisLimitConfig config,
+                                                        std::string_view rate, uint64_t count) {
+  std::string address;
+  table.getString("redis", address);
+  auto host_port = net::splitHostPort(address);
+  if (!host_port || !net::parseIpPort(host_port->host, host_port->port)) {
+    table.error(*table.find("redis"),
+                "\"redis\" must be an IP address and port like \"127.0.0.1:6379\" (got " +
+                    filter::quote(address) + "); names are not resolved on a worker");
+  } else {
+    config.host = host_port->host;
+    config.port = host_port->port;
+  }
+  for (std::string_view local_only : {"burst", "max_keys"}) {
+    if (const toml::node* n = table.find(local_only)) {
+      table.error(*n, "\"" + std::string(local_only) +
+                          "\" applies to the local rate limit only; with \"redis\" the limit is "
+                          "\"rate\" per sliding window of its unit");
+    }
+  }
+  table.getDuration("redis_timeout", 1, 10'000, config.timeout_ms);
+  std::string mode = "open";
+  if (table.getString("failure_mode", mode) && mode != "open" && mode != "closed") {
+    table.error(*table.find("failure_mode"),
+                "\"failure_mode\" must be \"open\" (let requests through when Redis cannot "
+                "answer) or \"closed\" (answer 503) (got " +
+                    filter::quote(mode) + ")");
+  }
+  config.fail_open = mode == "open";
+  config.prefix = "gw:rl:" + table.scope() + ":";
+  if (table.getString("redis_prefix", config.prefix) && config.prefix.size() > 100) {
+    table.error(*table.find("redis_prefix"), "\"redis_prefix\" is longer than 100 bytes");
+  }
+  if (table.errorCount() != 0) return nullptr;
+  config.limit = count;
+  // The rate's unit (parseRate accepted it): s, m or h.
+  config.window_ms = rate.back() == 's' ? 1'000 : rate.back() == 'm' ? 60'000 : 3'600'000;
+  return makeRedisLimit(std::move(config));
+}
+
+}  // namespace
 
 std::shared_ptr<const filter::FilterFactory> parse(filter::ConfigTable& table) {
   Config config;
@@ -142,10 +191,6 @@ std::shared_ptr<const filter::FilterFactory> parse(filter::ConfigTable& table) {
                 "(1 to 1000000)");
     return nullptr;
   }
-  int64_t burst = static_cast<int64_t>(count);
-  table.getInteger("burst", 1, 1'000'000, burst);
-  int64_t max_keys = 65536;
-  table.getInteger("max_keys", 1, 16 * 1024 * 1024, max_keys);
   std::string key = "client_ip";
   if (table.getString("key", key)) {
     if (key == "client_ip") {
@@ -161,6 +206,16 @@ std::shared_ptr<const filter::FilterFactory> parse(filter::ConfigTable& table) {
                       filter::quote(key) + ")");
     }
   }
+  if (table.find("redis") != nullptr) {
+    RedisLimitConfig redis;
+    redis.kind = config.kind;
+    redis.header = config.header;
+    return parseRedis(table, std::move(redis), rate, count);
+  }
+  int64_t burst = static_cast<int64_t>(count);
+  table.getInteger("burst", 1, 1'000'000, burst);
+  int64_t max_keys = 65536;
+  table.getInteger("max_keys", 1, 16 * 1024 * 1024, max_keys);
   if (table.errorCount() != 0) return nullptr;
   std::string identity = table.scope() + "|" + key + "|" + std::to_string(interval_us) + "|" +
                          std::to_string(burst) + "|" + std::to_string(max_keys);

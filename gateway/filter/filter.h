@@ -27,6 +27,7 @@
 
 #include "gateway/filter/arena.h"
 #include "gateway/filter/header_edits.h"
+#include "gateway/filter/worker_resources.h"
 
 namespace gw::http {
 struct MessageHead;
@@ -43,17 +44,17 @@ enum class Status {
   // The filter filled ctx.reply: the chain stops and the exchange sends that local
   // reply (after the response phase of the filters before this one).
   Respond,
-  // The filter started asynchronous work. The chain waits (the exchange stops reading
-  // the client) until the filter calls ctx.resume() on this worker. Request-header
-  // phase only. NOT YET SUPPORTED BY THE EXCHANGE: ChainRun implements it (and its
-  // tests), but gateway/proxy answers a pause with 500 until it copies the request
-  // head so that it can outlive the parser callback. No built-in filter pauses.
+  // The filter started asynchronous work (on ctx.worker's loop). The chain waits, and
+  // the exchange stops parsing the client's bytes, until the filter calls
+  // ctx.resume() on this worker. Request-header phase only. The filter must bound its
+  // own wait (a timeout) and stop its work in onDestroy() (the client may leave).
   Pause,
 };
 
 // What the request looked like when it arrived (after routing). Read-only. Every view
 // stays valid for the whole exchange except `head`, which is null after the
-// request-header phase (the parser's bytes move on): copy what you need to keep.
+// request-header phase (the parser's bytes move on): copy what you need to keep. While
+// a filter is paused, `head` is the exchange's copy of the head and stays valid.
 struct RequestInfo {
   std::string_view method;          // "GET"
   std::string_view path;            // without the query, as the client sent it
@@ -92,6 +93,9 @@ class Context {
   const http::MessageHead* response_head = nullptr;
   HeaderEdits response_headers;  // also the extra headers of a local reply
   LocalReply reply;
+  // The worker serving the request: its loop and its per-worker resources (for a
+  // filter that pauses). Null only in unit tests that do not need it.
+  WorkerResources* worker = nullptr;
 
   Arena& arena() { return arena_; }
 

@@ -79,7 +79,7 @@ void Parser::reset() {
   chunk_abs_ = parsed_abs_ = msg_abs_ = 0;
   msg_started_ = message_open_ = in_head_ = false;
   field_open_ = value_open_ = url_open_ = status_open_ = false;
-  expect_value_ = chunk_owned_ = false;
+  expect_value_ = chunk_owned_ = paused_at_head_ = false;
   headers_.clear();
   error_status_ = 0;
   error_reason_ = nullptr;
@@ -294,6 +294,7 @@ int Parser::onHeadersComplete(llhttp_t* p) {
   head.content_length = head.has_content_length ? p->content_length : 0;
   head.upgrade = p->upgrade != 0;
   int rc = s->sink_->onHead(head);
+  s->paused_at_head_ = rc == MessageSink::kPause;
   if (rc < 0) {
     if (s->error_status_ == 0) s->fail(400, "rejected");
     return -1;
@@ -330,8 +331,12 @@ Parser::Outcome Parser::feed(const char* data, size_t length) {
 }
 
 Parser::Outcome Parser::resume() {
+  bool at_head = paused_at_head_;
+  paused_at_head_ = false;
   if (llhttp_get_errno(&p_) == HPE_PAUSED) llhttp_resume(&p_);
-  if (!hasPendingInput()) return Outcome::NeedMore;
+  // After a pause at a head, llhttp still has to decide what follows it (a message with
+  // no body completes right here), so it runs even with no input.
+  if (!hasPendingInput() && !at_head) return Outcome::NeedMore;
   return run(in_.data() + fed_, in_.size() - fed_, true);
 }
 

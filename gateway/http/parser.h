@@ -64,6 +64,10 @@ class MessageSink {
   static constexpr int kContinue = 0;
   static constexpr int kSkipBody = 1;  // no body follows (e.g. the response to HEAD)
   static constexpr int kReject = -1;   // call Parser::fail() first to set the status
+  // From onHead only: stop right after the head (feed()/resume() return Paused, the
+  // rest of the input is kept); resume() goes on with the body. The head's views die
+  // when onHead returns, so copy it (HeadCopy) to keep using it.
+  static constexpr int kPause = HPE_PAUSED;
 
   virtual ~MessageSink() = default;
   virtual int onHead(const MessageHead& head) = 0;
@@ -78,7 +82,7 @@ class Parser {
  public:
   enum class Outcome {
     NeedMore,  // all input consumed
-    Paused,    // the sink paused after a message; unparsed input kept for resume()
+    Paused,    // the sink paused after a message (or a head); unparsed input kept
     Upgraded,  // the message switched protocols; pendingInput() holds the bytes after it
     Error,     // errorStatus()/errorReason() say why; the parser is dead
   };
@@ -169,6 +173,7 @@ class Parser {
   bool version_seen_ = false;   // the request line's version span has started
   uint32_t last_span_end_ = 0;  // offset just past the last span of the head
   bool chunk_owned_ = false;
+  bool paused_at_head_ = false;  // the sink paused in onHead (kPause)
   Span url_;
   Span status_;
   std::vector<HeaderSpan> headers_;

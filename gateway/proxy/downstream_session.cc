@@ -193,6 +193,18 @@ void DownstreamSession::resumeReading() {
   if (state_ == State::Reading || state_ == State::Tunnel) transport_.startReading();
 }
 
+void DownstreamSession::resumeParsing() {
+  if (state_ != State::Waiting) return;  // closing, or the exchange already ended it
+  state_ = State::Reading;
+  handleOutcome(parser_.resume());
+  if (client_eof_ && state_ == State::Reading && parser_.messageOpen()) {
+    closeNow();  // the client left before its request was whole
+    return;
+  }
+  flushAll();
+  if (state_ == State::Reading && !paused_for_backpressure_) transport_.startReading();
+}
+
 void DownstreamSession::enterTunnel() {
   state_ = State::Tunnel;
   timer_kind_ = TimerKind::None;
@@ -252,6 +264,7 @@ void DownstreamSession::onReadEnd(int status) {
   // A client may half-close after sending a whole request: answer it, then close.
   if (status == UV_EOF && state_ == State::Waiting && exchange_ != nullptr) {
     close_after_ = true;
+    client_eof_ = true;
     return;
   }
   // Otherwise: a partial request is abandoned; an idle or lingering connection closes.

@@ -47,6 +47,9 @@ class DownstreamSession final : public net::TransportHandler, public http::Messa
   // Upstream backpressure on the request body.
   void pauseReading();
   void resumeReading();
+  // A filter paused the request after its head (the parser stopped there) and the
+  // exchange went on: parse the body and whatever follows. May close the session.
+  void resumeParsing();
   // The exchange switched protocols: from now on bytes are piped both ways.
   void enterTunnel();
   // The response will end the connection (sent with Connection: close).
@@ -121,6 +124,7 @@ class DownstreamSession final : public net::TransportHandler, public http::Messa
   bool keep_alive_next_ = false;
   bool continuation_pending_ = false;
   bool paused_for_backpressure_ = false;
+  bool client_eof_ = false;  // the client half-closed while its request waited
   bool started_ = false;
   Counter* listener_gauge_ = nullptr;
   uint64_t drain_start_ms_ = 0;  // loop time the drain began; 0: not draining

@@ -72,6 +72,8 @@ void Exchange::reset() {
   shrink(scratch_);
   route_headers_.clear();
   chain_.reset();
+  routed_ = RoutedRequest{};
+  head_copy_.clear();
   body_received_ = max_body_ = response_bytes_ = 0;
   connected_ = request_chunked_ = request_done_ = request_has_body_ = false;
   is_head_ = upgrade_requested_ = client_http10_ = client_keep_alive_ = false;
@@ -162,21 +164,38 @@ int Exchange::onRequestHead(const http::MessageHead& head) {
     return kContinue;
   }
   std::string rewrite_storage;
-  std::string_view upstream_target =
-      route::Router::rewritePath(*route, target.path_and_query, rewrite_storage);
-  if (!runRequestFilters(snapshot, *route, head, target, facts.host, upstream_target)) {
-    return kContinue;
-  }
   service_ = snapshot.findService(route->service);
-  if (!chooseEndpoint(head, target.path)) return kContinue;
+  routed_.head = &head;
+  routed_.method = facts.method;
+  routed_.upstream_target =
+      route::Router::rewritePath(*route, target.path_and_query, rewrite_storage);
+  routed_.authority = target.authority;
+  routed_.path = target.path;
+  routed_.expect_continue = expect_continue;
+  switch (runRequestFilters(snapshot, *route, head, target, facts.host)) {
+    case FilterOutcome::Continue:
+      forwardRequest();
+      return kContinue;
+    case FilterOutcome::Answered:
+      return kContinue;
+    case FilterOutcome::Paused:
+      return kPause;
+  }
+  return kContinue;
+}
+
+void Exchange::forwardRequest() {
+  const config::Snapshot& snapshot = pinned_->get();
+  const http::MessageHead& head = *routed_.head;
+  if (!chooseEndpoint(head, routed_.path)) return;
   upgrade_requested_ = head.upgrade;
 
   UpstreamRequest request;
   request.head = &head;
-  request.method = facts.method;
-  request.target = upstream_target;
+  request.method = routed_.method;
+  request.target = routed_.upstream_target;
   if (chain_.active()) request.edits = &chain_.context().request_headers;
-  request.authority = target.authority;
+  request.authority = routed_.authority;
   request.chunked_body = request_chunked_;
   request.upgrade = upgrade_requested_;
   request.forwarding = &snapshot.forwarding;
@@ -192,10 +211,11 @@ int Exchange::onRequestHead(const http::MessageHead& head) {
   head_out_.clear();
   writeUpstreamRequestHead(request, head_out_);
 
-  if (expect_continue && request_has_body_ && !client_http10_) {
+  if (routed_.expect_continue && request_has_body_ && !client_http10_) {
     static constexpr char kContinueLine[] = "HTTP/1.1 100 Continue\r\n\r\n";
     session_->transport().stage(kContinueLine, sizeof kContinueLine - 1);
   }
+  routed_ = RoutedRequest{};  // its views may end with the parser callback
 
   conn_ = endpoint_->takeIdle(this);
   if (conn_ != nullptr) {
@@ -204,7 +224,6 @@ int Exchange::onRequestHead(const http::MessageHead& head) {
   } else {
     connectUpstream();
   }
-  return kContinue;
 }
 
 int Exchange::onRequestBody(const char* data, size_t length) {
@@ -721,14 +740,18 @@ void Exchange::establishClient(const config::Snapshot& snapshot, const http::Mes
   }
 }
 
-bool Exchange::runRequestFilters(const config::Snapshot& snapshot, const route::Route& route,
-                                 const http::MessageHead& head, const RequestTarget& target,
-                                 std::string_view host, std::string_view& upstream_target) {
+Exchange::FilterOutcome Exchange::runRequestFilters(const config::Snapshot& snapshot,
+                                                    const route::Route& route,
+                                                    const http::MessageHead& head,
+                                                    const RequestTarget& target,
+                                                    std::string_view host) {
   const route::Route* first = snapshot.router->routes().data();
   const filter::ChainConfig* chain = snapshot.filtersFor(static_cast<size_t>(&route - first));
-  if (chain == nullptr || chain->empty()) return true;  // no filters: no cost
+  if (chain == nullptr || chain->empty()) return FilterOutcome::Continue;  // no filters: no cost
   establishClient(snapshot, head);
   filter::Context& c = chain_.start(*chain);
+  chain_.setOwner(this, &Exchange::onFiltersResumed);
+  c.worker = &ctx_.filterResources();
   filter::RequestInfo& info = c.request;
   info.method = llhttp_method_name(static_cast<llhttp_method_t>(head.method));
   // The head's bytes may move once this callback returns; filters read these in later
@@ -742,25 +765,45 @@ bool Exchange::runRequestFilters(const config::Snapshot& snapshot, const route::
   info.head = &head;
   info.content_length = head.has_content_length ? head.content_length : 0;
   info.chunked = head.chunked;
-  c.upstream_target = upstream_target;
+  c.upstream_target = routed_.upstream_target;
   filter::Status status = chain_.runRequestHeaders();
-  info.head = nullptr;  // its views end with this callback
   switch (status) {
     case filter::Status::Continue:
-      upstream_target = c.upstream_target;
-      return true;
+      info.head = nullptr;  // its views end with this callback
+      routed_.upstream_target = c.upstream_target;
+      return FilterOutcome::Continue;
     case filter::Status::Respond:
+      info.head = nullptr;
       sendFilterReply(false);
-      return false;
+      return FilterOutcome::Answered;
     case filter::Status::Pause:
       break;
   }
-  // The head's views die with this callback, so a pause here cannot resume; no
-  // built-in filter pauses yet. Answer rather than hang.
-  log::error("a filter paused the request-header phase, which is not supported yet",
-             {log::str("route", route.name)});
-  sendLocalReply(500, "internal error", true);
-  return false;
+  // A filter waits for async work: the parser stops after this head (kPause) and
+  // everything that views the parser's bytes moves to storage of our own.
+  head_copy_.assign(head);
+  info.head = &head_copy_.head();
+  routed_.head = &head_copy_.head();
+  routed_.authority = c.arena().copy(routed_.authority);
+  routed_.path = c.arena().copy(routed_.path);
+  c.upstream_target = c.arena().copy(c.upstream_target);
+  return FilterOutcome::Paused;
+}
+
+void Exchange::onFiltersResumed(void* self, filter::Status status) {
+  auto* e = static_cast<Exchange*>(self);
+  DownstreamSession* session = e->session_;
+  filter::Context& c = e->chain_.context();
+  c.request.head = nullptr;
+  if (status == filter::Status::Respond) {
+    e->sendFilterReply(false);
+  } else {
+    e->routed_.upstream_target = c.upstream_target;
+    e->forwardRequest();
+  }
+  // The body (and any pipelined bytes) waited in the parser. This may end the exchange
+  // and the session, so nothing here touches either afterwards.
+  session->resumeParsing();
 }
 
 bool Exchange::filterRequestBody(std::string_view chunk, bool end) {

@@ -10,6 +10,7 @@
 
 #include "gateway/core/timer.h"
 #include "gateway/filter/chain.h"
+#include "gateway/http/head_copy.h"
 #include "gateway/http/parser.h"
 #include "gateway/proxy/messages.h"
 #include "gateway/proxy/proxy_context.h"
@@ -75,11 +76,18 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   // The client's address as the trusted-proxy rules establish it: the peer, or, when the
   // peer is a trusted proxy, the nearest untrusted address in X-Forwarded-For.
   void establishClient(const config::Snapshot& snapshot, const http::MessageHead& head);
-  // Runs the route's request-header phase. False when a filter answered (the reply is
-  // sent). `upstream_target` may be replaced by a filter's rewrite.
-  bool runRequestFilters(const config::Snapshot& snapshot, const route::Route& route,
-                         const http::MessageHead& head, const RequestTarget& target,
-                         std::string_view host, std::string_view& upstream_target);
+  // Runs the route's request-header phase. A filter may replace
+  // routed_.upstream_target (a rewrite), answer (the reply is sent), or pause: then the
+  // head is copied (head_copy_) and onFiltersResumed() goes on later.
+  enum class FilterOutcome { Continue, Answered, Paused };
+  FilterOutcome runRequestFilters(const config::Snapshot& snapshot, const route::Route& route,
+                                  const http::MessageHead& head, const RequestTarget& target,
+                                  std::string_view host);
+  // A paused chain finished (ChainRun::ResumeFn): forward the request or answer, then
+  // let the session parse the rest of the request.
+  static void onFiltersResumed(void* self, filter::Status status);
+  // After routing and the filters' request phase: picks an endpoint and sends the head.
+  void forwardRequest();
   // A request body chunk through the chain; false when a filter answered.
   bool filterRequestBody(std::string_view chunk, bool end);
   void sendFilterReply(bool close);
@@ -111,7 +119,18 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   std::string scratch_;   // response head / chunk framing being built
   std::vector<http::HeaderView> route_headers_;  // the router's view of the request headers
   filter::ChainRun chain_;                       // this request's filters; pooled with us
-  net::SocketAddress client_address_;            // established by establishClient()
+  // What forwardRequest() needs from the request head; views into the parser's bytes,
+  // or into head_copy_ and the chain's arena while a filter pauses.
+  struct RoutedRequest {
+    const http::MessageHead* head = nullptr;
+    std::string_view method;
+    std::string_view upstream_target;  // path and query to send (after rewrites)
+    std::string_view authority;        // absolute-form authority, or empty
+    std::string_view path;             // for the balancer's hash key
+    bool expect_continue = false;
+  } routed_;
+  http::HeadCopy head_copy_;           // the request head while a filter pauses
+  net::SocketAddress client_address_;  // established by establishClient()
   std::string client_ip_;
   uint64_t body_received_ = 0;
   uint64_t max_body_ = 0;

@@ -13,7 +13,8 @@ ProxyContext::ProxyContext(LoopContext& loop, std::shared_ptr<const config::Snap
     : loop_(loop),
       current_(new PinnedSnapshot(std::move(snapshot))),
       upstreams_(loop),
-      stats_(stats) {
+      stats_(stats),
+      filter_resources_(loop) {
   upstreams_.setStats(&stats_.balancing);
   upstreams_.apply(current_->get());
 }

@@ -10,6 +10,7 @@
 
 #include "gateway/config/snapshot.h"
 #include "gateway/core/loop_context.h"
+#include "gateway/filter/worker_resources.h"
 #include "gateway/proxy/stats.h"
 #include "gateway/upstream/registry.h"
 
@@ -50,6 +51,10 @@ class ProxyContext {
   LoopContext& loop() { return loop_; }
   upstream::UpstreamRegistry& upstreams() { return upstreams_; }
   WorkerStats& stats() { return stats_; }
+  // What filters keep on this worker (connections to Redis, ...).
+  filter::WorkerResources& filterResources() { return filter_resources_; }
+  // The worker stops: closes what filters keep (before the loop's last run).
+  void closeFilterResources() { filter_resources_.close(); }
 
   PinnedSnapshot* pin() {
     current_->retain();
@@ -91,6 +96,7 @@ class ProxyContext {
   std::vector<PinnedSnapshot*> retired_;
   upstream::UpstreamRegistry upstreams_;
   WorkerStats& stats_;
+  filter::WorkerResources filter_resources_;
   std::vector<Exchange*> free_exchanges_;
   DownstreamSession* sessions_ = nullptr;  // intrusive list
   size_t session_count_ = 0;

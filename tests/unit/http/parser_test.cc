@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "gateway/http/head_copy.h"
+
 namespace gw::http {
 namespace {
 
@@ -380,6 +382,97 @@ TEST_CASE("bytes fed while paused queue up behind the paused message") {
   CHECK(sink.heads[1].url == "/b");
   CHECK(sink.heads[1].headers.size() == 1);
   CHECK(parser.resume() == Outcome::NeedMore);
+}
+
+TEST_CASE("pausing at a head keeps the body for resume(), which delivers it whole") {
+  const std::string head = "POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n";
+  const std::string next = "GET /n HTTP/1.1\r\nHost: h\r\n\r\n";
+  RecordingSink sink;
+  sink.head_result = MessageSink::kPause;
+  Parser parser(HTTP_REQUEST, &sink);
+
+  SECTION("head, body and a pipelined request in one feed") {
+    std::string all = head + "hello" + next;
+    REQUIRE(parser.feed(all.data(), all.size()) == Outcome::Paused);
+    REQUIRE(sink.heads.size() == 1);
+    CHECK(sink.body_calls == 0);
+    CHECK(parser.messageOpen());
+    CHECK(parser.pendingInput() == "hello" + next);
+    all.assign(all.size(), 'X');  // the kept rest must not depend on the caller's buffer
+    sink.head_result = MessageSink::kContinue;
+    sink.pause_after_message = true;
+    REQUIRE(parser.resume() == Outcome::Paused);  // after the first message
+    CHECK(sink.bodies[0] == "hello");
+    CHECK(sink.completions == 1);
+    REQUIRE(parser.resume() == Outcome::Paused);
+    REQUIRE(sink.heads.size() == 2);
+    CHECK(sink.heads[1].url == "/n");
+  }
+  SECTION("body bytes fed while paused queue up; nothing is delivered before resume()") {
+    REQUIRE(parser.feed(head.data(), head.size()) == Outcome::Paused);
+    CHECK_FALSE(parser.hasPendingInput());
+    CHECK(parser.feed("hel", 3) == Outcome::Paused);
+    CHECK(sink.body_calls == 0);
+    sink.head_result = MessageSink::kContinue;
+    REQUIRE(parser.resume() == Outcome::NeedMore);
+    CHECK(sink.bodies[0] == "hel");
+    REQUIRE(parser.feed("lo", 2) == Outcome::NeedMore);
+    CHECK(sink.bodies[0] == "hello");
+    CHECK(sink.completions == 1);
+    CHECK(parser.idle());
+  }
+  SECTION("a request without a body completes on resume() with no more input") {
+    const std::string get = "GET /g HTTP/1.1\r\nHost: h\r\n\r\n";
+    REQUIRE(parser.feed(get.data(), get.size()) == Outcome::Paused);
+    CHECK(sink.completions == 0);
+    sink.head_result = MessageSink::kContinue;
+    sink.pause_after_message = true;
+    REQUIRE(parser.resume() == Outcome::Paused);  // paused again, after the message
+    CHECK(sink.completions == 1);
+    CHECK(parser.resume() == Outcome::NeedMore);
+    CHECK(parser.idle());
+  }
+  SECTION("a chunked body after a pause is decoded the same") {
+    const std::string chunked =
+        "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "3\r\nabc\r\n0\r\n\r\n";
+    REQUIRE(parser.feed(chunked.data(), chunked.size()) == Outcome::Paused);
+    sink.head_result = MessageSink::kContinue;
+    REQUIRE(parser.resume() == Outcome::NeedMore);
+    CHECK(sink.bodies[0] == "abc");
+    CHECK(sink.completions == 1);
+  }
+}
+
+TEST_CASE("HeadCopy keeps a head readable after the parser's bytes are gone") {
+  struct CopyingSink : MessageSink {
+    HeadCopy copy;
+    int onHead(const MessageHead& head) override {
+      copy.assign(head);
+      return kContinue;
+    }
+    int onBody(const char*, size_t) override { return kContinue; }
+    bool onMessageComplete() override { return false; }
+  } sink;
+  Parser parser(HTTP_REQUEST, &sink);
+  for (const auto& pieces : {std::vector<std::string>{kSimpleGet}, bytewise(kSimpleGet)}) {
+    parser.reset();
+    for (std::string piece : pieces) {
+      REQUIRE(parser.feed(piece.data(), piece.size()) == Outcome::NeedMore);
+      piece.assign(piece.size(), 'X');
+    }
+    const MessageHead& h = sink.copy.head();
+    CHECK(h.url == "/path?q=1");
+    CHECK(h.method == HTTP_GET);
+    REQUIRE(h.header_count == kSimpleHeaders.size());
+    for (size_t i = 0; i < h.header_count; ++i) {
+      CHECK(h.name(i) == kSimpleHeaders[i].first);
+      CHECK(h.value(i) == kSimpleHeaders[i].second);
+    }
+    std::string_view host;
+    CHECK(h.count("host", &host) == 1);
+    CHECK(host == "example.com");
+  }
 }
 
 TEST_CASE("without pausing, pipelined requests are all parsed in one feed") {
