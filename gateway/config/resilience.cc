@@ -84,16 +84,18 @@ void readSticky(TableReader& service, const std::string& name, Sticky& out) {
     for (char c : out.domain) {
       ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.');
     }
-    if (!ok)
+    if (!ok) {
       diag.error(*t.find("domain"), "sticky domain " + quoted(out.domain) + " is not a host name");
+    }
   }
   t.getBool("secure", out.secure);
   t.getBool("http_only", out.http_only);
   std::string same_site;
   if (t.getString("same_site", same_site)) {
     std::string lower;
-    for (char c : same_site)
+    for (char c : same_site) {
       lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
     if (lower == "strict" || lower == "lax" || lower == "none") {
       out.same_site = lower == "strict" ? "Strict" : lower == "lax" ? "Lax" : "None";
     } else {
