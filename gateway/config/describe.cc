@@ -140,8 +140,14 @@ std::string effectiveConfigJson(const Snapshot& snapshot) {
   // Show the active pool the workers serve (an admin-API flip is not in the file).
   if (toml::table* services = table.get_as<toml::table>("services")) {
     for (const auto& [name, service] : snapshot.services) {
-      if (toml::table* t = services->get_as<toml::table>(name))
-        t->insert_or_assign("active", service.active);
+      toml::table* t = services->get_as<toml::table>(name);
+      if (t == nullptr) continue;
+      t->insert_or_assign("active", service.active);
+      // Who can read /config should not be able to forge every endpoint's sticky id.
+      toml::table* sticky = t->get_as<toml::table>("sticky");
+      if (sticky != nullptr && sticky->contains("secret")) {
+        sticky->insert_or_assign("secret", "(redacted)");
+      }
     }
   }
   std::ostringstream out;

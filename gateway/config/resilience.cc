@@ -35,6 +35,82 @@ void readHashKey(TableReader& service, HashKey& out) {
   }
 }
 
+// RFC 9110 tchar: what a cookie name may be made of (RFC 6265 §4.1.1).
+bool isToken(std::string_view text) {
+  if (text.empty()) return false;
+  for (char c : text) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) &&
+        std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// `sticky = true` (the defaults) or a table.
+void readSticky(TableReader& service, const std::string& name, Sticky& out) {
+  Diagnostics& diag = service.diag();
+  const toml::node* node = service.find("sticky");
+  if (node == nullptr) return;
+  if (const auto* flag = node->as_boolean()) {
+    out.enabled = flag->get();
+    return;
+  }
+  const toml::table* table = node->as_table();
+  if (table == nullptr) {
+    diag.error(*node,
+               "\"sticky\" must be true or a table { cookie, ttl, path, domain, secure, "
+               "http_only, same_site, secret }");
+    return;
+  }
+  out.enabled = true;
+  TableReader t(diag, *table, "in [services." + name + "] sticky",
+                {"cookie", "ttl", "path", "domain", "secure", "http_only", "same_site", "secret"});
+  if (t.getString("cookie", out.cookie) && !isToken(out.cookie)) {
+    diag.error(*t.find("cookie"), "sticky cookie " + quoted(out.cookie) +
+                                      " must be a token (letters, digits, !#$%&'*+-.^_`|~)");
+  }
+  t.getDuration("ttl", 1000, out.ttl_ms);
+  if (t.getString("path", out.path)) {
+    bool ok = !out.path.empty() && out.path[0] == '/';
+    for (char c : out.path) ok = ok && c > ' ' && c != ';' && c != 0x7f;
+    if (!ok) {
+      diag.error(*t.find("path"),
+                 "sticky path must start with '/' and hold no spaces, ';' or controls");
+    }
+  }
+  if (t.getString("domain", out.domain)) {
+    bool ok = !out.domain.empty();
+    for (char c : out.domain) {
+      ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.');
+    }
+    if (!ok) {
+      diag.error(*t.find("domain"), "sticky domain " + quoted(out.domain) + " is not a host name");
+    }
+  }
+  t.getBool("secure", out.secure);
+  t.getBool("http_only", out.http_only);
+  std::string same_site;
+  if (t.getString("same_site", same_site)) {
+    std::string lower;
+    for (char c : same_site) {
+      lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    if (lower == "strict" || lower == "lax" || lower == "none") {
+      out.same_site = lower == "strict" ? "Strict" : lower == "lax" ? "Lax" : "None";
+    } else {
+      diag.error(*t.find("same_site"), "sticky same_site must be \"Strict\", \"Lax\" or \"None\"");
+    }
+    // Browsers drop SameSite=None cookies that are not Secure.
+    if (out.same_site == "None" && !out.secure) {
+      diag.error(*t.find("same_site"), "sticky same_site = \"None\" needs secure = true");
+    }
+  }
+  if (t.getString("secret", out.secret) && out.secret.size() < 16) {
+    diag.error(*t.find("secret"), "sticky secret must be at least 16 characters");
+  }
+}
+
 void readHealthCheck(Diagnostics& diag, const std::string& service, const toml::table& table,
                      HealthCheck& out) {
   TableReader t(
@@ -147,8 +223,8 @@ void readRetry(Diagnostics& diag, const std::string& service, const toml::table&
 
 const std::vector<std::string_view>& balancingKeys() {
   static const std::vector<std::string_view> kKeys = {
-      "hash_key",     "dns_refresh", "slow_start",      "panic_threshold",
-      "health_check", "outlier",     "circuit_breaker", "retry"};
+      "hash_key",     "sticky",  "dns_refresh",     "slow_start", "panic_threshold",
+      "health_check", "outlier", "circuit_breaker", "retry"};
   return kKeys;
 }
 
@@ -164,6 +240,7 @@ void readBalancing(TableReader& service, const std::string& name, Service& out) 
   }
   Balancing& b = out.balancing;
   readHashKey(service, b.hash_key);
+  readSticky(service, name, b.sticky);
   service.getDuration("slow_start", 0, b.slow_start_ms);
   service.getUint32("panic_threshold", 0, 100, b.panic_threshold);
   if (service.getDuration("dns_refresh", 0, b.dns_refresh_ms) && b.dns_refresh_ms != 0 &&

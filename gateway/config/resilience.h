@@ -66,8 +66,26 @@ struct Retry {
   uint64_t backoff_max_ms = 250;
 };
 
+// sticky = { cookie = "GW_STICKY", ttl = "1h", ... }: a client's cookie names the endpoint
+// that served it first (by an opaque id, never the address), and later requests go there
+// while it is healthy. Applies to every pool of the service, with any policy.
+struct Sticky {
+  bool enabled = false;  // true when `sticky = true` or a table
+  std::string cookie = "GW_STICKY";
+  uint64_t ttl_ms = 0;  // Max-Age; 0: a session cookie (no Max-Age)
+  std::string path = "/";
+  std::string domain;  // empty: host-only cookie
+  bool secure = false;
+  bool http_only = true;
+  std::string same_site;  // "Strict", "Lax", "None"; empty: not sent
+  // Keys the endpoint ids; the same on every gateway instance keeps clients stuck across
+  // instances and restarts. Empty: a random secret per process.
+  std::string secret;
+};
+
 struct Balancing {
   HashKey hash_key;
+  Sticky sticky;
   uint64_t slow_start_ms = 0;        // a new or returning endpoint ramps its weight; 0: off
   uint32_t panic_threshold = 0;      // % healthy below which all endpoints are used; 0: off
   uint64_t dns_refresh_ms = 30'000;  // hostname endpoints are re-resolved this often; 0: off

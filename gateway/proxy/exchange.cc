@@ -584,6 +584,7 @@ int Exchange::onHead(const http::MessageHead& head) {
     chain_.runResponseHeaders(status, &head);
     response.edits = &chain_.context().response_headers;
   }
+  stickyCookie(response);
   writeDownstreamResponseHead(response, scratch_);
   session_->transport().stage(scratch_.data(), scratch_.size());
   response_started_ = true;

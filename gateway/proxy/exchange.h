@@ -174,9 +174,14 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   bool retryAfter(TryFailure failure);
   void releaseBalancing();
   uint64_t tryTimeoutMs() const;
+  // Sticky sessions: a Set-Cookie naming the endpoint that answered, unless the request's
+  // cookie already named it.
+  void stickyCookie(DownstreamResponse& response) const;
 
   upstream::PoolRuntime* pool_ = nullptr;
-  upstream::PickRequest pick_;   // the request's hash key and the members tried so far
+  upstream::PickRequest pick_;  // the request's hash key and the members tried so far
+  // The endpoint the request's sticky cookie named (whether or not it could be used).
+  const upstream::EndpointRuntime* sticky_endpoint_ = nullptr;
   uint64_t try_started_ms_ = 0;  // loop time the current try started (latency outliers)
   uint32_t retries_done_ = 0;    // policy retries (not the stale-connection one)
   bool counted_endpoint_ = false;

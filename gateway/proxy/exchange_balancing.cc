@@ -29,7 +29,7 @@ bool idempotentMethod(int method) {
   }
 }
 
-// The value of cookie `name` in a Cookie header ("a=1; b=2").
+// The value of cookie `name` in a Cookie field ("a=1; b=2").
 bool findCookie(std::string_view header, std::string_view name, std::string_view& out) {
   while (!header.empty()) {
     size_t end = header.find(';');
@@ -41,6 +41,17 @@ bool findCookie(std::string_view header, std::string_view name, std::string_view
     }
     if (end == std::string_view::npos) break;
     header.remove_prefix(end + 1);
+  }
+  return false;
+}
+
+// The value of cookie `name` in any Cookie field of the request (HTTP/2 gateways may
+// split cookies over several fields; RFC 9113 §8.2.3).
+bool findCookie(const http::MessageHead& head, std::string_view name, std::string_view& out) {
+  for (size_t i = 0; i < head.header_count; ++i) {
+    if (http::equalsIgnoreCase(head.name(i), "cookie") && findCookie(head.value(i), name, out)) {
+      return true;
+    }
   }
   return false;
 }
@@ -80,15 +91,24 @@ bool Exchange::chooseEndpoint(const http::MessageHead& head, std::string_view pa
       case config::HashKey::Source::Header:
         pick_.has_hash = head.count(key.name, &value) > 0;
         break;
-      case config::HashKey::Source::Cookie: {
-        std::string_view cookies;
-        pick_.has_hash = head.count("cookie", &cookies) > 0 && findCookie(cookies, key.name, value);
+      case config::HashKey::Source::Cookie:
+        pick_.has_hash = findCookie(head, key.name, value);
         break;
-      }
     }
     if (pick_.has_hash) pick_.hash = upstream::hashKey(value);
   }
+  sticky_endpoint_ = nullptr;
+  const config::Sticky& sticky = pool_->settings().sticky;
+  std::string_view sticky_id;
+  if (sticky.enabled && findCookie(head, sticky.cookie, sticky_id)) {
+    // An id no member has (forged, stale, another pool's) is simply not a preference.
+    pick_.sticky = pool_->stickyMember(sticky_id);
+    if (pick_.sticky >= 0) {
+      sticky_endpoint_ = pool_->members()[static_cast<size_t>(pick_.sticky)].endpoint;
+    }
+  }
   int index = pool_->pick(pick_);
+  pick_.sticky = -1;  // retries go elsewhere by the policy
   if (index < 0) {
     sendLocalReply(503, "no healthy endpoint", false);
     return false;
@@ -200,6 +220,20 @@ void Exchange::startTry() {
   if (request_done_) armResponseTimer();
 }
 
+void Exchange::stickyCookie(DownstreamResponse& response) const {
+  if (pool_ == nullptr || endpoint_ == nullptr || endpoint_ == sticky_endpoint_) return;
+  const config::Sticky& sticky = pool_->settings().sticky;
+  if (!sticky.enabled) return;
+  for (const upstream::PoolRuntime::Member& m : pool_->members()) {
+    if (m.endpoint == endpoint_) {
+      response.cookie_name = sticky.cookie;
+      response.cookie_value = m.sticky_id;
+      response.cookie_attributes = pool_->stickyAttributes();
+      return;
+    }
+  }
+}
+
 void Exchange::releaseBalancing() {
   if (counted_endpoint_ && endpoint_ != nullptr) endpoint_->active_requests--;
   if (pool_ != nullptr) {
@@ -208,6 +242,7 @@ void Exchange::releaseBalancing() {
     if (counted_pending_) pool_->pending--;
   }
   pool_ = nullptr;
+  sticky_endpoint_ = nullptr;
   pick_ = upstream::PickRequest{};
   retries_done_ = 0;
   try_started_ms_ = 0;

@@ -225,6 +225,14 @@ void writeDownstreamResponseHead(const DownstreamResponse& r, std::string& out) 
     appendField(out, name, head.value(i));
   }
   appendEdits(out, r.edits);
+  if (!r.cookie_name.empty()) {
+    out.append("Set-Cookie: ", 12);
+    out.append(r.cookie_name);
+    out.push_back('=');
+    out.append(r.cookie_value);
+    out.append(r.cookie_attributes);
+    out.append("\r\n", 2);
+  }
   if (r.chunked_body) out.append("Transfer-Encoding: chunked\r\n");
   if (r.upgrade) {
     out.append("Connection: upgrade\r\n");

@@ -57,6 +57,10 @@ struct DownstreamResponse {
   bool upgrade = false;            // a 101: keep Upgrade, send Connection: upgrade
   bool via = true;
   const filter::HeaderEdits* edits = nullptr;  // a filter chain's edits, applied in place
+  // Set-Cookie: NAME=VALUE ATTRIBUTES (sticky sessions); none when the name is empty.
+  std::string_view cookie_name;
+  std::string_view cookie_value;
+  std::string_view cookie_attributes;  // "; Path=/; HttpOnly"
 };
 void writeDownstreamResponseHead(const DownstreamResponse& response, std::string& out);
 

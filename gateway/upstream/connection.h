@@ -117,6 +117,8 @@ class EndpointRuntime {
     uint32_t consecutive_errors = 0;
     uint32_t ejections = 0;  // how many times so far (the ejection time grows with it)
     uint64_t ejected_until_ms = 0;
+    // While back, `ejections` drops by one per base_ejection_time since this moment.
+    uint64_t decay_from_ms = 0;
     bool ejected = false;
     uint64_t ramp_start_ms = 0;  // slow start: when it last joined (added, returned, healed)
     // Response-head latencies of this window, log2 buckets of milliseconds: bucket 0 is

@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "gateway/core/log.h"
+#include "gateway/upstream/sticky.h"
 
 namespace gw::upstream {
 namespace {
@@ -32,6 +33,10 @@ void PoolRuntime::configure(const config::Service& service, std::vector<Member> 
     policy_ = service.lb;
   }
   members_ = std::move(members);
+  if (settings_.sticky.enabled) {
+    for (Member& m : members_) m.sticky_id = stickyId(settings_.sticky.secret, m.endpoint->key());
+    sticky_attributes_ = stickyCookieAttributes(settings_.sticky);
+  }
   std::vector<std::string> keys;
   std::vector<uint32_t> weights;
   for (const Member& m : members_) {
@@ -50,11 +55,13 @@ bool PoolRuntime::eligibleNow(Member& m, uint64_t now) {
     if (now < e.outlier.ejected_until_ms) return false;
     e.outlier.ejected = false;
     e.outlier.ramp_start_ms = now;
+    e.outlier.decay_from_ms = e.outlier.ejected_until_ms;  // back since then
     if (stats_ != nullptr) stats_->outlier_returns.add();
     log::info("endpoint returned from ejection",
               {log::str("pool", name_), log::str("endpoint", e.key()),
                log::num("ejections", e.outlier.ejections)});
   }
+  decayEjections(e.outlier, now, settings_.outlier.base_ejection_time_ms);
   if (m.health != nullptr) {
     uint64_t generation = m.health->generation.load(std::memory_order_relaxed);
     bool healthy = m.health->healthy.load(std::memory_order_relaxed);
@@ -76,6 +83,25 @@ uint32_t PoolRuntime::effectiveWeight(const Member& m, uint64_t now) const {
   return static_cast<uint32_t>(m.weight * percent);
 }
 
+void PoolRuntime::decayEjections(EndpointRuntime::Outlier& state, uint64_t now, uint64_t base_ms) {
+  if (state.ejected || state.ejections == 0 || base_ms == 0) return;
+  if (now < state.decay_from_ms || now - state.decay_from_ms < base_ms) return;
+  uint64_t steps = (now - state.decay_from_ms) / base_ms;
+  if (steps >= state.ejections) {
+    state.ejections = 0;
+    return;
+  }
+  state.ejections -= static_cast<uint32_t>(steps);
+  state.decay_from_ms += steps * base_ms;  // a partial interval still counts towards the next
+}
+
+int PoolRuntime::stickyMember(std::string_view id) const {
+  for (size_t i = 0; i < members_.size(); ++i) {
+    if (!members_[i].sticky_id.empty() && members_[i].sticky_id == id) return static_cast<int>(i);
+  }
+  return -1;
+}
+
 int PoolRuntime::pick(const PickRequest& request) {
   size_t n = members_.size();
   if (n == 0) return -1;
@@ -84,6 +110,12 @@ int PoolRuntime::pick(const PickRequest& request) {
   for (size_t i = 0; i < n; ++i) {
     eligible_[i] = eligibleNow(members_[i], now) ? 1 : 0;
     healthy += eligible_[i];
+  }
+  if (request.sticky >= 0 && static_cast<size_t>(request.sticky) < n) {
+    // Judged before panic mode widens the set: a client is never kept on a bad endpoint.
+    size_t i = static_cast<size_t>(request.sticky);
+    bool tried = i < 64 && (request.tried >> i) & 1;
+    if (eligible_[i] && !tried) return request.sticky;
   }
   if (healthy == 0 || healthy * 100 < size_t{settings_.panic_threshold} * n) {
     if (settings_.panic_threshold > 0) {
@@ -141,6 +173,7 @@ bool PoolRuntime::eject(EndpointRuntime& endpoint, uint64_t now, const char* why
     if (stats_ != nullptr) stats_->outlier_ejections_skipped.add();
     return false;
   }
+  decayEjections(state, now, o.base_ejection_time_ms);
   state.ejections++;
   uint64_t duration = std::min(o.base_ejection_time_ms * state.ejections, o.max_ejection_time_ms);
   state.ejected = true;

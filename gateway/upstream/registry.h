@@ -26,6 +26,7 @@ struct PickRequest {
   uint64_t hash = 0;
   bool has_hash = false;
   uint64_t tried = 0;  // bit i: member i was tried already (retries prefer others)
+  int sticky = -1;     // member named by the request's sticky cookie; -1: none
 };
 
 class PoolRuntime {
@@ -35,6 +36,7 @@ class PoolRuntime {
     uint32_t weight = 1;
     std::shared_ptr<EndpointHealth> health;  // null: no active checks
     uint64_t health_generation = 0;          // last seen, to restart slow start on a heal
+    std::string sticky_id;                   // its opaque id in sticky cookies (sticky.h)
   };
 
   PoolRuntime(LoopContext& ctx, std::string name) : ctx_(ctx), name_(std::move(name)) {}
@@ -44,8 +46,13 @@ class PoolRuntime {
   const config::Balancing& settings() const { return settings_; }
 
   // Index into members() of the endpoint to use, or -1 when none is eligible (no healthy
-  // endpoint and panic mode off). Ejected endpoints whose time is up return here.
+  // endpoint and panic mode off). Ejected endpoints whose time is up return here. The
+  // request's sticky member wins while it is healthy, not ejected and not yet tried.
   int pick(const PickRequest& request);
+  // Sticky cookies (settings().sticky.enabled): the member whose id is `id`, or -1.
+  int stickyMember(std::string_view id) const;
+  // "; Path=/; ..." for Set-Cookie after "NAME=ID".
+  const std::string& stickyAttributes() const { return sticky_attributes_; }
   // nullptr when the pool has no eligible endpoint (tests and simple callers).
   EndpointRuntime* pick() {
     int i = pick(PickRequest{});
@@ -63,6 +70,10 @@ class PoolRuntime {
   bool reportLatency(EndpointRuntime& endpoint, uint64_t latency_ms);
   // The upper bound (ms) of the bucket holding the 99th percentile; 0 with no samples.
   static uint64_t p99(const EndpointRuntime& endpoint);
+  // Forgets old ejections (Envoy's decay): an endpoint back from ejection for a whole
+  // `base_ms` loses one from its ejection count, so a flap long ago does not lengthen
+  // today's ejection. Lazy: applied when the endpoint is looked at, no timer.
+  static void decayEjections(EndpointRuntime::Outlier& state, uint64_t now, uint64_t base_ms);
 
   // Circuit breakers (per worker). Each returns false, counted, when over its limit.
   bool admitRequest();
@@ -90,6 +101,7 @@ class PoolRuntime {
   config::Balancing settings_;
   std::vector<Member> members_;
   std::unique_ptr<LoadBalancer> balancer_;
+  std::string sticky_attributes_;
   BalancingStats* stats_ = nullptr;
   // Per-pick scratch, sized with the members (no allocation per request).
   std::vector<uint8_t> eligible_;

@@ -142,6 +142,19 @@ def poll(predicate, timeout=IO_TIMEOUT * 2, interval=0.05):
     return predicate()
 
 
+def syn_sent_to(port):
+    """Sockets of this network namespace whose connect to 127.0.0.1:port is in flight
+    (SYN_SENT in /proc/net/tcp)."""
+    count = 0
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if fields[3] == "02" and int(fields[2].rsplit(":", 1)[1], 16) == port:
+                count += 1
+    return count
+
+
 def svc(endpoints, **extra):
     spec = {"lb": "round_robin", "pools": {"main": {"endpoints": endpoints}}}
     spec.update(extra)
@@ -344,8 +357,7 @@ class Breakers(Base):
 
     def test_max_connections_overflow_is_a_fast_503(self):
         # A held request keeps its upstream connection open; a second request would need
-        # a second connection. (max_pending counts connects in flight, which finish at
-        # once on loopback, so it has no integration test.)
+        # a second connection.
         echo = self.upstream(EchoUpstream("echo"))
         gw = self.gw_with({"s": svc([echo.address], circuit_breaker={"max_connections": 1})})
         h = self.client(gw.addr)
@@ -358,6 +370,33 @@ class Breakers(Base):
         self.assertEqual(admin_get(gw, "/stats")["circuit_breaker_max_connections"], 1)
         echo.release()
         self.assertEqual(h.read_response().status, 200)
+
+    def test_max_pending_overflow_is_a_fast_503(self):
+        # Loopback connects finish at once, unless the upstream's accept queue is full:
+        # with a backlog of 0 that never accepts, one connection (ours) fills it and the
+        # kernel drops later SYNs, so the gateway's connect stays in flight (SYN_SENT).
+        blocker = socket.socket()
+        self.addCleanup(blocker.close)
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen(0)
+        port = blocker.getsockname()[1]
+        filler = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT)
+        self.addCleanup(filler.close)
+        gw = self.gw_with({"s": svc(["127.0.0.1:%d" % port],
+                                    upstream_connect_timeout="60s",
+                                    circuit_breaker={"max_pending": 1})})
+        h = self.client(gw.addr)
+        h.send(harness.build_request("GET", "/pending"))
+        self.assertTrue(poll(lambda: syn_sent_to(port) >= 1),
+                        "the gateway's connect never stayed pending")
+        resp = self.client(gw.addr).request("GET", "/over")
+        self.assertEqual(resp.status, 503)
+        self.assertEqual(resp.json()["error"],
+                         "circuit breaker open: too many upstream connections")
+        self.assertEqual(admin_get(gw, "/stats")["circuit_breaker_max_pending"], 1)
+        record = gw.wait_log(lambda r: r.get("msg") == "circuit breaker open")
+        self.assertEqual(record["limit"], "max_pending")
+        h.close()  # the pending connect is abandoned with its request
 
 
 class Retries(Base):

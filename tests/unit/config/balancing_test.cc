@@ -138,5 +138,62 @@ TEST_CASE("balancing errors name the place") {
         "t.toml:5:14: endpoint table needs address = \"host:port\"");
 }
 
+TEST_CASE("sticky: true takes the defaults, a table sets each key") {
+  LoadResult r;
+  const Sticky& off = load("", r).balancing.sticky;
+  CHECK_FALSE(off.enabled);
+  const Sticky& on = load("sticky = true", r).balancing.sticky;
+  CHECK(on.enabled);
+  CHECK(on.cookie == "GW_STICKY");
+  CHECK(on.ttl_ms == 0);
+  CHECK(on.path == "/");
+  CHECK(on.domain.empty());
+  CHECK_FALSE(on.secure);
+  CHECK(on.http_only);
+  CHECK(on.same_site.empty());
+  CHECK(on.secret.empty());
+  CHECK_FALSE(load("sticky = false", r).balancing.sticky.enabled);
+  const Sticky& s =
+      load(
+          "sticky = { cookie = \"srv\", ttl = \"1h\", path = \"/app\", domain = \"example.com\", "
+          "secure = true, http_only = false, same_site = \"none\", secret = \"0123456789abcdef\" }",
+          r)
+          .balancing.sticky;
+  CHECK(s.enabled);
+  CHECK(s.cookie == "srv");
+  CHECK(s.ttl_ms == 3'600'000);
+  CHECK(s.path == "/app");
+  CHECK(s.domain == "example.com");
+  CHECK(s.secure);
+  CHECK_FALSE(s.http_only);
+  CHECK(s.same_site == "None");
+  CHECK(s.secret == "0123456789abcdef");
+}
+
+TEST_CASE("sticky errors name the place") {
+  CHECK(onlyError(kHead + "sticky = \"yes\"\n" + kPool) ==
+        "t.toml:4:10: \"sticky\" must be true or a table { cookie, ttl, path, domain, secure, "
+        "http_only, same_site, secret }");
+  CHECK(onlyError(kHead + "sticky = { cooky = \"a\" }\n" + kPool) ==
+        "t.toml:4:12: unknown key \"cooky\" in [services.a] sticky (did you mean \"cookie\"?)");
+  CHECK(onlyError(kHead + "sticky = { cookie = \"a b\" }\n" + kPool) ==
+        "t.toml:4:21: sticky cookie \"a b\" must be a token (letters, digits, "
+        "!#$%&'*+-.^_`|~)");
+  CHECK(onlyError(kHead + "sticky = { ttl = \"0s\" }\n" + kPool) ==
+        "t.toml:4:18: \"ttl\" must be at least 1000ms");
+  CHECK(onlyError(kHead + "sticky = { path = \"app\" }\n" + kPool) ==
+        "t.toml:4:19: sticky path must start with '/' and hold no spaces, ';' or controls");
+  CHECK(onlyError(kHead + "sticky = { path = \"/a;b\" }\n" + kPool) ==
+        "t.toml:4:19: sticky path must start with '/' and hold no spaces, ';' or controls");
+  CHECK(onlyError(kHead + "sticky = { domain = \"a/b\" }\n" + kPool) ==
+        "t.toml:4:21: sticky domain \"a/b\" is not a host name");
+  CHECK(onlyError(kHead + "sticky = { same_site = \"loose\" }\n" + kPool) ==
+        "t.toml:4:24: sticky same_site must be \"Strict\", \"Lax\" or \"None\"");
+  CHECK(onlyError(kHead + "sticky = { same_site = \"None\" }\n" + kPool) ==
+        "t.toml:4:24: sticky same_site = \"None\" needs secure = true");
+  CHECK(onlyError(kHead + "sticky = { secret = \"short\" }\n" + kPool) ==
+        "t.toml:4:21: sticky secret must be at least 16 characters");
+}
+
 }  // namespace
 }  // namespace gw::config

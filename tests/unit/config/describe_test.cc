@@ -136,6 +136,15 @@ TEST_CASE("the effective config shows the served active pool") {
   CHECK(json.find("\"listen\" : \"127.0.0.1:8080\"") != std::string::npos);
 }
 
+TEST_CASE("the effective config hides the sticky secret") {
+  auto a = load(replaced(kBase, "active = \"blue\"",
+                         "active = \"blue\"\nsticky = { secret = \"do-not-show-this-secret\" }"));
+  std::string json = effectiveConfigJson(*a);
+  CHECK(json.find("do-not-show-this-secret") == std::string::npos);
+  CHECK(json.find("\"secret\" : \"(redacted)\"") != std::string::npos);
+  CHECK(a->services.at("app").balancing.sticky.secret == "do-not-show-this-secret");
+}
+
 TEST_CASE("include merges routes, listeners and services from other files") {
   TempDir dir;
   dir.write("extra-a.toml", "[[routes]]\nname = \"b\"\nservice = \"app\"\n");

@@ -81,3 +81,18 @@ TEST_CASE("conf/examples/canary.toml") {
   CHECK(app->canary->steps == std::vector<uint32_t>{5, 25, 50, 100});
   CHECK(app->canary->step_interval_ms == 60'000);
 }
+
+TEST_CASE("conf/examples/load-balancing.toml") {
+  auto s = loadShipped("conf/examples/load-balancing.toml");
+  const Service& shop = s->services.at("shop");
+  CHECK(shop.lb == "least_request");
+  CHECK(shop.balancing.health_check.enabled);
+  CHECK(shop.balancing.retry.attempts == 2);
+  const Sticky& sticky = shop.balancing.sticky;
+  CHECK(sticky.enabled);
+  CHECK(sticky.cookie == "GW_STICKY");
+  CHECK(sticky.ttl_ms == 3'600'000);
+  CHECK(sticky.secure);
+  CHECK(sticky.same_site == "Lax");
+  CHECK(shop.activePool().endpoints.at(2).weight == 2);
+}

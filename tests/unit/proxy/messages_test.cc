@@ -513,6 +513,15 @@ TEST_CASE("downstream head: hop-by-hop removed, the rest kept in order and case"
         "\r\n");
 }
 
+TEST_CASE("downstream head: the sticky cookie is one more Set-Cookie, after the upstream's") {
+  DownstreamResponse r;
+  r.cookie_name = "GW_STICKY";
+  r.cookie_value = "0123456789abcdef";
+  r.cookie_attributes = "; Path=/; HttpOnly";
+  CHECK(values(downstreamHead(kResponse, r), "Set-Cookie") ==
+        std::vector<std::string>{"a=1", "b=2", "GW_STICKY=0123456789abcdef; Path=/; HttpOnly"});
+}
+
 TEST_CASE("downstream head: Transfer-Encoding from upstream is never forwarded") {
   DownstreamResponse r;
   std::string out =

@@ -1,6 +1,7 @@
 #define CATCH_CONFIG_MAIN
 // PoolRuntime: health filtering, panic mode, passive outlier ejection and its cap,
-// circuit breakers, the retry budget, retries avoiding tried endpoints, slow start.
+// circuit breakers, the retry budget, retries avoiding tried endpoints, slow start, the
+// decay of the ejection count, sticky-cookie preferences and ids.
 #include <uv.h>
 
 #include <catch2/catch.hpp>
@@ -10,6 +11,7 @@
 
 #include "gateway/config/loader.h"
 #include "gateway/upstream/registry.h"
+#include "gateway/upstream/sticky.h"
 
 namespace gw::upstream {
 namespace {
@@ -220,6 +222,150 @@ TEST_CASE("p99 is the bucket bound holding the 99th percentile") {
   CHECK(PoolRuntime::p99(e) == 1);  // 99 of 100 under 1ms
   f.pool->reportLatency(e, 50);
   CHECK(PoolRuntime::p99(e) == 64);  // 2 of 101 in [32, 64)
+}
+
+TEST_CASE("the ejection count decays by one per base_ejection_time back") {
+  EndpointRuntime::Outlier s;
+  s.ejections = 5;
+  s.decay_from_ms = 1000;
+  PoolRuntime::decayEjections(s, 1099, 100);  // not a whole interval yet
+  CHECK(s.ejections == 5);
+  PoolRuntime::decayEjections(s, 1350, 100);  // three intervals
+  CHECK(s.ejections == 2);
+  CHECK(s.decay_from_ms == 1300);  // the partial interval counts towards the next step
+  PoolRuntime::decayEjections(s, 1399, 100);
+  CHECK(s.ejections == 2);
+  PoolRuntime::decayEjections(s, 1400, 100);
+  CHECK(s.ejections == 1);
+  s.ejected = true;  // an ejected endpoint keeps its count
+  PoolRuntime::decayEjections(s, 9000, 100);
+  CHECK(s.ejections == 1);
+  s.ejected = false;
+  PoolRuntime::decayEjections(s, 9000, 100);  // never below zero
+  CHECK(s.ejections == 0);
+  PoolRuntime::decayEjections(s, 99000, 100);
+  CHECK(s.ejections == 0);
+}
+
+TEST_CASE("a flap long ago does not lengthen today's ejection") {
+  Fixture f(
+      "outlier = { consecutive_errors = 1, base_ejection_time = \"1s\", "
+      "max_ejection_time = \"100s\", max_ejection_percent = 50 }",
+      2);
+  EndpointRuntime& a = f.endpoint(0);
+  uint64_t now = uv_now(&f.loop);
+  // Three ejections in a row, each returning at once (simulated time: the ejection ends
+  // now, so the endpoint is back from now on).
+  for (uint64_t k = 1; k <= 3; ++k) {
+    REQUIRE(f.pool->reportFailure(a));
+    CHECK(a.outlier.ejected_until_ms == now + 1000 * k);
+    a.outlier.ejected_until_ms = now;
+    f.picks(2);
+    CHECK_FALSE(a.outlier.ejected);
+  }
+  CHECK(a.outlier.ejections == 3);
+  // Back for just under one base time: nothing forgotten.
+  a.outlier.decay_from_ms = now - 999;
+  f.picks(1);
+  CHECK(a.outlier.ejections == 3);
+  // Back for two base times: two ejections forgotten, so the next lasts 2 x base.
+  a.outlier.decay_from_ms = now - 2000;
+  f.picks(1);
+  CHECK(a.outlier.ejections == 1);
+  REQUIRE(f.pool->reportFailure(a));
+  CHECK(a.outlier.ejected_until_ms == now + 2000);
+  // Back long enough to forget everything: the next ejection is the base time again.
+  a.outlier.ejected_until_ms = now;
+  f.picks(2);
+  a.outlier.decay_from_ms = now - 60'000;
+  REQUIRE(f.pool->reportFailure(a));
+  CHECK(a.outlier.ejections == 1);
+  CHECK(a.outlier.ejected_until_ms == now + 1000);
+}
+
+TEST_CASE("sticky ids are opaque, distinct and stable for a secret") {
+  const std::string secret = "0123456789abcdef-secret";
+  std::string id = stickyId(secret, "10.0.0.1:8080");
+  CHECK(id.size() == 16);
+  CHECK(id.find_first_not_of("0123456789abcdef") == std::string::npos);
+  CHECK(id == stickyId(secret, "10.0.0.1:8080"));
+  CHECK(id != stickyId(secret, "10.0.0.2:8080"));
+  CHECK(id != stickyId("another-secret-0123", "10.0.0.1:8080"));
+  // The process secret: the same id on every call (every worker) of this process.
+  CHECK(stickyId("", "10.0.0.1:8080") == stickyId("", "10.0.0.1:8080"));
+  CHECK(stickyId("", "10.0.0.1:8080") != id);
+
+  Fixture f("sticky = { secret = \"" + secret + "\" }", 3);
+  for (int i = 0; i < 3; ++i) {
+    const PoolRuntime::Member& m = f.pool->members()[static_cast<size_t>(i)];
+    CHECK(m.sticky_id == stickyId(secret, m.endpoint->key()));
+    CHECK(m.sticky_id.find("127.0.0.1") == std::string::npos);
+    CHECK(f.pool->stickyMember(m.sticky_id) == i);
+  }
+  // Forged, truncated or empty ids name nobody.
+  CHECK(f.pool->stickyMember("") == -1);
+  CHECK(f.pool->stickyMember("127.0.0.1:1") == -1);
+  CHECK(f.pool->stickyMember(f.pool->members()[0].sticky_id.substr(0, 15)) == -1);
+  CHECK(f.pool->stickyMember(std::string(16, 'f')) == -1);
+  CHECK(f.pool->stickyAttributes() == "; Path=/; HttpOnly");
+
+  Fixture off("", 2);
+  CHECK(off.pool->members()[0].sticky_id.empty());
+  CHECK(off.pool->stickyMember("") == -1);
+}
+
+TEST_CASE("sticky cookie attributes follow the config") {
+  config::Sticky s;
+  s.enabled = true;
+  s.ttl_ms = 3'600'000;
+  s.path = "/app";
+  s.domain = "example.com";
+  s.secure = true;
+  s.same_site = "Lax";
+  CHECK(stickyCookieAttributes(s) ==
+        "; Path=/app; Domain=example.com; Max-Age=3600; Secure; HttpOnly; SameSite=Lax");
+  s.http_only = false;
+  s.ttl_ms = 1500;  // rounded up: never a shorter life than asked
+  CHECK(stickyCookieAttributes(s) ==
+        "; Path=/app; Domain=example.com; Max-Age=2; Secure; "
+        "SameSite=Lax");
+}
+
+TEST_CASE("sticky: the cookie's endpoint wins while eligible, with every policy") {
+  for (std::string lb :
+       {"round_robin", "weighted_round_robin", "least_request", "random", "consistent_hash"}) {
+    INFO(lb);
+    Fixture f("lb = \"" + lb +
+                  "\"\nsticky = true\noutlier = { consecutive_errors = 1, "
+                  "max_ejection_percent = 50 }",
+              3);
+    PickRequest request;
+    request.sticky = 1;
+    CHECK(f.picks(20, request) == std::map<std::string, int>{{"127.0.0.1:2", 20}});
+    // Tried already (a retry): the policy decides, among the others.
+    PickRequest retry = request;
+    retry.tried = 0b010;
+    CHECK(f.picks(20, retry).count("127.0.0.1:2") == 0);
+    // Ejected: chosen anew by the policy, never the ejected one.
+    REQUIRE(f.pool->reportFailure(f.endpoint(1)));
+    auto moved = f.picks(20, request);
+    CHECK(moved.count("127.0.0.1:2") == 0);
+    CHECK(moved["127.0.0.1:1"] + moved["127.0.0.1:3"] == 20);
+    // Back from ejection: the client returns to it.
+    f.endpoint(1).outlier.ejected_until_ms = uv_now(&f.loop);
+    CHECK(f.picks(5, request) == std::map<std::string, int>{{"127.0.0.1:2", 5}});
+  }
+}
+
+TEST_CASE("sticky: an endpoint that fails its health check is not kept") {
+  Fixture f("sticky = true\nhealth_check = { path = \"/hz\" }", 2);
+  PickRequest request;
+  request.sticky = 0;
+  CHECK(f.picks(4, request) == std::map<std::string, int>{{"127.0.0.1:1", 4}});
+  f.pool->members()[0].health->healthy.store(false);
+  CHECK(f.picks(4, request) == std::map<std::string, int>{{"127.0.0.1:2", 4}});
+  f.pool->members()[0].health->healthy.store(true);
+  CHECK(f.picks(4, request) == std::map<std::string, int>{{"127.0.0.1:1", 4}});
 }
 
 }  // namespace
