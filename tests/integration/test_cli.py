@@ -229,5 +229,55 @@ class QuickMode(GatewayTestCase):
         self.assertNotEqual(out.returncode, 0)
 
 
+class Environment(GatewayTestCase):
+    """Sidecar settings from GATEWAY_* variables, on top of a file or with no file."""
+
+    def test_environment_only_proxy(self):
+        echo = self.upstream(EchoUpstream("env"))
+        gw = Gateway(env={"GATEWAY_LISTEN": "127.0.0.1:0", "GATEWAY_UPSTREAM": echo.address,
+                          "GATEWAY_WORKERS": "1", "GATEWAY_ADMIN": "127.0.0.1:0"},
+                     name="env-only")
+        self.addCleanup(self._stop_checked, gw)
+        gw.start()
+        self.assertIsNotNone(gw.admin, "GATEWAY_ADMIN did not open the admin listener")
+        self.assertEqual(set(gw.listeners), {"sidecar"})
+        resp = self.client(gw.addr).request("GET", "/from/env")
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.json()["target"], "/from/env")
+
+    def test_environment_overrides_the_file(self):
+        echo = self.upstream(EchoUpstream("over"))
+        text = VALID.replace('listen = ""', 'listen = "127.0.0.1:9"')  # admin: replaced below
+        gw = Gateway(config_text=text, name="env-over",
+                     env={"GATEWAY_UPSTREAM": echo.address, "GATEWAY_ADMIN": "",
+                          "GATEWAY_LISTEN": "127.0.0.1:0"})
+        self.addCleanup(self._stop_checked, gw)
+        gw.start()
+        self.assertIsNone(gw.admin, "GATEWAY_ADMIN=\"\" should disable the admin listener")
+        self.assertEqual(set(gw.listeners), {"main"})
+        self.assertEqual(self.client(gw.addr).request("GET", "/x").json()["upstream"], "over")
+
+    def test_config_file_from_environment_and_flags_win(self):
+        path = write(harness.tmp_dir(), "gw.toml", VALID)
+        out = run_gateway(["--check", "--workers", "2"],
+                          env={"GATEWAY_CONFIG": path, "GATEWAY_WORKERS": "many"})
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn(b"gw.toml is ok", out.stdout)
+
+    def test_errors_name_the_variable(self):
+        path = write(harness.tmp_dir(), "gw.toml", VALID)
+        out = run_gateway(["--config", path, "--check"],
+                          env={"GATEWAY_LISTEN": "nowhere", "GATEWAY_SHUTDOWN_DELAY": "5"})
+        self.assertEqual(out.returncode, 1)
+        err = out.stderr.decode()
+        self.assertRegex(err, r"(?m)^GATEWAY_LISTEN: \"listen\" must be a numeric IP:port")
+        self.assertRegex(err, r"(?m)^GATEWAY_SHUTDOWN_DELAY: ")
+
+    def test_listen_without_upstream_and_no_file(self):
+        out = run_gateway(["--check"], env={"GATEWAY_LISTEN": "127.0.0.1:0"})
+        self.assertEqual(out.returncode, 2)
+        self.assertIn(b"GATEWAY_UPSTREAM", out.stderr)
+
+
 if __name__ == "__main__":
     harness.main()
