@@ -169,15 +169,16 @@ class ShippedConfigs(GatewayTestCase):
         return conf, files
 
     def with_test_certs(self, path):
-        """tls.toml expects certs/ beside it (scripts/make_test_certs.sh makes them, and
-        they are never committed): check a copy in a temp dir with fresh certs."""
-        if os.path.basename(path) != "tls.toml":
-            return path
+        """Examples with TLS expect certs/ beside them (scripts/make_test_certs.sh makes
+        them, and they are never committed): check a copy in a temp dir with fresh certs."""
+        with open(path) as f:
+            if '"certs/' not in f.read():
+                return path
         work = harness.tmp_dir()
         subprocess.run(["bash", harness.repo_file("scripts/make_test_certs.sh"),
                         os.path.join(work, "certs")], check=True, capture_output=True)
         shutil.copy(path, work)
-        return os.path.join(work, "tls.toml")
+        return os.path.join(work, os.path.basename(path))
 
     def test_shipped_configs_pass_check(self):
         conf, files = self.shipped()
@@ -185,6 +186,8 @@ class ShippedConfigs(GatewayTestCase):
         names = {os.path.basename(f) for f in files}
         self.assertIn("sidecar.toml", names)
         self.assertIn("blue-green.toml", names)
+        self.assertIn("tls.toml", names)
+        self.assertIn("front-door.toml", names)
         for path in files:
             with self.subTest(config=os.path.relpath(path, conf)):
                 path = self.with_test_certs(path)
