@@ -186,6 +186,24 @@ class KubernetesShutdown(GatewayTestCase):
         self.assertIsNone(self._log_index(gw, "shutting down: not ready, still serving"))
 
 
+class StartupFailure(GatewayTestCase):
+
+    def test_port_in_use_exits_1_without_crashing(self):
+        # The worker that cannot bind ends its loop at once; the control thread's drain
+        # request must not reach its closed mailbox (that was an abort, now and then).
+        busy = harness.socket.socket()
+        self.addCleanup(busy.close)
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        for attempt in range(10):
+            out = harness.run_gateway(["--listen", "127.0.0.1:%d" % port,
+                                       "--upstream", "127.0.0.1:9", "--workers", "2"])
+            err = out.stderr.decode("utf-8", "replace")
+            self.assertEqual(out.returncode, 1, "attempt %d:\n%s" % (attempt, err))
+            self.assertIn("address already in use", err)
+
+
 class Workers(GatewayTestCase):
 
     def test_two_workers_two_reuseport_sockets(self):
