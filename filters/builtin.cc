@@ -13,11 +13,13 @@
 #include "filters/redirect/redirect.h"
 #include "filters/request_id/request_id.h"
 #include "filters/rewrite/rewrite.h"
+#include "filters/trace/trace.h"
 
 namespace gw::filters {
 
 void registerBuiltins(filter::Registry& registry) {
   registry.add("request_id", &request_id::parse, request_id::keys());
+  registry.add("trace", &trace::parse, trace::keys());
   registry.add("headers", &headers::parse, headers::keys());
   registry.add("rewrite", &rewrite::parse, rewrite::keys());
   registry.add("redirect", &redirect::parse, redirect::keys());

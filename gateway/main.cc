@@ -5,11 +5,17 @@
 //   gateway --listen ADDR:PORT --upstream HOST:PORT [--upstream ...] [--workers N]
 //                                    sidecar quick mode, no file
 //   gateway --version
+//
+// The quick-mode flags and GATEWAY_* environment variables (config/loader.h, Overrides)
+// also apply on top of a config file; flags win over variables.
+
+#include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,24 +32,29 @@ constexpr const char* kVersion = "0.1.0";
 
 void usage(FILE* out) {
   std::fprintf(out,
-               "usage: gateway --config FILE [--check]\n"
+               "usage: gateway --config FILE [--check] [OVERRIDES]\n"
                "       gateway --check NEW_FILE [--diff RUNNING_FILE]\n"
                "       gateway --listen ADDR:PORT --upstream HOST:PORT [--upstream ...] "
-               "[--workers N|auto] [--admin ADDR:PORT] [--check]\n"
+               "[OVERRIDES] [--check]\n"
                "       gateway --version\n"
-               "Quick mode also reads GATEWAY_LISTEN, GATEWAY_UPSTREAM (comma-separated),\n"
-               "GATEWAY_WORKERS and GATEWAY_ADMIN when the flags are absent. Without --admin,\n"
-               "quick mode runs no admin listener.\n");
+               "OVERRIDES (on top of the file, or quick mode without one):\n");
+  for (const gw::config::OverrideKey& k : gw::config::overrideKeys()) {
+    std::fprintf(out, "  %-18s %s\n", k.flag.empty() ? "" : std::string(k.flag).c_str(),
+                 std::string(k.env).c_str());
+  }
+  std::fprintf(out,
+               "GATEWAY_CONFIG names the config file when --config is absent. Flags win over\n"
+               "variables. Without a file and without --admin, there is no admin listener.\n");
 }
 
-std::vector<std::string> splitCommas(std::string_view text) {
-  std::vector<std::string> out;
-  while (!text.empty()) {
-    size_t comma = text.find(',');
-    std::string_view part = text.substr(0, comma);
-    if (!part.empty()) out.emplace_back(part);
-    if (comma == std::string_view::npos) break;
-    text.remove_prefix(comma + 1);
+// The GATEWAY_* variables of the process.
+std::map<std::string, std::string> gatewayEnvironment() {
+  std::map<std::string, std::string> out;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string_view entry = *e;
+    size_t eq = entry.find('=');
+    if (eq == std::string_view::npos || entry.substr(0, 8) != "GATEWAY_") continue;
+    out.emplace(entry.substr(0, eq), entry.substr(eq + 1));
   }
   return out;
 }
@@ -57,7 +68,27 @@ int main(int argc, char** argv) {
   std::string config_path;
   std::string diff_path;  // --check NEW --diff RUNNING: what a reload would change
   bool check = false;
-  gw::config::QuickConfig quick;
+  gw::config::Overrides flags;
+  auto addFlag = [&](std::string_view flag, const char* value) {
+    for (const gw::config::OverrideKey& k : gw::config::overrideKeys()) {
+      if (k.flag != flag) continue;
+      for (gw::config::Override& o : flags) {
+        if (o.key == k.key && k.key == "upstream") {  // --upstream repeats
+          o.value += ",";
+          o.value += value;
+          return;
+        }
+      }
+      flags.push_back(gw::config::Override{std::string(k.key), value, std::string(flag)});
+      return;
+    }
+  };
+  auto isOverrideFlag = [](std::string_view arg) {
+    for (const gw::config::OverrideKey& k : gw::config::overrideKeys()) {
+      if (!k.flag.empty() && k.flag == arg) return true;
+    }
+    return false;
+  };
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     auto value = [&](const char* flag) -> const char* {
@@ -75,14 +106,8 @@ int main(int argc, char** argv) {
       if (i + 1 < argc && argv[i + 1][0] != '-' && config_path.empty()) config_path = argv[++i];
     } else if (arg == "--diff") {
       diff_path = value("--diff");
-    } else if (arg == "--listen") {
-      quick.listen = value("--listen");
-    } else if (arg == "--upstream") {
-      quick.upstreams.emplace_back(value("--upstream"));
-    } else if (arg == "--workers") {
-      quick.workers = value("--workers");
-    } else if (arg == "--admin") {
-      quick.admin = value("--admin");
+    } else if (isOverrideFlag(arg)) {
+      addFlag(arg, value(argv[i]));
     } else if (arg == "--version" || arg == "-v") {
       std::printf("gateway %s\n", kVersion);
       return 0;
@@ -96,37 +121,33 @@ int main(int argc, char** argv) {
     }
   }
 
+  std::map<std::string, std::string> env = gatewayEnvironment();
   if (config_path.empty()) {
-    if (quick.listen.empty()) {
-      if (const char* env = std::getenv("GATEWAY_LISTEN")) quick.listen = env;
-    }
-    if (quick.upstreams.empty()) {
-      if (const char* env = std::getenv("GATEWAY_UPSTREAM")) quick.upstreams = splitCommas(env);
-    }
-    if (quick.workers.empty()) {
-      if (const char* env = std::getenv("GATEWAY_WORKERS")) quick.workers = env;
-    }
-    if (quick.admin.empty()) {
-      if (const char* env = std::getenv("GATEWAY_ADMIN")) quick.admin = env;
-    }
+    auto it = env.find("GATEWAY_CONFIG");
+    if (it != env.end() && !it->second.empty()) config_path = it->second;
   }
+  gw::config::Overrides overrides = gw::config::withEnvironment(flags, env);
 
   gw::config::LoadResult loaded;
   if (!config_path.empty()) {
-    if (!quick.listen.empty() || !quick.upstreams.empty()) {
-      std::fprintf(stderr, "gateway: use either --config or --listen/--upstream, not both\n");
-      return 2;
-    }
-    loaded = gw::config::loadConfigFile(config_path);
-  } else if (!quick.listen.empty() || !quick.upstreams.empty()) {
-    if (quick.listen.empty() || quick.upstreams.empty()) {
-      std::fprintf(stderr, "gateway: quick mode needs both --listen and --upstream\n");
-      return 2;
-    }
-    loaded = gw::config::loadConfigString(gw::config::quickConfigToToml(quick), "<flags>");
+    loaded = gw::config::loadConfigFile(config_path, overrides);
   } else {
-    usage(stderr);
-    return 2;
+    bool listen = false, upstream = false;
+    for (const gw::config::Override& o : overrides) {
+      listen = listen || o.key == "listen";
+      upstream = upstream || o.key == "upstream";
+    }
+    if (!listen && !upstream) {
+      usage(stderr);
+      return 2;
+    }
+    if (!listen || !upstream) {
+      std::fprintf(stderr,
+                   "gateway: without a config file, both --listen (GATEWAY_LISTEN) and "
+                   "--upstream (GATEWAY_UPSTREAM) are needed\n");
+      return 2;
+    }
+    loaded = gw::config::loadQuickConfig(overrides);
   }
 
   if (!loaded.ok()) {
@@ -141,7 +162,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "gateway: --diff needs --check\n");
       return 2;
     }
-    gw::config::LoadResult running = gw::config::loadConfigFile(diff_path);
+    gw::config::LoadResult running = gw::config::loadConfigFile(diff_path, overrides);
     if (!running.ok()) {
       for (const auto& error : running.errors) {
         std::fprintf(stderr, "%s\n", error.toString().c_str());
@@ -163,5 +184,5 @@ int main(int argc, char** argv) {
   gw::log::Level level;
   if (gw::log::parseLevel(loaded.snapshot->log.level, level)) gw::log::setLevel(level);
   std::signal(SIGPIPE, SIG_IGN);
-  return gw::loop::runGateway(loaded.snapshot);
+  return gw::loop::runGateway(loaded.snapshot, std::move(overrides));
 }

@@ -175,8 +175,12 @@ void readGlobals(TableReader& root, Snapshot& out) {
   readAdmin(root, out.admin);
   readLog(root, out.log);
   if (const toml::table* table = root.getTable("limits")) {
-    TableReader limits(root.diag(), *table, "in [limits]", limitKeys());
+    // shutdown_delay is process-wide: a listener's own limits table cannot set it.
+    std::vector<std::string_view> keys = limitKeys();
+    keys.push_back("shutdown_delay");
+    TableReader limits(root.diag(), *table, "in [limits]", keys);
     readLimits(limits, out.limits);
+    limits.getDuration("shutdown_delay", 0, out.shutdown_delay_ms);
   }
   readForwarding(root, out.forwarding);
 }

@@ -58,10 +58,12 @@ void checkRouteReferences(detail::Diagnostics& diag, const std::vector<detail::P
 
 }  // namespace
 
-LoadResult loadConfigString(std::string_view toml_text, const std::string& source_name) {
+LoadResult loadConfigString(std::string_view toml_text, const std::string& source_name,
+                            const Overrides& overrides) {
   detail::Diagnostics diag(source_name);
   detail::Sources sources;
   if (!detail::readSources(diag, toml_text, source_name, sources)) return failed(diag);
+  detail::applyOverrides(diag, overrides, sources.merged);
   auto document = std::make_shared<ConfigDocument>();
   document->table = std::move(sources.merged);
   detail::TableReader root(diag, document->table, detail::kTopLevel, detail::topLevelKeys());
@@ -104,7 +106,7 @@ std::string readConfigFingerprint(const std::string& path) {
   return sources.fingerprint;
 }
 
-LoadResult loadConfigFile(const std::string& path) {
+LoadResult loadConfigFile(const std::string& path, const Overrides& overrides) {
   std::FILE* file = std::fopen(path.c_str(), "rb");
   std::string text;
   int error = 0;
@@ -126,7 +128,7 @@ LoadResult loadConfigFile(const std::string& path) {
     result.errors.push_back(std::move(e));
     return result;
   }
-  return loadConfigString(text, path);
+  return loadConfigString(text, path, overrides);
 }
 
 }  // namespace gw::config

@@ -12,6 +12,9 @@ void Diagnostics::error(const toml::source_region& where, std::string reason) {
   e.where.file = where.path ? *where.path : file_;
   e.where.line = static_cast<int>(where.begin.line);
   e.where.column = static_cast<int>(where.begin.column);
+  for (const std::string& origin : origins_) {
+    if (e.where.file == origin) e.where.line = e.where.column = 0;
+  }
   e.reason = std::move(reason);
   errors_.push_back(std::move(e));
 }

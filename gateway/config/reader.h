@@ -24,6 +24,9 @@ class Diagnostics {
   void error(const toml::node& at, std::string reason) { error(at.source(), std::move(reason)); }
   // For errors about something missing from the whole file (no line to point at).
   void errorAtFile(std::string reason);
+  // Nodes whose source path is `origin` (a flag or an environment variable, see
+  // overrides.cc) have no meaningful line: their errors read "origin: reason".
+  void addOrigin(std::string origin) { origins_.push_back(std::move(origin)); }
 
   size_t count() const { return errors_.size(); }
   const std::string& file() const { return file_; }
@@ -33,6 +36,7 @@ class Diagnostics {
  private:
   std::string file_;
   std::vector<ConfigError> errors_;
+  std::vector<std::string> origins_;
 };
 
 // The keys allowed at the top level of the file.

@@ -21,6 +21,9 @@ const std::vector<std::string_view>& limitKeys();
 // Overrides the fields of `out` that `table` sets.
 void readLimits(TableReader& table, Limits& out);
 
+// Grafts flags and environment variables into the merged TOML (overrides.cc).
+void applyOverrides(Diagnostics& diag, const Overrides& overrides, toml::table& root);
+
 // workers, [admin], [log], [limits], [forwarding].
 void readGlobals(TableReader& root, Snapshot& out);
 

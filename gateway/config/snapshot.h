@@ -155,6 +155,9 @@ struct Snapshot {
   Admin admin;
   Log log;
   Limits limits;  // the [limits] defaults (listeners hold their resolved copy)
+  // [limits] shutdown_delay (process-wide, not per listener): after SIGTERM, how long the
+  // gateway keeps serving with /ready at 503 before it stops accepting and drains.
+  uint64_t shutdown_delay_ms = 0;
   Forwarding forwarding;
   std::vector<Listener> listeners;
   std::map<std::string, Service> services;

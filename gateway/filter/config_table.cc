@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 
 namespace gw::filter {
 namespace {
@@ -134,6 +135,26 @@ bool ConfigTable::getInteger(std::string_view key, int64_t min, int64_t max, int
     return false;
   }
   out = i->get();
+  return true;
+}
+
+bool ConfigTable::getNumber(std::string_view key, double min, double max, double& out) {
+  const toml::node* node = find(key);
+  if (node == nullptr) return false;
+  std::optional<double> value;
+  if (const auto* f = node->as_floating_point()) value = f->get();
+  if (const auto* i = node->as_integer()) value = static_cast<double>(i->get());
+  if (!value) {
+    error(*node, quote(key) + " must be a number, not " + typeName(*node));
+    return false;
+  }
+  if (!(*value >= min && *value <= max)) {  // also refuses nan
+    char text[96];
+    std::snprintf(text, sizeof text, " must be between %g and %g (got %g)", min, max, *value);
+    error(*node, quote(key) + text);
+    return false;
+  }
+  out = *value;
   return true;
 }
 

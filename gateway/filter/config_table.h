@@ -49,6 +49,8 @@ class ConfigTable {
   bool getString(std::string_view key, std::string& out);
   bool getBool(std::string_view key, bool& out);
   bool getInteger(std::string_view key, int64_t min, int64_t max, int64_t& out);
+  // An integer or a float (0, 0.25, 1), within [min, max].
+  bool getNumber(std::string_view key, double min, double max, double& out);
   bool getStringArray(std::string_view key,
                       std::vector<std::pair<std::string, const toml::node*>>& out);
   // A table of string values, e.g. { "X-Env" = "prod" }, in the file's key order.

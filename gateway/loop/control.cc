@@ -12,8 +12,8 @@ namespace {
 void closeHandle(void* handle) { uv_close(static_cast<uv_handle_t*>(handle), nullptr); }
 }  // namespace
 
-int runGateway(std::shared_ptr<const config::Snapshot> snapshot) {
-  Control control(std::move(snapshot));
+int runGateway(std::shared_ptr<const config::Snapshot> snapshot, config::Overrides overrides) {
+  Control control(std::move(snapshot), std::move(overrides));
   return control.run();
 }
 
@@ -64,6 +64,7 @@ int Control::run() {
   config_fingerprint_ = config::readConfigFingerprint(snapshot_->source);
   debounce_ = std::make_unique<Timer>(this, &Control::onReloadDebounce);
   canary_timer_ = std::make_unique<Timer>(this, &Control::onCanaryTick);
+  shutdown_delay_ = std::make_unique<Timer>(this, &Control::onShutdownDelay);
   snapshot_ = withCanaries(snapshot_);
 
   uv_async_init(&loop_, &worker_exit_, &Control::onWorkerExit);
@@ -141,7 +142,7 @@ int Control::run() {
               {log::str("config", snapshot_->source), log::num("workers", snapshot_->workers)});
   } else {
     exit_code = 1;
-    beginShutdown("startup failed");
+    beginShutdown("startup failed", false);
   }
   if (workers_.empty()) {
     // Nothing will report an exit: close the control handles now.
@@ -165,6 +166,7 @@ int Control::run() {
   admin_.reset();
   debounce_.reset();
   canary_timer_.reset();
+  shutdown_delay_.reset();
   tls_debounce_.reset();
   ctx_.reset();
   uv_loop_close(&loop_);
@@ -172,9 +174,36 @@ int Control::run() {
   return exit_code;
 }
 
-void Control::beginShutdown(const char* why) {
-  if (draining_.exchange(true)) return;
-  log::info("draining", {log::str("reason", why),
+void Control::beginShutdown(const char* why, bool use_delay) {
+  if (draining_.exchange(true)) {
+    // Asked again while /ready is already 503 and the delay runs: drain now.
+    if (!drain_started_) {
+      log::info("shutdown delay cut short", {log::str("reason", why)});
+      startDrain();
+    }
+    return;
+  }
+  shutdown_reason_ = why;
+  uint64_t delay_ms = use_delay ? snapshot_->shutdown_delay_ms : 0;
+  if (delay_ms == 0) {
+    startDrain();
+    return;
+  }
+  // Kubernetes removes the pod from its endpoints only after the readiness probe fails
+  // (or the endpoint update reaches every node): keep serving meanwhile.
+  log::info(
+      "shutting down: not ready, still serving",
+      {log::str("reason", why), log::num("shutdown_delay_ms", static_cast<long long>(delay_ms))});
+  ctx_->timers().arm(*shutdown_delay_, delay_ms);
+}
+
+void Control::onShutdownDelay(void* self) { static_cast<Control*>(self)->startDrain(); }
+
+void Control::startDrain() {
+  if (drain_started_) return;
+  drain_started_ = true;
+  ctx_->timers().disarm(*shutdown_delay_);
+  log::info("draining", {log::str("reason", shutdown_reason_),
                          log::num("drain_timeout_ms",
                                   static_cast<long long>(snapshot_->limits.drain_timeout_ms))});
   stopHealth();
@@ -208,7 +237,7 @@ void Control::onWorkerExit(uv_async_t* handle) {
   if (self->shutting_down_) return;
   if (self->workers_exited_.load() < self->workers_.size()) {
     // A worker ended on its own (startup failure): bring the rest down too.
-    self->beginShutdown("worker exited");
+    self->beginShutdown("worker exited", false);
     return;
   }
   self->shutting_down_ = true;

@@ -17,6 +17,7 @@
 
 #include "gateway/admin/admin_server.h"
 #include "gateway/config/active_overrides.h"
+#include "gateway/config/loader.h"
 #include "gateway/config/snapshot.h"
 #include "gateway/core/loop_context.h"
 #include "gateway/core/timer.h"
@@ -27,12 +28,14 @@
 namespace gw::loop {
 
 // Runs the gateway until SIGTERM/SIGINT and a graceful drain. Returns the exit code.
-int runGateway(std::shared_ptr<const config::Snapshot> snapshot);
+// `overrides` (flags and environment) apply again to every reload of the file.
+int runGateway(std::shared_ptr<const config::Snapshot> snapshot, config::Overrides overrides = {});
 
 class Control {
  public:
-  explicit Control(std::shared_ptr<const config::Snapshot> snapshot)
-      : snapshot_(std::move(snapshot)) {}
+  explicit Control(std::shared_ptr<const config::Snapshot> snapshot,
+                   config::Overrides overrides = {})
+      : snapshot_(std::move(snapshot)), env_overrides_(std::move(overrides)) {}
 
   int run();
 
@@ -70,7 +73,12 @@ class Control {
   void stopWatching();
   static void onFsEvent(uv_fs_event_t* handle, const char* filename, int events, int status);
   static void onReloadDebounce(void* self);
-  void beginShutdown(const char* why);
+  // Graceful shutdown, in two phases: /ready turns 503 at once; after the config's
+  // shutdown_delay (skipped when `use_delay` is false) the workers stop accepting and
+  // drain for up to drain_timeout. A second call during the delay starts the drain now.
+  void beginShutdown(const char* why, bool use_delay = true);
+  void startDrain();
+  static void onShutdownDelay(void* self);
   std::string statsJson() const;
   // --- TLS (control_tls.cc) ---
   // Appends ",\"tls_handshakes\":N,..." (the workers' TLS counters, summed).
@@ -87,6 +95,7 @@ class Control {
 
   std::shared_ptr<const config::Snapshot> snapshot_;       // what the workers serve
   std::shared_ptr<const config::Snapshot> file_snapshot_;  // as the file says (no flips)
+  config::Overrides env_overrides_;  // flags and GATEWAY_* variables, for every reload
   config::ActiveOverrides overrides_;
   std::string state_path_;
   uv_loop_t loop_{};
@@ -153,7 +162,10 @@ class Control {
   std::unique_ptr<Timer> tls_debounce_;
   std::string tls_files_text_;  // the TLS files' contents when last loaded or tried
   std::atomic<unsigned> workers_exited_{0};
-  std::atomic<bool> draining_{false};
+  std::atomic<bool> draining_{false};  // /ready answers 503 (shutdown began)
+  bool drain_started_ = false;         // the workers were told to drain
+  const char* shutdown_reason_ = "";
+  std::unique_ptr<Timer> shutdown_delay_;
   bool shutting_down_ = false;
 };
 

@@ -209,8 +209,9 @@ admin::AdminReply Control::diffJson(const std::string& toml) {
   if (snapshot_->source == "<flags>" && toml.empty()) {
     return admin::AdminReply{409, "{\"ok\":false,\"error\":\"quick mode has no config file\"}\n"};
   }
-  config::LoadResult loaded = toml.empty() ? config::loadConfigFile(snapshot_->source)
-                                           : config::loadConfigString(toml, snapshot_->source);
+  config::LoadResult loaded =
+      toml.empty() ? config::loadConfigFile(snapshot_->source, env_overrides_)
+                   : config::loadConfigString(toml, snapshot_->source, env_overrides_);
   if (!loaded.ok()) {
     std::string out = "{\"ok\":false,\"errors\":[";
     for (size_t i = 0; i < loaded.errors.size(); ++i) {

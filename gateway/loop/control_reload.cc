@@ -25,7 +25,7 @@ std::string Control::reload(const char* trigger) {
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &utc);
     last_reload_time_ = when;
   }
-  config::LoadResult loaded = config::loadConfigFile(snapshot_->source);
+  config::LoadResult loaded = config::loadConfigFile(snapshot_->source, env_overrides_);
   if (!loaded.ok()) {
     reloads_failed_++;
     last_reload_ok_ = false;

@@ -36,20 +36,19 @@ void Worker::join() {
 }
 
 void Worker::requestDrain() {
-  {
-    std::lock_guard lock(mutex_);
-    mailbox_.push_back(Message{Message::Kind::Drain, nullptr, {}});
-  }
+  std::lock_guard lock(mutex_);
+  // Once draining, the worker closed async_ (and its loop may be gone): a send then
+  // would write to a closed descriptor, which libuv answers with abort().
+  if (!mailbox_open_) return;
+  mailbox_.push_back(Message{Message::Kind::Drain, nullptr, {}});
   uv_async_send(&async_);
 }
 
 void Worker::requestApply(std::shared_ptr<const config::Snapshot> snapshot,
                           std::vector<net::SocketAddress> bind_addresses) {
-  {
-    std::lock_guard lock(mutex_);
-    mailbox_.push_back(
-        Message{Message::Kind::Apply, std::move(snapshot), std::move(bind_addresses)});
-  }
+  std::lock_guard lock(mutex_);
+  if (!mailbox_open_) return;  // draining: a new config no longer applies
+  mailbox_.push_back(Message{Message::Kind::Apply, std::move(snapshot), std::move(bind_addresses)});
   uv_async_send(&async_);
 }
 
@@ -62,6 +61,10 @@ void Worker::run() {
   drain_timer_ = std::make_unique<Timer>(this, &Worker::onDrainTimeout);
   uv_async_init(&loop_, &async_, &Worker::onAsync);
   async_.data = this;
+  {
+    std::lock_guard lock(mutex_);
+    mailbox_open_ = true;
+  }
 
   std::string error = bindListeners();
   {
@@ -190,6 +193,10 @@ void Worker::beginDrain() {
   if (draining_) return;
   draining_ = true;
   for (auto& l : listeners_) closeListener(*l);
+  {
+    std::lock_guard lock(mutex_);
+    mailbox_open_ = false;  // before the close: no send can reach a closing handle
+  }
   uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
   proxy_->drain();
   ctx_->timers().arm(*drain_timer_, snapshot_->limits.drain_timeout_ms);

@@ -98,6 +98,7 @@ class Worker {
   bool start_done_ = false;
   std::string start_error_;
   std::vector<Message> mailbox_;
+  bool mailbox_open_ = false;  // async_ is initialised and not closed: sends may go
   // By listener name; entries are never removed (sessions may outlive their listener).
   std::map<std::string, std::unique_ptr<proxy::Counter>> listener_connections_;
 };

@@ -192,8 +192,9 @@ _gateway_counter = [0]
 class Gateway:
     """One gateway process. Use start(); always stop() (tests use addCleanup)."""
 
-    def __init__(self, config_doc=None, config_text=None, args=None, name="gw"):
+    def __init__(self, config_doc=None, config_text=None, args=None, name="gw", env=None):
         self.name = name
+        self.env = env           # extra environment variables (GATEWAY_LISTEN, ...)
         self.dir = tmp_dir()
         self.config_path = None
         if config_doc is not None:
@@ -222,9 +223,10 @@ class Gateway:
         return cmd + self.args
 
     def start(self, wait_ready=True):
+        env = dict(os.environ, **self.env) if self.env else None
         self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     cwd=self.dir)
+                                     cwd=self.dir, env=env)
         self.stdout_chunks = []
         threading.Thread(target=self._read_stderr, daemon=True).start()
         threading.Thread(target=self._read_stdout, daemon=True).start()
@@ -396,10 +398,11 @@ def split_hostport(text):
     return host, int(port)
 
 
-def run_gateway(args, timeout=60 * SCALE, cwd=None):
-    """Runs the binary to completion (for --check / --version)."""
+def run_gateway(args, timeout=60 * SCALE, cwd=None, env=None):
+    """Runs the binary to completion (for --check / --version). `env`: extra variables."""
     return subprocess.run([gateway_bin()] + list(args), stdin=subprocess.DEVNULL,
-                          capture_output=True, timeout=timeout, cwd=cwd)
+                          capture_output=True, timeout=timeout, cwd=cwd,
+                          env=dict(os.environ, **env) if env else None)
 
 
 class GatewayTestCase(unittest.TestCase):

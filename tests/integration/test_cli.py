@@ -169,15 +169,16 @@ class ShippedConfigs(GatewayTestCase):
         return conf, files
 
     def with_test_certs(self, path):
-        """tls.toml expects certs/ beside it (scripts/make_test_certs.sh makes them, and
-        they are never committed): check a copy in a temp dir with fresh certs."""
-        if os.path.basename(path) != "tls.toml":
-            return path
+        """Examples with TLS expect certs/ beside them (scripts/make_test_certs.sh makes
+        them, and they are never committed): check a copy in a temp dir with fresh certs."""
+        with open(path) as f:
+            if '"certs/' not in f.read():
+                return path
         work = harness.tmp_dir()
         subprocess.run(["bash", harness.repo_file("scripts/make_test_certs.sh"),
                         os.path.join(work, "certs")], check=True, capture_output=True)
         shutil.copy(path, work)
-        return os.path.join(work, "tls.toml")
+        return os.path.join(work, os.path.basename(path))
 
     def test_shipped_configs_pass_check(self):
         conf, files = self.shipped()
@@ -185,6 +186,8 @@ class ShippedConfigs(GatewayTestCase):
         names = {os.path.basename(f) for f in files}
         self.assertIn("sidecar.toml", names)
         self.assertIn("blue-green.toml", names)
+        self.assertIn("tls.toml", names)
+        self.assertIn("front-door.toml", names)
         for path in files:
             with self.subTest(config=os.path.relpath(path, conf)):
                 path = self.with_test_certs(path)
@@ -227,6 +230,56 @@ class QuickMode(GatewayTestCase):
     def test_quick_mode_bad_upstream(self):
         out = run_gateway(["--listen", "127.0.0.1:0", "--upstream", "nocolon", "--check"])
         self.assertNotEqual(out.returncode, 0)
+
+
+class Environment(GatewayTestCase):
+    """Sidecar settings from GATEWAY_* variables, on top of a file or with no file."""
+
+    def test_environment_only_proxy(self):
+        echo = self.upstream(EchoUpstream("env"))
+        gw = Gateway(env={"GATEWAY_LISTEN": "127.0.0.1:0", "GATEWAY_UPSTREAM": echo.address,
+                          "GATEWAY_WORKERS": "1", "GATEWAY_ADMIN": "127.0.0.1:0"},
+                     name="env-only")
+        self.addCleanup(self._stop_checked, gw)
+        gw.start()
+        self.assertIsNotNone(gw.admin, "GATEWAY_ADMIN did not open the admin listener")
+        self.assertEqual(set(gw.listeners), {"sidecar"})
+        resp = self.client(gw.addr).request("GET", "/from/env")
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.json()["target"], "/from/env")
+
+    def test_environment_overrides_the_file(self):
+        echo = self.upstream(EchoUpstream("over"))
+        text = VALID.replace('listen = ""', 'listen = "127.0.0.1:9"')  # admin: replaced below
+        gw = Gateway(config_text=text, name="env-over",
+                     env={"GATEWAY_UPSTREAM": echo.address, "GATEWAY_ADMIN": "",
+                          "GATEWAY_LISTEN": "127.0.0.1:0"})
+        self.addCleanup(self._stop_checked, gw)
+        gw.start()
+        self.assertIsNone(gw.admin, "GATEWAY_ADMIN=\"\" should disable the admin listener")
+        self.assertEqual(set(gw.listeners), {"main"})
+        self.assertEqual(self.client(gw.addr).request("GET", "/x").json()["upstream"], "over")
+
+    def test_config_file_from_environment_and_flags_win(self):
+        path = write(harness.tmp_dir(), "gw.toml", VALID)
+        out = run_gateway(["--check", "--workers", "2"],
+                          env={"GATEWAY_CONFIG": path, "GATEWAY_WORKERS": "many"})
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn(b"gw.toml is ok", out.stdout)
+
+    def test_errors_name_the_variable(self):
+        path = write(harness.tmp_dir(), "gw.toml", VALID)
+        out = run_gateway(["--config", path, "--check"],
+                          env={"GATEWAY_LISTEN": "nowhere", "GATEWAY_SHUTDOWN_DELAY": "5"})
+        self.assertEqual(out.returncode, 1)
+        err = out.stderr.decode()
+        self.assertRegex(err, r"(?m)^GATEWAY_LISTEN: \"listen\" must be a numeric IP:port")
+        self.assertRegex(err, r"(?m)^GATEWAY_SHUTDOWN_DELAY: ")
+
+    def test_listen_without_upstream_and_no_file(self):
+        out = run_gateway(["--check"], env={"GATEWAY_LISTEN": "127.0.0.1:0"})
+        self.assertEqual(out.returncode, 2)
+        self.assertIn(b"GATEWAY_UPSTREAM", out.stderr)
 
 
 if __name__ == "__main__":
