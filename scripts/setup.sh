@@ -8,6 +8,8 @@ PACKAGES=(
   bazel-bootstrap g++ libuv1-dev libssl-dev libtomlplusplus-dev node-llhttp libre2-dev catch2
   # tests and demo
   curl python3 openssl procps
+  # metrics tests: promtool and a real Prometheus server (loopback only)
+  prometheus
   # benchmark
   nginx-light wrk haproxy
 )
@@ -24,8 +26,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # Debian starts nginx/haproxy services on install; the benchmark runs its own instances.
-  for svc in nginx haproxy; do
+  # Debian starts nginx/haproxy/prometheus services on install; the benchmark runs its own instances.
+  for svc in nginx haproxy prometheus; do
     if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
       $SUDO systemctl stop "$svc" || true
     fi
