@@ -1,0 +1,432 @@
+#include "gateway/observe/access_log.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+
+#include "gateway/core/log.h"
+
+namespace gw::observe {
+namespace {
+
+constexpr std::string_view kFieldNames[] = {"time",
+                                            "request_id",
+                                            "client",
+                                            "method",
+                                            "path",
+                                            "protocol",
+                                            "status",
+                                            "bytes_in",
+                                            "bytes_out",
+                                            "duration_ms",
+                                            "upstream_duration_ms",
+                                            "route",
+                                            "service",
+                                            "pool",
+                                            "endpoint",
+                                            "tls_version",
+                                            "sni",
+                                            "user_agent",
+                                            "referer",
+                                            "host",
+                                            "trace_id"};
+
+// The wall-clock second formatted both ways, cached per thread (one worker per thread):
+// formatting happens once a second, not once a request.
+struct TimeCache {
+  time_t second = -1;
+  char iso[24] = {};  // 2026-11-23T07:26:17
+  size_t iso_len = 0;
+  char clf[32] = {};  // 23/Nov/2026:07:26:17 +0000
+  size_t clf_len = 0;
+};
+
+const TimeCache& timeFor(time_t second) {
+  thread_local TimeCache cache;
+  if (cache.second != second) {
+    tm utc;
+    gmtime_r(&second, &utc);
+    cache.iso_len = strftime(cache.iso, sizeof cache.iso, "%Y-%m-%dT%H:%M:%S", &utc);
+    cache.clf_len = strftime(cache.clf, sizeof cache.clf, "%d/%b/%Y:%H:%M:%S +0000", &utc);
+    cache.second = second;
+  }
+  return cache;
+}
+
+void appendUint(std::string& out, uint64_t v) {
+  char buffer[24];
+  auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, v);
+  (void)ec;
+  out.append(buffer, static_cast<size_t>(end - buffer));
+}
+
+// Microseconds as milliseconds with three decimals: 1234 -> "1.234".
+void appendMs(std::string& out, uint64_t us) {
+  appendUint(out, us / 1000);
+  char frac[4] = {static_cast<char>('0' + us / 100 % 10), static_cast<char>('0' + us / 10 % 10),
+                  static_cast<char>('0' + us % 10), 0};
+  out += '.';
+  out.append(frac, 3);
+}
+
+void appendJsonString(std::string& out, std::string_view s) {
+  out += '"';
+  log::appendJsonEscaped(out, s);
+  out += '"';
+}
+
+// CLF quoted fields: no raw double quote, backslash or control bytes inside.
+void appendClfQuoted(std::string& out, std::string_view s) {
+  static const char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\' || u < 0x20 || u == 0x7f) {
+      out += "\\x";
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
+
+void appendClfToken(std::string& out, std::string_view s) {
+  if (s.empty()) {
+    out += '-';
+    return;
+  }
+  for (char c : s) out += static_cast<unsigned char>(c) <= 0x20 ? '_' : c;
+}
+
+void formatJson(const AccessLogSettings& settings, const AccessLogEntry& e, const timespec& now,
+                std::string& out) {
+  out += '{';
+  bool first = true;
+  for (AccessLogField field : settings.fields) {
+    if (!first) out += ',';
+    first = false;
+    out += '"';
+    out += accessLogFieldName(field);
+    out += "\":";
+    switch (field) {
+      case AccessLogField::Time: {
+        const TimeCache& t = timeFor(now.tv_sec);
+        out += '"';
+        out.append(t.iso, t.iso_len);
+        char ms[6] = {'.',
+                      static_cast<char>('0' + now.tv_nsec / 100'000'000 % 10),
+                      static_cast<char>('0' + now.tv_nsec / 10'000'000 % 10),
+                      static_cast<char>('0' + now.tv_nsec / 1'000'000 % 10),
+                      'Z',
+                      '"'};
+        out.append(ms, sizeof ms);
+        break;
+      }
+      case AccessLogField::RequestId:
+        appendJsonString(out, e.request_id);
+        break;
+      case AccessLogField::Client:
+        appendJsonString(out, e.client);
+        break;
+      case AccessLogField::Method:
+        appendJsonString(out, e.method);
+        break;
+      case AccessLogField::Path:
+        appendJsonString(out, e.path);
+        break;
+      case AccessLogField::Protocol:
+        appendJsonString(out, e.protocol);
+        break;
+      case AccessLogField::Status:
+        appendUint(out, static_cast<uint64_t>(e.status));
+        break;
+      case AccessLogField::BytesIn:
+        appendUint(out, e.bytes_in);
+        break;
+      case AccessLogField::BytesOut:
+        appendUint(out, e.bytes_out);
+        break;
+      case AccessLogField::Duration:
+        appendMs(out, e.duration_us);
+        break;
+      case AccessLogField::UpstreamDuration:
+        if (e.upstream_duration_us < 0) {
+          out += "null";
+        } else {
+          appendMs(out, static_cast<uint64_t>(e.upstream_duration_us));
+        }
+        break;
+      case AccessLogField::Route:
+        appendJsonString(out, e.route);
+        break;
+      case AccessLogField::Service:
+        appendJsonString(out, e.service);
+        break;
+      case AccessLogField::Pool:
+        appendJsonString(out, e.pool);
+        break;
+      case AccessLogField::Endpoint:
+        appendJsonString(out, e.endpoint);
+        break;
+      case AccessLogField::TlsVersion:
+        appendJsonString(out, e.tls_version);
+        break;
+      case AccessLogField::Sni:
+        appendJsonString(out, e.sni);
+        break;
+      case AccessLogField::UserAgent:
+        appendJsonString(out, e.user_agent);
+        break;
+      case AccessLogField::Referer:
+        appendJsonString(out, e.referer);
+        break;
+      case AccessLogField::Host:
+        appendJsonString(out, e.host);
+        break;
+      case AccessLogField::TraceId:
+        appendJsonString(out, e.trace_id);
+        break;
+    }
+  }
+  out += "}\n";
+}
+
+// host ident authuser [date] "request" status bytes ["referer" "user-agent"]
+void formatClf(bool combined, const AccessLogEntry& e, const timespec& now, std::string& out) {
+  appendClfToken(out, e.client);
+  out += " - - [";
+  const TimeCache& t = timeFor(now.tv_sec);
+  out.append(t.clf, t.clf_len);
+  out += "] \"";
+  appendClfToken(out, e.method);
+  out += ' ';
+  appendClfToken(out, e.path);
+  out += ' ';
+  appendClfToken(out, e.protocol);
+  out += "\" ";
+  if (e.status == 0) {
+    out += '-';
+  } else {
+    appendUint(out, static_cast<uint64_t>(e.status));
+  }
+  out += ' ';
+  appendUint(out, e.bytes_out);
+  if (combined) {
+    out += ' ';
+    if (e.referer.empty()) {
+      out += "\"-\"";
+    } else {
+      appendClfQuoted(out, e.referer);
+    }
+    out += ' ';
+    if (e.user_agent.empty()) {
+      out += "\"-\"";
+    } else {
+      appendClfQuoted(out, e.user_agent);
+    }
+  }
+  out += '\n';
+}
+
+}  // namespace
+
+std::string_view accessLogFieldName(AccessLogField field) {
+  return kFieldNames[static_cast<size_t>(field)];
+}
+
+const std::vector<AccessLogField>& allAccessLogFields() {
+  static const std::vector<AccessLogField> kAll = [] {
+    std::vector<AccessLogField> all;
+    for (size_t i = 0; i < sizeof kFieldNames / sizeof kFieldNames[0]; ++i) {
+      all.push_back(static_cast<AccessLogField>(i));
+    }
+    return all;
+  }();
+  return kAll;
+}
+
+std::optional<AccessLogField> accessLogFieldByName(std::string_view name) {
+  for (size_t i = 0; i < sizeof kFieldNames / sizeof kFieldNames[0]; ++i) {
+    if (kFieldNames[i] == name) return static_cast<AccessLogField>(i);
+  }
+  return std::nullopt;
+}
+
+void formatAccessLog(const AccessLogSettings& settings, const AccessLogEntry& entry,
+                     const timespec& now, std::string& out) {
+  switch (settings.format) {
+    case AccessLogFormat::Json:
+      formatJson(settings, entry, now, out);
+      return;
+    case AccessLogFormat::Common:
+      formatClf(false, entry, now, out);
+      return;
+    case AccessLogFormat::Combined:
+      formatClf(true, entry, now, out);
+      return;
+  }
+}
+
+// ---------------------------------------------------------------- the writer
+
+AccessLogWriter::~AccessLogWriter() {
+  switchFdIfReady();
+  std::string rest = inflight_.substr(inflight_done_) + pending_;
+  size_t done = 0;
+  while (fd_ >= 0 && done < rest.size()) {
+    ssize_t n = ::write(fd_, rest.data() + done, rest.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  closeFd(fd_);
+  closeFd(next_fd_);
+}
+
+int AccessLogWriter::openPath(const std::string& path) {
+  if (path == "stdout") return STDOUT_FILENO;
+  if (path == "stderr") return STDERR_FILENO;
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  return fd >= 0 ? fd : -errno;
+}
+
+void AccessLogWriter::closeFd(int fd) {
+  if (fd > STDERR_FILENO) ::close(fd);
+}
+
+std::string AccessLogWriter::configure(const AccessLogSettings& settings) {
+  if (!settings.enabled || (settings.path == path_ && fd_ >= 0)) return "";
+  int fd = openPath(settings.path);
+  if (fd < 0) return "cannot open access log " + settings.path + ": " + std::strerror(-fd);
+  path_ = settings.path;
+  if (writing_) {
+    closeFd(next_fd_);
+    next_fd_ = fd;  // after the write in flight
+  } else {
+    closeFd(fd_);
+    fd_ = fd;
+  }
+  return "";
+}
+
+void AccessLogWriter::reopen() {
+  if (path_.empty() || path_ == "stdout" || path_ == "stderr") return;
+  if (opening_) {
+    reopen_again_ = true;  // a rotation while the last open runs: open once more after
+    return;
+  }
+  opening_ = true;
+  open_req_.data = this;
+  int rc = uv_fs_open(ctx_.loop(), &open_req_, path_.c_str(),
+                      O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644, &AccessLogWriter::onOpen);
+  if (rc < 0) {
+    opening_ = false;
+    log::error("cannot reopen the access log",
+               {log::str("path", path_), log::str("error", uv_strerror(rc))});
+  }
+}
+
+void AccessLogWriter::onOpen(uv_fs_t* req) {
+  auto* self = static_cast<AccessLogWriter*>(req->data);
+  auto fd = static_cast<int>(req->result);
+  uv_fs_req_cleanup(req);
+  self->opening_ = false;
+  if (fd < 0) {
+    log::error("cannot reopen the access log",
+               {log::str("path", self->path_), log::str("error", uv_strerror(fd))});
+  } else {
+    self->closeFd(self->next_fd_);
+    self->next_fd_ = fd;
+    self->counters_.reopens.add();
+    if (!self->writing_) self->switchFdIfReady();
+  }
+  if (self->reopen_again_) {
+    self->reopen_again_ = false;
+    self->reopen();
+  }
+}
+
+void AccessLogWriter::switchFdIfReady() {
+  if (next_fd_ < 0) return;
+  closeFd(fd_);
+  fd_ = next_fd_;
+  next_fd_ = -1;
+}
+
+void AccessLogWriter::append(const AccessLogSettings& settings, const AccessLogEntry& entry) {
+  if (fd_ < 0) return;
+  timespec now;
+  clock_gettime(CLOCK_REALTIME_COARSE, &now);
+  size_t before = pending_.size();
+  formatAccessLog(settings, entry, now, pending_);
+  if (pending_.size() + inflight_.size() > settings.buffer_bytes) {
+    pending_.resize(before);  // the disk does not keep up: drop rather than grow
+    counters_.dropped.add();
+    return;
+  }
+  counters_.lines.add();
+  counters_.buffered_bytes.set(pending_.size() + inflight_.size() - inflight_done_);
+  if (!writing_ && !flush_scheduled_) {
+    flush_scheduled_ = true;
+    ctx_.defer(&AccessLogWriter::onDeferredFlush, this);
+  }
+}
+
+void AccessLogWriter::onDeferredFlush(void* self) {
+  auto* w = static_cast<AccessLogWriter*>(self);
+  w->flush_scheduled_ = false;
+  w->flush();
+}
+
+void AccessLogWriter::flush() {
+  if (writing_ || pending_.empty()) return;
+  switchFdIfReady();
+  inflight_.swap(pending_);
+  pending_.clear();
+  inflight_done_ = 0;
+  writeInflight();
+}
+
+void AccessLogWriter::writeInflight() {
+  uv_buf_t buf = uv_buf_init(inflight_.data() + inflight_done_,
+                             static_cast<unsigned>(inflight_.size() - inflight_done_));
+  write_req_.data = this;
+  writing_ = true;
+  int rc = uv_fs_write(ctx_.loop(), &write_req_, fd_, &buf, 1, -1, &AccessLogWriter::onWrite);
+  if (rc < 0) {
+    writing_ = false;
+    counters_.write_errors.add();
+    inflight_.clear();
+    inflight_done_ = 0;
+  }
+}
+
+void AccessLogWriter::onWrite(uv_fs_t* req) {
+  auto* self = static_cast<AccessLogWriter*>(req->data);
+  ssize_t result = req->result;
+  uv_fs_req_cleanup(req);
+  self->writing_ = false;
+  if (result < 0) {
+    self->counters_.write_errors.add();
+  } else {
+    self->inflight_done_ += static_cast<size_t>(result);
+    if (result > 0 && self->inflight_done_ < self->inflight_.size()) {
+      self->writeInflight();  // a short write: the rest
+      return;
+    }
+  }
+  self->inflight_.clear();
+  self->inflight_done_ = 0;
+  self->counters_.buffered_bytes.set(self->pending_.size());
+  self->switchFdIfReady();
+  self->flush();
+}
+
+}  // namespace gw::observe
