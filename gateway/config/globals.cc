@@ -174,6 +174,7 @@ void readGlobals(TableReader& root, Snapshot& out) {
   readWorkers(root, out);
   readAdmin(root, out.admin);
   readLog(root, out.log);
+  readObservability(root, out);
   if (const toml::table* table = root.getTable("limits")) {
     TableReader limits(root.diag(), *table, "in [limits]", limitKeys());
     readLimits(limits, out.limits);

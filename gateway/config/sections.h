@@ -21,6 +21,9 @@ const std::vector<std::string_view>& limitKeys();
 // Overrides the fields of `out` that `table` sets.
 void readLimits(TableReader& table, Limits& out);
 
+// [access_log] and [metrics] (config/observability.cc).
+void readObservability(TableReader& root, Snapshot& out);
+
 // workers, [admin], [log], [limits], [forwarding].
 void readGlobals(TableReader& root, Snapshot& out);
 
