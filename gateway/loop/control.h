@@ -89,6 +89,7 @@ class Control {
   void appendDownstreamMetrics(observe::PrometheusWriter& out) const;
   void appendRouteMetrics(observe::PrometheusWriter& out) const;
   void appendPoolMetrics(observe::PrometheusWriter& out) const;
+  void appendEndpointMetrics(observe::PrometheusWriter& out) const;
   void appendBalancingMetrics(observe::PrometheusWriter& out) const;
   void appendTlsMetrics(observe::PrometheusWriter& out) const;
   void appendFilterMetrics(observe::PrometheusWriter& out) const;

@@ -5,6 +5,7 @@
 #include <malloc.h>
 
 #include <cstdio>
+#include <map>
 
 #include "gateway/core/log.h"
 #include "gateway/loop/control.h"
@@ -258,6 +259,41 @@ void Control::appendPoolMetrics(PrometheusWriter& out) const {
   }
 }
 
+void Control::appendEndpointMetrics(PrometheusWriter& out) const {
+  struct Sum {
+    uint64_t open = 0, idle = 0, created = 0, connect_failures = 0;
+  };
+  std::map<std::string, Sum> by_endpoint;
+  for (const auto& w : workers_) {
+    for (const Worker::EndpointSample& s : w->endpointSamples()) {
+      Sum& sum = by_endpoint[s.endpoint];
+      sum.open += s.open;
+      sum.idle += s.idle;
+      sum.created += s.created;
+      sum.connect_failures += s.connect_failures;
+    }
+  }
+  out.family("gateway_endpoint_connections", "gauge",
+             "Upstream connections per endpoint: active (busy or connecting) and idle "
+             "(kept alive), sampled by each worker every 250ms.");
+  for (const auto& [endpoint, s] : by_endpoint) {
+    out.sample("gateway_endpoint_connections", {{"endpoint", endpoint}, {"state", "active"}},
+               s.open - s.idle);
+    out.sample("gateway_endpoint_connections", {{"endpoint", endpoint}, {"state", "idle"}}, s.idle);
+  }
+  out.family("gateway_endpoint_connections_created_total", "counter",
+             "Upstream connections opened per endpoint (sampled every 250ms).");
+  for (const auto& [endpoint, s] : by_endpoint) {
+    out.sample("gateway_endpoint_connections_created_total", {{"endpoint", endpoint}}, s.created);
+  }
+  out.family("gateway_endpoint_connect_failures_total", "counter",
+             "Upstream connects that failed per endpoint (sampled every 250ms).");
+  for (const auto& [endpoint, s] : by_endpoint) {
+    out.sample("gateway_endpoint_connect_failures_total", {{"endpoint", endpoint}},
+               s.connect_failures);
+  }
+}
+
 void Control::appendBalancingMetrics(PrometheusWriter& out) const {
   using upstream::BalancingStats;
   struct Simple {
@@ -413,6 +449,7 @@ std::string Control::metricsText() const {
   appendDownstreamMetrics(out);
   appendRouteMetrics(out);
   appendPoolMetrics(out);
+  appendEndpointMetrics(out);
   appendBalancingMetrics(out);
   appendTlsMetrics(out);
   appendFilterMetrics(out);

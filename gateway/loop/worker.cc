@@ -82,6 +82,15 @@ void Worker::onLagTimer(void* self) {
   s.loop_handles.set(w->loop_.active_handles);
   s.sessions_open.set(w->proxy_->sessionCount());
   s.exchanges_pooled.set(w->proxy_->freeExchanges());
+  std::vector<EndpointSample> samples;
+  for (const auto& [key, e] : w->proxy_->upstreams().endpoints()) {
+    samples.push_back(
+        {e->key(), e->openConnections(), e->idleCount(), e->created(), e->connectFailures()});
+  }
+  {
+    std::lock_guard lock(w->samples_mutex_);
+    w->endpoint_samples_.swap(samples);
+  }
   if (!w->draining_) w->armLagTimer();
 }
 
@@ -197,6 +206,11 @@ void Worker::apply(Message& message) {
   proxy_->applySnapshot(message.snapshot);
   proxy_->drainSessionsOfRemovedListeners();
   if (on_applied_) on_applied_();
+}
+
+std::vector<Worker::EndpointSample> Worker::endpointSamples() {
+  std::lock_guard lock(samples_mutex_);
+  return endpoint_samples_;
 }
 
 std::map<std::string, uint64_t> Worker::connectionsByListener() {

@@ -47,6 +47,14 @@ class Worker {
   // Readable from any thread while the worker runs.
   const proxy::WorkerStats& stats() const { return stats_; }
   unsigned index() const { return index_; }
+  // Upstream connection pool figures of one endpoint runtime (per worker), sampled by
+  // the worker every 250 ms (see onLagTimer).
+  struct EndpointSample {
+    std::string endpoint;  // the endpoint key, "host:port"
+    uint64_t open = 0, idle = 0, created = 0, connect_failures = 0;
+  };
+  // Thread-safe: the last sample of every endpoint runtime of this worker.
+  std::vector<EndpointSample> endpointSamples();
   // Thread-safe: open downstream connections per listener name (the blast radius of a
   // reload that removes or moves a listener).
   std::map<std::string, uint64_t> connectionsByListener();
@@ -100,6 +108,8 @@ class Worker {
   uint64_t lag_armed_ns_ = 0;
   uint64_t lag_window_max_us_ = 0;
   unsigned lag_ticks_ = 0;
+  std::mutex samples_mutex_;  // guards endpoint_samples_ (the lag timer and scrapes only)
+  std::vector<EndpointSample> endpoint_samples_;
   bool draining_ = false;
   proxy::WorkerStats stats_;
 
