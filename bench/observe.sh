@@ -9,8 +9,12 @@
 # drift of the shared machine spreads over all of them; the table shows the median of
 # each and its ratio to `off`. Targets: metrics >= 0.97, metrics+log >= 0.90.
 #
+# --instructions: instead, user-space instructions per request of each variant, counted
+# by callgrind as the slope between a SHORT (default 3 s) and a LONG (default 9 s) wrk
+# run (as bench/instructions.sh does): a figure the machine's noise hardly moves.
+#
 # Usage: bench/observe.sh [--quick] [--rounds N] [--duration SECONDS] [--warmup SECONDS]
-#                         [--no-setup] [--no-build]
+#                         [--instructions] [--no-setup] [--no-build]
 # Environment as bench/run.sh (DURATION WARMUP CONNECTIONS WRK_THREADS BENCH_PORT_BASE ...).
 set -euo pipefail
 
@@ -30,17 +34,21 @@ WRK_CPU="${WRK_CPU:-0}"
 SERVER_CPU="${SERVER_CPU:-1}"
 NGINX_KEEPALIVE="${NGINX_KEEPALIVE:-$CONNECTIONS}"
 GATEWAY_BIN="${GATEWAY_BIN:-$ROOT/bazel-bin/gateway/gateway}"
+SHORT="${SHORT:-3}"
+LONG="${LONG:-9}"
 DO_SETUP=1
 DO_BUILD=1
+INSTRUCTIONS=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) DURATION=3; WARMUP=0; ROUNDS=1 ;;
     --rounds) ROUNDS="${2:?}"; shift ;;
     --duration) DURATION="${2:?}"; shift ;;
     --warmup) WARMUP="${2:?}"; shift ;;
+    --instructions) INSTRUCTIONS=1 ;;
     --no-setup) DO_SETUP=0 ;;
     --no-build) DO_BUILD=0 ;;
-    -h | --help) sed -n 2,15p "$0"; exit 0 ;;
+    -h | --help) sed -n 2,19p "$0"; exit 0 ;;
     *) echo "observe.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
   shift
@@ -81,6 +89,41 @@ gateway_config() {  # gateway_config FILE VARIANT
 }
 VARIANTS=(off metrics metrics+log)
 for v in "${VARIANTS[@]}"; do gateway_config "$TMP/$v.toml" "$v"; done
+
+if [ "$INSTRUCTIONS" = 1 ]; then
+  require_tools valgrind
+  # One callgrind run of VARIANT under wrk for SECONDS; sets M_IR and M_REQUESTS.
+  callgrind_run() {
+    local v="$1" seconds="$2" tag="$1-$2s"
+    start_server "gateway-$tag" valgrind --tool=callgrind "--callgrind-out-file=$TMP/callgrind.$tag" \
+      "--log-file=$TMP/valgrind.$tag.log" "$GATEWAY_BIN" --config "$TMP/$v.toml"
+    local pid="$STARTED_PID"
+    wait_ready "gateway-$tag" "$pid" 60 || die "gateway ($v) did not start under valgrind"
+    log "$v: under callgrind, wrk ${seconds}s"
+    run_load "$TMP/wrk-$tag.txt" "$seconds" wrk -t1 -c"$CONNECTIONS" -d"${seconds}s" --timeout 10s \
+      "http://127.0.0.1:$GATEWAY_PORT/small"
+    stop_pid "$pid" 300
+    M_REQUESTS="$(awk '/ requests in / {print $1; exit}' "$TMP/wrk-$tag.txt")"
+    M_IR="$(awk '/^totals:/ {print $2; exit}' "$TMP/callgrind.$tag")"
+    [ -n "$M_REQUESTS" ] && [ -n "$M_IR" ] || die "$v: no callgrind result"
+    rm -f "$TMP/access.log"
+  }
+  echo
+  echo "Instructions per request (callgrind, slope between wrk ${SHORT}s and ${LONG}s, -c$CONNECTIONS, /small)"
+  printf '%-12s %10s %10s %12s %10s\n' variant "req short" "req long" "Ir/request" "vs off"
+  off_per=""
+  for v in "${VARIANTS[@]}"; do
+    callgrind_run "$v" "$SHORT"
+    ir_s="$M_IR" req_s="$M_REQUESTS"
+    callgrind_run "$v" "$LONG"
+    per="$(awk -v a="$ir_s" -v b="$M_IR" -v x="$req_s" -v y="$M_REQUESTS" \
+      'BEGIN { if (y > x) printf "%.0f", (b - a) / (y - x); else print "-" }')"
+    [ "$v" = off ] && off_per="$per"
+    printf '%-12s %10s %10s %12s %10s\n' "$v" "$req_s" "$M_REQUESTS" "$per" \
+      "$(awk -v p="$per" -v o="$off_per" 'BEGIN { if (o > 0 && p > 0) printf "%.3f", p / o; else print "-" }')"
+  done
+  exit 0
+fi
 
 RAW="$TMP/results.tsv"
 : >"$RAW"

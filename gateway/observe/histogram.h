@@ -19,10 +19,22 @@ inline constexpr size_t kDurationBounds = sizeof kDurationBoundsUs / sizeof kDur
 
 class DurationHistogram {
  public:
-  void observe(uint64_t us) {
-    size_t i = 0;
-    while (i < kDurationBounds && us > kDurationBoundsUs[i]) ++i;
-    buckets_[i].add();
+  void observe(uint64_t us) { observeIn(bucketFor(us), us); }
+  // For one value observed in several histograms: find its bucket once.
+  static size_t bucketFor(uint64_t us) {
+    size_t lo = 0, hi = kDurationBounds;  // the answer is in [lo, hi]
+    while (lo < hi) {
+      size_t mid = (lo + hi) / 2;
+      if (us > kDurationBoundsUs[mid]) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    return lo;
+  }
+  void observeIn(size_t bucket, uint64_t us) {
+    buckets_[bucket].add();
     sum_us_.add(us);
   }
   // Bucket i (0..kDurationBounds; the last is +Inf), not cumulative.

@@ -530,7 +530,6 @@ int Exchange::onHead(const http::MessageHead& head) {
     writeDownstreamResponseHead(response, scratch_);
     session_->transport().stage(scratch_.data(), scratch_.size());
     bytes_out_ += scratch_.size();
-    markUpstreamEnd();
     response_started_ = true;
     switching_protocols_ = true;
     countResponse(status);

@@ -86,28 +86,35 @@ void Exchange::recordEnd() {
   stats.requests_active.sub();
   stats.bytes_sent.add(bytes_out_);
   if (!timed_) return;
-  uint64_t now = uv_hrtime();
-  uint64_t total_us = (now - start_ns_) / 1000;
+  // When the upstream's response ended, so did the exchange's work (what is left is
+  // bookkeeping in the same loop iteration): one clock read fewer per request.
+  uint64_t end = upstream_end_ns_ != 0 ? upstream_end_ns_ : uv_hrtime();
+  uint64_t total_us = (end - start_ns_) / 1000;
   int64_t upstream_us = -1;
   if (upstream_start_ns_ != 0) {
-    uint64_t end = upstream_end_ns_ != 0 ? upstream_end_ns_ : now;
     upstream_us = static_cast<int64_t>((end - upstream_start_ns_) / 1000);
   }
   const config::Snapshot& snapshot = pinned_->get();
   if (snapshot.metrics.enabled) {
+    size_t total_bucket = observe::DurationHistogram::bucketFor(total_us);
+    size_t upstream_bucket =
+        upstream_us >= 0 ? observe::DurationHistogram::bucketFor(static_cast<uint64_t>(upstream_us))
+                         : 0;
     uint16_t route_slot = route_ != nullptr ? route_->stats_slot : 0;
     if (route_slot != 0) {
       if (status_ != 0) stats.route_responses[route_slot][statusClass(status_)].add();
-      stats.route_duration[route_slot].observe(total_us);
+      stats.route_duration[route_slot].observeIn(total_bucket, total_us);
       if (upstream_us >= 0) {
-        stats.route_upstream_duration[route_slot].observe(static_cast<uint64_t>(upstream_us));
+        stats.route_upstream_duration[route_slot].observeIn(upstream_bucket,
+                                                            static_cast<uint64_t>(upstream_us));
       }
     }
     if (pool_slot_ != 0) {
       if (status_ != 0) stats.pool_responses[pool_slot_][statusClass(status_)].add();
-      stats.pool_duration[pool_slot_].observe(total_us);
+      stats.pool_duration[pool_slot_].observeIn(total_bucket, total_us);
       if (upstream_us >= 0) {
-        stats.pool_upstream_duration[pool_slot_].observe(static_cast<uint64_t>(upstream_us));
+        stats.pool_upstream_duration[pool_slot_].observeIn(upstream_bucket,
+                                                           static_cast<uint64_t>(upstream_us));
       }
     }
   }

@@ -148,3 +148,25 @@ TEST_CASE("the writer writes through the loop, and drops lines over its buffer")
   std::remove(path.c_str());
   rmdir(dir_template);
 }
+
+TEST_CASE("JSON escaping finds specials at any position, eight bytes at a time or not") {
+  AccessLogSettings s;
+  s.fields = {AccessLogField::Path};
+  std::string in = "/0123456789abcdef\"0123456\\01234567\x01\x1f tail \xc3\xa9";
+  AccessLogEntry e;
+  e.path = in;
+  std::string out;
+  formatAccessLog(s, e, kNow, out);
+  CHECK(out ==
+        "{\"path\":\"/0123456789abcdef\\\"0123456\\\\01234567\\u0001\\u001f tail \xc3\xa9\"}\n");
+  // Every position of a quote in a 20-byte value.
+  for (size_t i = 0; i < 20; ++i) {
+    std::string value(20, 'x');
+    value[i] = '"';
+    e.path = value;
+    out.clear();
+    formatAccessLog(s, e, kNow, out);
+    std::string want = "{\"path\":\"" + value.substr(0, i) + "\\\"" + value.substr(i + 1) + "\"}\n";
+    CHECK(out == want);
+  }
+}
