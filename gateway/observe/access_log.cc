@@ -100,6 +100,44 @@ void appendClfToken(std::string& out, std::string_view s) {
   for (char c : s) out += static_cast<unsigned char>(c) <= 0x20 ? '_' : c;
 }
 
+// The value of a string field ("" for the others).
+std::string_view stringField(const AccessLogEntry& e, AccessLogField field) {
+  switch (field) {
+    case AccessLogField::RequestId:
+      return e.request_id;
+    case AccessLogField::Client:
+      return e.client;
+    case AccessLogField::Method:
+      return e.method;
+    case AccessLogField::Path:
+      return e.path;
+    case AccessLogField::Protocol:
+      return e.protocol;
+    case AccessLogField::Route:
+      return e.route;
+    case AccessLogField::Service:
+      return e.service;
+    case AccessLogField::Pool:
+      return e.pool;
+    case AccessLogField::Endpoint:
+      return e.endpoint;
+    case AccessLogField::TlsVersion:
+      return e.tls_version;
+    case AccessLogField::Sni:
+      return e.sni;
+    case AccessLogField::UserAgent:
+      return e.user_agent;
+    case AccessLogField::Referer:
+      return e.referer;
+    case AccessLogField::Host:
+      return e.host;
+    case AccessLogField::TraceId:
+      return e.trace_id;
+    default:
+      return {};
+  }
+}
+
 // Writes into memory reserved beforehand (no capacity check per byte).
 class LineWriter {
  public:
@@ -165,14 +203,13 @@ class LineWriter {
 void formatJson(const AccessLogSettings& settings, const AccessLogEntry& e, const timespec& now,
                 std::string& out) {
   const std::vector<std::string>& keys = jsonKeys();
-  // The most this line can take: every key, number and the time, plus each string
-  // escaped at 6 bytes per byte.
-  size_t strings = e.request_id.size() + e.client.size() + e.method.size() + e.path.size() +
-                   e.protocol.size() + e.route.size() + e.service.size() + e.pool.size() +
-                   e.endpoint.size() + e.tls_version.size() + e.sni.size() + e.user_agent.size() +
-                   e.referer.size() + e.host.size() + e.trace_id.size();
+  // The most this line can take: each string escaped at 6 bytes per byte, 64 bytes for
+  // each key with its number (or the time), and the braces. Counted per listed field, so
+  // the bound holds whatever the list holds.
+  size_t bound = 4;
+  for (AccessLogField field : settings.fields) bound += 64 + 6 * stringField(e, field).size();
   size_t before = out.size();
-  out.resize(before + 1024 + 6 * strings);
+  out.resize(before + bound);
   LineWriter w(out.data() + before);
   w.put('{');
   bool first = true;

@@ -170,3 +170,15 @@ TEST_CASE("JSON escaping finds specials at any position, eight bytes at a time o
     CHECK(out == want);
   }
 }
+
+TEST_CASE("a field listed many times still fits the line's reserved space") {
+  AccessLogSettings s;
+  s.fields.assign(40, AccessLogField::Path);
+  std::string path(5000, '"');  // the worst case: every byte escaped
+  AccessLogEntry e;
+  e.path = path;
+  std::string out;
+  formatAccessLog(s, e, kNow, out);
+  // {"path":"...", 40 times (the first without its comma), each quote escaped, "}\n"
+  CHECK(out.size() == 1 + 40 * (8 + 2 + 2 * 5000) - 1 + 2);
+}
