@@ -9,6 +9,8 @@ PACKAGES=(
   libhiredis-dev
   # tests and demo
   curl python3 openssl procps redis-server
+  # metrics tests: promtool and a real Prometheus server (loopback only)
+  prometheus
   # benchmark
   nginx-light wrk haproxy
 )
@@ -25,9 +27,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # Debian starts nginx/haproxy/redis services on install; the benchmark and the tests
-  # run their own instances.
-  for svc in nginx haproxy redis-server; do
+  # Debian starts nginx/haproxy/redis/prometheus services on install; the benchmark and
+  # the tests run their own instances.
+  for svc in nginx haproxy redis-server prometheus; do
     if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
       $SUDO systemctl stop "$svc" || true
     fi

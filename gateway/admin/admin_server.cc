@@ -2,6 +2,7 @@
 
 #include "gateway/http/parser.h"
 #include "gateway/net/tcp_transport.h"
+#include "gateway/observe/prometheus.h"
 #include "gateway/proxy/messages.h"
 
 namespace gw::admin {
@@ -124,6 +125,17 @@ class AdminSession final : public net::TransportHandler, public http::MessageSin
       return respond(ready ? 200 : 503, ready ? "{\"ready\":true}\n" : "{\"ready\":false}\n");
     }
     if (path_ == "/stats") return respond(200, h.stats_json ? h.stats_json() : "{}\n");
+    if (path_ == "/metrics" && h.metrics) {
+      return respond(200, h.metrics(), "", observe::kPrometheusContentType);
+    }
+    if (path_ == "/debug/workers" && h.debug_workers) {
+      AdminReply r = h.debug_workers();
+      return respond(r.status, r.json, "", r.content_type);
+    }
+    if (path_ == "/debug/memory" && h.debug_memory) {
+      AdminReply r = h.debug_memory();
+      return respond(r.status, r.json, "", r.content_type);
+    }
     if (path_ == "/config" && h.config) {
       AdminReply r = h.config();
       return respond(r.status, r.json);
@@ -155,17 +167,18 @@ class AdminSession final : public net::TransportHandler, public http::MessageSin
     return "";
   }
 
-  void respond(int status, const std::string& body, const char* extra_headers = "") {
+  void respond(int status, const std::string& body, const char* extra_headers = "",
+               const char* content_type = "application/json") {
     if (answered_) return;
     answered_ = true;
-    std::string out =
-        "HTTP/1.1 " + std::to_string(status) +
-        (status == 200   ? " OK"
-         : status == 401 ? " Unauthorized"
-         : status == 503 ? " Service Unavailable"
-                         : " Error") +
-        "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-        "\r\n" + extra_headers + "Connection: close\r\n\r\n" + body;
+    std::string out = "HTTP/1.1 " + std::to_string(status) +
+                      (status == 200   ? " OK"
+                       : status == 401 ? " Unauthorized"
+                       : status == 503 ? " Service Unavailable"
+                                       : " Error") +
+                      "\r\nContent-Type: " + content_type +
+                      "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" +
+                      extra_headers + "Connection: close\r\n\r\n" + body;
     transport_.stageCopy(out);
     transport_.flush();
     transport_.shutdownThenClose();

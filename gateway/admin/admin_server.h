@@ -1,7 +1,8 @@
 #pragma once
 // The admin listener (control thread): small operational endpoints, one request per
 // connection, JSON answers: GET /health (also /healthz: the process is up), GET /ready
-// (503 while draining), GET /stats (counters summed over workers), GET /config (the
+// (503 while draining), GET /stats (counters summed over workers), GET /metrics
+// (Prometheus text format), GET /debug/workers, GET /debug/memory, GET /config (the
 // effective config, its version hash, the last reload), POST /config/reload,
 // POST /config/diff (what a reload would change), GET /services,
 // POST /services/NAME/flip, PUT /services/NAME/active.
@@ -22,16 +23,20 @@ namespace gw::admin {
 // A handler's answer: HTTP status and a JSON body.
 struct AdminReply {
   int status = 200;
-  std::string json;
+  std::string json;  // the body (JSON unless content_type says otherwise)
+  const char* content_type = "application/json";
 };
 
 struct AdminHandlers {
   std::function<std::string()> token;  // the bearer token now ("" = none)
   std::function<bool()> ready;
   std::function<std::string()> stats_json;
-  std::function<std::string()> reload;   // POST /config/reload: JSON result
-  std::function<AdminReply()> services;  // GET /services
-  std::function<AdminReply()> config;    // GET /config
+  std::function<std::string()> metrics;       // GET /metrics: Prometheus text format
+  std::function<AdminReply()> debug_workers;  // GET /debug/workers
+  std::function<AdminReply()> debug_memory;   // GET /debug/memory
+  std::function<std::string()> reload;        // POST /config/reload: JSON result
+  std::function<AdminReply()> services;       // GET /services
+  std::function<AdminReply()> config;         // GET /config
   // POST /config/diff: the running config against the body (TOML) or, with an empty
   // body, against the config files as they are on disk now.
   std::function<AdminReply(const std::string& toml)> diff;

@@ -174,6 +174,7 @@ void readGlobals(TableReader& root, Snapshot& out) {
   readWorkers(root, out);
   readAdmin(root, out.admin);
   readLog(root, out.log);
+  readObservability(root, out);
   if (const toml::table* table = root.getTable("limits")) {
     // shutdown_delay is process-wide: a listener's own limits table cannot set it.
     std::vector<std::string_view> keys = limitKeys();

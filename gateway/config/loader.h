@@ -63,6 +63,8 @@ LoadResult loadConfigString(std::string_view toml_text, const std::string& sourc
 // The stats slot of the pool "service/pool" (see Pool::stats_slot): the same number for
 // the same name for the life of the process; 0 once all slots are taken. Thread-safe.
 uint16_t poolStatsSlot(const std::string& service, const std::string& pool);
+// The same for a route name (route::Route::stats_slot, route::kRouteStatSlots).
+uint16_t routeStatsSlot(const std::string& route);
 
 // Parses "5s", "250ms", "2m", "1h". (The loader refuses bare integers: a unit is required.)
 bool parseDuration(std::string_view text, uint64_t& out_ms);

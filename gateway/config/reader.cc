@@ -41,8 +41,8 @@ const char kTopLevel[] = "at the top level";
 
 const std::vector<std::string_view>& topLevelKeys() {
   static const std::vector<std::string_view> kKeys = {
-      "include",    "workers",   "admin",  "log",      "limits",
-      "forwarding", "listeners", "routes", "services", "filters"};
+      "include", "workers",    "admin",     "log",    "access_log", "metrics",
+      "limits",  "forwarding", "listeners", "routes", "services",   "filters"};
   return kKeys;
 }
 

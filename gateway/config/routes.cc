@@ -190,6 +190,7 @@ std::vector<ParsedRoute> readRoutes(TableReader& root) {
       diag.error(name_at, "duplicate route name " + quoted(r.name) + " (first used on line " +
                               std::to_string(it->second) + ")");
     }
+    r.stats_slot = routeStatsSlot(r.name);
     readMatch(reader, r.match);
     parsed.filters = reader.find("filters");
     std::string rewrite;

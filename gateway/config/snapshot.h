@@ -17,6 +17,7 @@
 #include "gateway/config/resilience.h"
 #include "gateway/filter/chain.h"
 #include "gateway/net/address.h"
+#include "gateway/observe/access_log.h"
 #include "gateway/route/route.h"
 #include "gateway/tls/context.h"
 
@@ -142,6 +143,13 @@ struct Log {
   std::string level = "info";  // debug | info | warn | error
 };
 
+// [metrics]: GET /metrics always answers; `enabled = false` stops the per-route and
+// per-pool duration histograms and status counts on the request path (the process-wide
+// counters stay), for measuring their cost.
+struct Metrics {
+  bool enabled = true;
+};
+
 struct ConfigDocument;  // the merged TOML (private to gateway/config; see describe.h)
 
 struct Snapshot {
@@ -154,6 +162,8 @@ struct Snapshot {
   uint32_t workers = 0;  // resolved: never 0 ("auto" becomes the core count)
   Admin admin;
   Log log;
+  observe::AccessLogSettings access_log;  // [access_log]; off unless the table is present
+  Metrics metrics;
   Limits limits;  // the [limits] defaults (listeners hold their resolved copy)
   // [limits] shutdown_delay (process-wide, not per listener): after SIGTERM, how long the
   // gateway keeps serving with /ready at 503 before it stops accepting and drains.

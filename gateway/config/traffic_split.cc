@@ -20,6 +20,18 @@ uint16_t poolStatsSlot(const std::string& service, const std::string& pool) {
   return slot;
 }
 
+uint16_t routeStatsSlot(const std::string& route) {
+  static std::mutex mutex;
+  static std::map<std::string, uint16_t> slots;
+  std::lock_guard lock(mutex);
+  auto it = slots.find(route);
+  if (it != slots.end()) return it->second;
+  if (slots.size() + 1 >= route::kRouteStatSlots) return 0;
+  auto slot = static_cast<uint16_t>(slots.size() + 1);
+  slots.emplace(route, slot);
+  return slot;
+}
+
 namespace detail {
 namespace {
 

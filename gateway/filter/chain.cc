@@ -1,5 +1,8 @@
 #include "gateway/filter/chain.h"
 
+#include <cstdint>
+#include <mutex>
+
 #include "gateway/core/log.h"
 
 namespace gw::filter {
@@ -32,9 +35,37 @@ void Context::reset() {
 
 // ---------------------------------------------------------------- ChainConfig
 
+namespace {
+std::mutex& slotMutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+std::vector<std::string>& slotNames() {
+  static std::vector<std::string> names{""};
+  return names;
+}
+}  // namespace
+
+uint16_t filterTypeSlot(const std::string& type) {
+  std::lock_guard lock(slotMutex());
+  std::vector<std::string>& names = slotNames();
+  for (size_t i = 1; i < names.size(); ++i) {
+    if (names[i] == type) return static_cast<uint16_t>(i);
+  }
+  if (names.size() >= kFilterStatSlots) return 0;
+  names.push_back(type);
+  return static_cast<uint16_t>(names.size() - 1);
+}
+
+std::vector<std::string> filterTypeSlotNames() {
+  std::lock_guard lock(slotMutex());
+  return slotNames();
+}
+
 void ChainConfig::append(std::string type, std::shared_ptr<const FilterFactory> factory) {
   request_body = request_body || factory->wantsRequestBody();
   response_body = response_body || factory->wantsResponseBody();
+  type_slots.push_back(filterTypeSlot(type));
   types.push_back(std::move(type));
   factories.push_back(std::move(factory));
 }
@@ -64,6 +95,7 @@ Status ChainRun::runRequestHeaders() {
       continue;
     }
     if (status == Status::Pause) paused_ = true;
+    if (status == Status::Respond) replied_by_ = next_ - 1;
     return status;
   }
   return Status::Continue;
@@ -81,6 +113,7 @@ void ChainRun::resumeFromFilter(Status status) {
     return;
   }
   paused_ = false;
+  if (status == Status::Respond) replied_by_ = next_ - 1;
   if (status == Status::Continue) {
     ++passed_;
     status = runRequestHeaders();
@@ -93,7 +126,10 @@ Status ChainRun::runRequestBody(std::string_view chunk, bool end) {
   if (!config_->request_body) return Status::Continue;
   for (size_t i = 0; i < passed_; ++i) {
     Status status = filters_[i]->onRequestBody(ctx_, chunk, end);
-    if (status == Status::Respond) return status;
+    if (status == Status::Respond) {
+      replied_by_ = i;
+      return status;
+    }
   }
   return Status::Continue;
 }
@@ -118,6 +154,7 @@ void ChainRun::reset() {
   ctx_.reset();  // runs the filters' destructors with the arena
   config_ = nullptr;
   next_ = passed_ = 0;
+  replied_by_ = SIZE_MAX;
   in_call_ = paused_ = response_ran_ = has_deferred_ = false;
 }
 

@@ -5,6 +5,7 @@
 #include "gateway/config/loader.h"
 #include "gateway/core/log.h"
 #include "gateway/net/tcp_transport.h"
+#include "gateway/observe/process_stats.h"
 
 namespace gw::loop {
 
@@ -54,6 +55,7 @@ bool Control::resolveListenAddresses(const config::Snapshot& snapshot,
 }
 
 int Control::run() {
+  observe::markProcessStart();
   uv_loop_init(&loop_);
   ctx_ = std::make_unique<LoopContext>(&loop_);
   int exit_code = 0;
@@ -106,6 +108,9 @@ int Control::run() {
     handlers.config = [this] { return configJson(); };
     handlers.diff = [this](const std::string& toml) { return diffJson(toml); };
     handlers.stats_json = [this] { return statsJson(); };
+    handlers.metrics = [this] { return metricsText(); };
+    handlers.debug_workers = [this] { return debugWorkersJson(); };
+    handlers.debug_memory = [this] { return debugMemoryJson(); };
     handlers.reload = [this] { return reload("admin API"); };
     handlers.services = [this] { return servicesJson(); };
     handlers.set_active = [this](const std::string& service, const std::string& pool, bool force) {
@@ -129,6 +134,9 @@ int Control::run() {
   uv_signal_start(&sigterm_, &Control::onSignal, SIGTERM);
   uv_signal_start(&sigint_, &Control::onSignal, SIGINT);
   uv_signal_start(&sighup_, &Control::onSignal, SIGHUP);
+  uv_signal_init(&loop_, &sigusr1_);
+  sigusr1_.data = this;
+  uv_signal_start(&sigusr1_, &Control::onSignal, SIGUSR1);
 
   if (ok) {
     for (size_t i = 0; i < snapshot_->listeners.size(); ++i) {
@@ -152,6 +160,7 @@ int Control::run() {
     closeHandle(&sigterm_);
     closeHandle(&sigint_);
     closeHandle(&sighup_);
+    closeHandle(&sigusr1_);
     if (admin_) admin_->close();
   }
 
@@ -216,6 +225,12 @@ void Control::onSignal(uv_signal_t* handle, int signum) {
     self->reload("SIGHUP");
     return;
   }
+  if (signum == SIGUSR1) {
+    if (self->draining_.load()) return;
+    for (auto& w : self->workers_) w->requestReopenLogs();
+    log::info("reopening access logs", {log::str("trigger", "SIGUSR1")});
+    return;
+  }
   self->beginShutdown(signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
@@ -246,6 +261,7 @@ void Control::onWorkerExit(uv_async_t* handle) {
   closeHandle(&self->sigterm_);
   closeHandle(&self->sigint_);
   closeHandle(&self->sighup_);
+  closeHandle(&self->sigusr1_);
   if (self->admin_) self->admin_->close();
   self->stopWatching();
   self->closeTlsWatchers();

@@ -25,6 +25,10 @@
 #include "gateway/health/dns_refresher.h"
 #include "gateway/loop/worker.h"
 
+namespace gw::observe {
+class PrometheusWriter;
+}
+
 namespace gw::loop {
 
 // Runs the gateway until SIGTERM/SIGINT and a graceful drain. Returns the exit code.
@@ -80,6 +84,25 @@ class Control {
   void startDrain();
   static void onShutdownDelay(void* self);
   std::string statsJson() const;
+  // --- /metrics and /debug (control_metrics.cc) ---
+  std::string metricsText() const;
+  admin::AdminReply debugWorkersJson() const;
+  admin::AdminReply debugMemoryJson() const;
+  void appendCounter(observe::PrometheusWriter& out, const char* name, const char* help,
+                     uint64_t value) const;
+  void appendGauge(observe::PrometheusWriter& out, const char* name, const char* help,
+                   double value) const;
+  void appendProcessMetrics(observe::PrometheusWriter& out) const;
+  void appendConfigMetrics(observe::PrometheusWriter& out) const;
+  void appendDownstreamMetrics(observe::PrometheusWriter& out) const;
+  void appendRouteMetrics(observe::PrometheusWriter& out) const;
+  void appendPoolMetrics(observe::PrometheusWriter& out) const;
+  void appendEndpointMetrics(observe::PrometheusWriter& out) const;
+  void appendBalancingMetrics(observe::PrometheusWriter& out) const;
+  void appendTlsMetrics(observe::PrometheusWriter& out) const;
+  void appendFilterMetrics(observe::PrometheusWriter& out) const;
+  void appendWorkerMetrics(observe::PrometheusWriter& out) const;
+  void appendAccessLogMetrics(observe::PrometheusWriter& out) const;
   // --- TLS (control_tls.cc) ---
   // Appends ",\"tls_handshakes\":N,..." (the workers' TLS counters, summed).
   void appendTlsStats(std::string& out) const;
@@ -113,6 +136,7 @@ class Control {
   void appendHealthStats(std::string& out) const;
   void appendServiceHealth(std::string& out, const config::Service& service) const;
   uv_signal_t sigterm_{}, sigint_{}, sighup_{};
+  uv_signal_t sigusr1_{};  // reopen the access log files (logrotate)
   uv_async_t worker_exit_{};
   uv_async_t worker_applied_{};
   std::atomic<uint64_t> applied_count_{0};  // acknowledgements from workers, all reloads

@@ -1,5 +1,7 @@
 #include "gateway/loop/worker.h"
 
+#include <algorithm>
+
 #include "gateway/core/log.h"
 #include "gateway/net/tcp_transport.h"
 #include "gateway/proxy/downstream_session.h"
@@ -7,7 +9,9 @@
 namespace gw::loop {
 namespace {
 constexpr int kListenBacklog = 511;
-}
+constexpr uint64_t kLagIntervalMs = 250;
+constexpr unsigned kLagWindowTicks = 40;  // the max lag gauge covers the last 10 s
+}  // namespace
 
 Worker::Worker(unsigned index, std::shared_ptr<const config::Snapshot> snapshot,
                std::vector<net::SocketAddress> bind_addresses, std::function<void()> on_exit,
@@ -52,6 +56,43 @@ void Worker::requestApply(std::shared_ptr<const config::Snapshot> snapshot,
   uv_async_send(&async_);
 }
 
+void Worker::requestReopenLogs() {
+  {
+    std::lock_guard lock(mutex_);
+    mailbox_.push_back(Message{Message::Kind::ReopenLogs, nullptr, {}});
+  }
+  uv_async_send(&async_);
+}
+
+void Worker::armLagTimer() {
+  lag_armed_ns_ = uv_hrtime();
+  ctx_->timers().arm(*lag_timer_, kLagIntervalMs);
+}
+
+void Worker::onLagTimer(void* self) {
+  auto* w = static_cast<Worker*>(self);
+  uint64_t elapsed_us = (uv_hrtime() - w->lag_armed_ns_) / 1000;
+  uint64_t lag_us = elapsed_us > kLagIntervalMs * 1000 ? elapsed_us - kLagIntervalMs * 1000 : 0;
+  if (w->lag_ticks_++ % kLagWindowTicks == 0) w->lag_window_max_us_ = 0;
+  if (lag_us > w->lag_window_max_us_) w->lag_window_max_us_ = lag_us;
+  proxy::WorkerStats& s = w->stats_;
+  s.loop_lag_us.set(lag_us);
+  s.loop_lag_max_us.set(std::max(w->lag_window_max_us_, lag_us));
+  s.loop_handles.set(w->loop_.active_handles);
+  s.sessions_open.set(w->proxy_->sessionCount());
+  s.exchanges_pooled.set(w->proxy_->freeExchanges());
+  std::vector<EndpointSample> samples;
+  for (const auto& [key, e] : w->proxy_->upstreams().endpoints()) {
+    samples.push_back(
+        {e->key(), e->openConnections(), e->idleCount(), e->created(), e->connectFailures()});
+  }
+  {
+    std::lock_guard lock(w->samples_mutex_);
+    w->endpoint_samples_.swap(samples);
+  }
+  if (!w->draining_) w->armLagTimer();
+}
+
 void Worker::threadMain(void* self) { static_cast<Worker*>(self)->run(); }
 
 void Worker::run() {
@@ -59,6 +100,8 @@ void Worker::run() {
   ctx_ = std::make_unique<LoopContext>(&loop_);
   proxy_ = std::make_unique<proxy::ProxyContext>(*ctx_, snapshot_, stats_);
   drain_timer_ = std::make_unique<Timer>(this, &Worker::onDrainTimeout);
+  lag_timer_ = std::make_unique<Timer>(this, &Worker::onLagTimer);
+  armLagTimer();
   uv_async_init(&loop_, &async_, &Worker::onAsync);
   async_.data = this;
   {
@@ -83,7 +126,8 @@ void Worker::run() {
   ctx_->close();
   uv_run(&loop_, UV_RUN_DEFAULT);
   drain_timer_.reset();
-  proxy_.reset();
+  lag_timer_.reset();
+  proxy_.reset();  // writes what is left of the access log
   ctx_.reset();
   int rc = uv_loop_close(&loop_);
   if (rc != 0) log::error("worker loop did not close cleanly", {log::num("worker", index_)});
@@ -169,6 +213,11 @@ void Worker::apply(Message& message) {
   if (on_applied_) on_applied_();
 }
 
+std::vector<Worker::EndpointSample> Worker::endpointSamples() {
+  std::lock_guard lock(samples_mutex_);
+  return endpoint_samples_;
+}
+
 std::map<std::string, uint64_t> Worker::connectionsByListener() {
   std::map<std::string, uint64_t> out;
   std::lock_guard lock(mutex_);
@@ -186,12 +235,14 @@ void Worker::onAsync(uv_async_t* handle) {
   for (Message& m : messages) {
     if (m.kind == Message::Kind::Drain) self->beginDrain();
     if (m.kind == Message::Kind::Apply) self->apply(m);
+    if (m.kind == Message::Kind::ReopenLogs) self->proxy_->accessLog().reopen();
   }
 }
 
 void Worker::beginDrain() {
   if (draining_) return;
   draining_ = true;
+  ctx_->timers().disarm(*lag_timer_);  // the loop may end once the sessions are gone
   for (auto& l : listeners_) closeListener(*l);
   {
     std::lock_guard lock(mutex_);

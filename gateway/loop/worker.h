@@ -41,10 +41,20 @@ class Worker {
   // unchanged ones keep their sockets, removed ones stop accepting, new ones open.
   void requestApply(std::shared_ptr<const config::Snapshot> snapshot,
                     std::vector<net::SocketAddress> bind_addresses);
+  // Thread-safe: reopen the access log file (SIGUSR1, after logrotate moved it).
+  void requestReopenLogs();
   void join();
   // Readable from any thread while the worker runs.
   const proxy::WorkerStats& stats() const { return stats_; }
   unsigned index() const { return index_; }
+  // Upstream connection pool figures of one endpoint runtime (per worker), sampled by
+  // the worker every 250 ms (see onLagTimer).
+  struct EndpointSample {
+    std::string endpoint;  // the endpoint key, "host:port"
+    uint64_t open = 0, idle = 0, created = 0, connect_failures = 0;
+  };
+  // Thread-safe: the last sample of every endpoint runtime of this worker.
+  std::vector<EndpointSample> endpointSamples();
   // Thread-safe: open downstream connections per listener name (the blast radius of a
   // reload that removes or moves a listener).
   std::map<std::string, uint64_t> connectionsByListener();
@@ -59,7 +69,7 @@ class Worker {
     bool open = false;
   };
   struct Message {
-    enum class Kind { Drain, Apply } kind;
+    enum class Kind { Drain, Apply, ReopenLogs } kind;
     std::shared_ptr<const config::Snapshot> snapshot;
     std::vector<net::SocketAddress> bind_addresses;
   };
@@ -74,6 +84,10 @@ class Worker {
   static void onAsync(uv_async_t* handle);
   static void onConnection(uv_stream_t* server, int status);
   static void onDrainTimeout(void* self);
+  // Loop lag: a timer every kLagIntervalMs measures how late it fires (and samples the
+  // loop's gauges for /metrics and /debug/workers).
+  static void onLagTimer(void* self);
+  void armLagTimer();
 
   unsigned index_;
   std::shared_ptr<const config::Snapshot> snapshot_;
@@ -90,6 +104,12 @@ class Worker {
   std::vector<std::unique_ptr<ListenerHandle>> closing_listeners_;
   uv_async_t async_{};
   std::unique_ptr<Timer> drain_timer_;
+  std::unique_ptr<Timer> lag_timer_;
+  uint64_t lag_armed_ns_ = 0;
+  uint64_t lag_window_max_us_ = 0;
+  unsigned lag_ticks_ = 0;
+  std::mutex samples_mutex_;  // guards endpoint_samples_ (the lag timer and scrapes only)
+  std::vector<EndpointSample> endpoint_samples_;
   bool draining_ = false;
   proxy::WorkerStats stats_;
 

@@ -51,6 +51,7 @@ void DownstreamSession::start(uv_stream_t* server) {
 }
 
 void DownstreamSession::onRead(const char* data, size_t length) {
+  ctx_.stats().bytes_received.add(length);
   switch (state_) {
     case State::Lingering:
     case State::Closed:

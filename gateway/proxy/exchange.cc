@@ -54,9 +54,11 @@ Exchange::Exchange(ProxyContext& ctx)
 void Exchange::begin(DownstreamSession& session) {
   session_ = &session;
   pinned_ = ctx_.pin();
+  ctx_.stats().requests_active.add();
 }
 
 void Exchange::reset() {
+  if (session_ != nullptr) recordEnd();
   closeUpstream();
   releaseBalancing();
   disarmTimer();
@@ -82,6 +84,11 @@ void Exchange::reset() {
   local_reply_ = retried_ = tunnel_ = switching_protocols_ = false;
   timer_kind_ = TimerKind::None;
   request_body_sent_ = false;
+  route_ = nullptr;
+  start_ns_ = upstream_start_ns_ = upstream_end_ns_ = 0;
+  bytes_in_ = bytes_out_ = 0;
+  status_ = 0;
+  timed_ = logged_ = head_seen_ = false;
 }
 
 // ---------------------------------------------------------------- request side
@@ -96,6 +103,7 @@ int Exchange::onRequestHead(const http::MessageHead& head) {
   request_chunked_ = head.chunked;
   request_has_body_ = head.chunked || head.content_length > 0;
   http::Parser& parser = session_->parser();
+  observeRequestHead(head);
 
   if (head.http_major != 1) {
     sendLocalReply(505, "HTTP version not supported", true);
@@ -163,6 +171,7 @@ int Exchange::onRequestHead(const http::MessageHead& head) {
     sendLocalReply(404, "no route", false);
     return kContinue;
   }
+  route_ = route;
   std::string rewrite_storage;
   service_ = snapshot.findService(route->service);
   routed_.head = &head;
@@ -217,6 +226,7 @@ void Exchange::forwardRequest() {
   }
   routed_ = RoutedRequest{};  // its views may end with the parser callback
 
+  markUpstreamStart();
   conn_ = endpoint_->takeIdle(this);
   if (conn_ != nullptr) {
     connected_ = true;
@@ -227,6 +237,7 @@ void Exchange::forwardRequest() {
 }
 
 int Exchange::onRequestBody(const char* data, size_t length) {
+  bytes_in_ += length;
   if (local_reply_ || response_done_) return kContinue;  // discarded
   body_received_ += length;
   if (body_received_ > max_body_) {
@@ -537,6 +548,7 @@ int Exchange::onHead(const http::MessageHead& head) {
     response.via = pinned_->get().forwarding.via;
     writeDownstreamResponseHead(response, scratch_);
     session_->transport().stage(scratch_.data(), scratch_.size());
+    bytes_out_ += scratch_.size();
     response_started_ = true;
     switching_protocols_ = true;
     countResponse(status);
@@ -587,6 +599,7 @@ int Exchange::onHead(const http::MessageHead& head) {
   stickyCookie(response);
   writeDownstreamResponseHead(response, scratch_);
   session_->transport().stage(scratch_.data(), scratch_.size());
+  bytes_out_ += scratch_.size();
   response_started_ = true;
   countResponse(status);
   return no_body ? kSkipBody : kContinue;
@@ -596,9 +609,12 @@ int Exchange::onBody(const char* data, size_t length) {
   if (chain_.active()) chain_.runResponseBody(std::string_view(data, length), false);
   net::Transport& client = session_->transport();
   bool copy = response_parser_.inputIsOwned();
+  bytes_out_ += length;
   if (response_chunked_out_) {
     char header[20];
-    client.stageCopy(header, chunkHeader(header, length));
+    size_t header_length = chunkHeader(header, length);
+    bytes_out_ += header_length + 2;
+    client.stageCopy(header, header_length);
     if (copy)
       client.stageCopy(data, length);
     else
@@ -621,8 +637,12 @@ bool Exchange::onMessageComplete() {
   // A 101 must end with llhttp's own upgrade pause, not ours.
   if (switching_protocols_) return false;
   response_done_ = true;
+  markUpstreamEnd();
   if (chain_.active()) chain_.runResponseBody({}, true);
-  if (response_chunked_out_) session_->transport().stage("0\r\n\r\n", 5);
+  if (response_chunked_out_) {
+    session_->transport().stage("0\r\n\r\n", 5);
+    bytes_out_ += 5;
+  }
   return true;
 }
 
@@ -642,6 +662,7 @@ void Exchange::finishResponse() {
 }
 
 void Exchange::countResponse(int status) {
+  status_ = status;
   WorkerStats& stats = ctx_.stats();
   stats.countStatus(status);
   if (pool_slot_ != 0) {
@@ -651,6 +672,7 @@ void Exchange::countResponse(int status) {
 }
 
 void Exchange::failUpstream(int status, const char* message) {
+  markUpstreamEnd();
   sendLocalReply(status, message, false);
 }
 
@@ -670,6 +692,7 @@ void Exchange::sendHttpsRedirect(std::string_view host, std::string_view path_an
   httpsLocation(host, session_->listener().redirect_https_port, path_and_query, location);
   scratch_.clear();
   writeRedirectReply(308, location, close, scratch_);
+  bytes_out_ += scratch_.size();
   session_->transport().stageCopy(scratch_);
   session_->transport().flush();
   ctx_.stats().local_replies.add();
@@ -701,6 +724,7 @@ void Exchange::sendLocalReply(int status, std::string_view message, bool close,
     }
   }
   writeLocalReply(status, message, close, is_head_, extras, scratch_);
+  bytes_out_ += scratch_.size();
   session_->transport().stageCopy(scratch_);
   session_->transport().flush();
   ctx_.stats().local_replies.add();
@@ -823,6 +847,7 @@ bool Exchange::filterRequestBody(std::string_view chunk, bool end) {
 void Exchange::sendFilterReply(bool close) {
   const filter::LocalReply& reply = chain_.context().reply;
   int status = reply.status >= 200 && reply.status <= 599 ? reply.status : 500;
+  ctx_.stats().filter_replies[chain_.repliedSlot()][filterReplyCode(status)].add();
   std::string_view message = reply.message.empty() ? reasonPhrase(status) : reply.message;
   sendLocalReply(status, message, close, &reply);
 }

@@ -178,6 +178,33 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   // cookie already named it.
   void stickyCookie(DownstreamResponse& response) const;
 
+  // --- metrics and the access log (exchange_observe.cc) ---
+  // At the request head: whether to time and log this request; copies what the log
+  // line needs (the head's views die with the callback).
+  void observeRequestHead(const http::MessageHead& head);
+  void markUpstreamStart() {
+    if (timed_ && upstream_start_ns_ == 0) upstream_start_ns_ = uv_hrtime();
+  }
+  void markUpstreamEnd() {
+    if (upstream_start_ns_ != 0 && upstream_end_ns_ == 0) upstream_end_ns_ = uv_hrtime();
+  }
+  // At the end (from reset()): counts the exchange and writes its access log line.
+  void recordEnd();
+
+  const route::Route* route_ = nullptr;  // the matched route (in the pinned snapshot)
+  uint64_t start_ns_ = 0;                // uv_hrtime() at the request head (timed_)
+  uint64_t upstream_start_ns_ = 0;       // the first try
+  uint64_t upstream_end_ns_ = 0;         // the upstream's response ended or failed
+  uint64_t bytes_in_ = 0;                // request head (as parsed) and body
+  uint64_t bytes_out_ = 0;               // response head and body handed to the client
+  int status_ = 0;                       // the status sent; 0: none
+  bool timed_ = false;                   // metrics or the access log want durations
+  bool logged_ = false;                  // the access log is on for this request
+  bool head_seen_ = false;
+  const char* log_method_ = "";
+  uint8_t log_minor_ = 1;
+  std::string log_target_, log_host_, log_user_agent_, log_referer_, log_request_id_, log_trace_id_;
+
   upstream::PoolRuntime* pool_ = nullptr;
   upstream::PickRequest pick_;  // the request's hash key and the members tried so far
   // The endpoint the request's sticky cookie named (whether or not it could be used).

@@ -206,6 +206,7 @@ bool Exchange::startRetry() {
 
 void Exchange::startTry() {
   try_started_ms_ = uv_now(ctx_.loop().loop());
+  markUpstreamStart();
   conn_ = endpoint_->takeIdle(this);
   if (conn_ == nullptr) {
     connectUpstream();

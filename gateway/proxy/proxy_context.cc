@@ -1,5 +1,6 @@
 #include "gateway/proxy/proxy_context.h"
 
+#include "gateway/core/log.h"
 #include "gateway/proxy/downstream_session.h"
 #include "gateway/proxy/exchange.h"
 
@@ -14,9 +15,16 @@ ProxyContext::ProxyContext(LoopContext& loop, std::shared_ptr<const config::Snap
       current_(new PinnedSnapshot(std::move(snapshot))),
       upstreams_(loop),
       stats_(stats),
-      filter_resources_(loop) {
+      filter_resources_(loop),
+      access_log_(loop, stats.access_log) {
   upstreams_.setStats(&stats_.balancing);
   upstreams_.apply(current_->get());
+  configureAccessLog();
+}
+
+void ProxyContext::configureAccessLog() {
+  std::string error = access_log_.configure(current_->get().access_log);
+  if (!error.empty()) log::error("access log disabled", {log::str("error", error)});
 }
 
 ProxyContext::~ProxyContext() {
@@ -43,6 +51,7 @@ void ProxyContext::applySnapshot(std::shared_ptr<const config::Snapshot> snapsho
     retired_.push_back(old);
   }
   upstreams_.apply(current_->get());
+  configureAccessLog();
   // Idle keep-alive sessions move to the new snapshot now, so that only work in flight
   // (and sessions of removed listeners) keeps an old one alive.
   for (DownstreamSession* s = sessions_; s != nullptr; s = s->next_session) s->onSnapshotChanged();

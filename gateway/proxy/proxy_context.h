@@ -11,6 +11,7 @@
 #include "gateway/config/snapshot.h"
 #include "gateway/core/loop_context.h"
 #include "gateway/filter/worker_resources.h"
+#include "gateway/observe/access_log.h"
 #include "gateway/proxy/stats.h"
 #include "gateway/upstream/registry.h"
 
@@ -55,6 +56,9 @@ class ProxyContext {
   filter::WorkerResources& filterResources() { return filter_resources_; }
   // The worker stops: closes what filters keep (before the loop's last run).
   void closeFilterResources() { filter_resources_.close(); }
+  // This worker's access log (configured from the current snapshot's [access_log]).
+  observe::AccessLogWriter& accessLog() { return access_log_; }
+  size_t freeExchanges() const { return free_exchanges_.size(); }
 
   PinnedSnapshot* pin() {
     current_->retain();
@@ -67,6 +71,9 @@ class ProxyContext {
   // Serve `snapshot` from now on. Sessions and exchanges keep the snapshot they pinned;
   // the upstream runtime keeps the state of endpoints whose identity did not change.
   void applySnapshot(std::shared_ptr<const config::Snapshot> snapshot);
+
+  // Opens the current snapshot's access log file if it changed (errors are logged).
+  void configureAccessLog();
 
   Exchange* acquireExchange(DownstreamSession& session);
   void releaseExchange(Exchange* exchange);
@@ -97,6 +104,7 @@ class ProxyContext {
   upstream::UpstreamRegistry upstreams_;
   WorkerStats& stats_;
   filter::WorkerResources filter_resources_;
+  observe::AccessLogWriter access_log_;
   std::vector<Exchange*> free_exchanges_;
   DownstreamSession* sessions_ = nullptr;  // intrusive list
   size_t session_count_ = 0;

@@ -3,6 +3,7 @@
 // first-match-wins matcher the proxy asks for every request. Built once per config
 // snapshot by gateway/config; immutable afterwards, so every worker can read it.
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,8 +36,14 @@ struct RouteMatch {
   std::vector<HeaderMatch> headers;       // all must match
 };
 
+// Per-route counters and histograms live in each worker's stats at this index
+// (1..kRouteStatSlots-1; 0 = not counted). Like a pool's, the index belongs to the route
+// name for the life of the process, so counts survive reloads.
+constexpr uint16_t kRouteStatSlots = 256;
+
 struct Route {
   std::string name;
+  uint16_t stats_slot = 0;
   RouteMatch match;
   std::string service;  // name of a service in the same snapshot
   // When set (and the match is a path prefix), the matched prefix is replaced with

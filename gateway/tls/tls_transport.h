@@ -51,6 +51,13 @@ class TlsTransport final : public net::Transport, private net::TransportHandler 
   bool handshakeDone() const { return handshake_done_; }
   Failure failure() const { return failure_; }
   bool resumed() const { return handshake_done_ && SSL_session_reused(ssl_) == 1; }
+  // "TLSv1.3", ... (after the handshake).
+  const char* protocolVersion() const { return handshake_done_ ? SSL_get_version(ssl_) : ""; }
+  // The SNI the client sent, or "".
+  const char* serverName() const {
+    const char* name = SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name);
+    return name != nullptr ? name : "";
+  }
   // "http/1.1" or "" (after the handshake).
   std::string alpn() const;
   // A verified client certificate (mTLS): RFC 2253 subject and SHA-256 of the DER, hex.

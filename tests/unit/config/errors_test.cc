@@ -325,3 +325,40 @@ listen = "10.1.2.3:8080"
           "\"127.0.0.1:9901\"");
   }
 }
+
+TEST_CASE("[access_log] and [metrics] are read and checked") {
+  LoadResult ok = loadConfigString(
+      "[access_log]\npath = \"/tmp/x.log\"\nfields = [\"status\", \"trace_id\"]\n"
+      "buffer_size = \"64KiB\"\n[metrics]\nenabled = false\n" +
+          kListener,
+      "t.toml");
+  INFO(allErrors(ok));
+  REQUIRE(ok.ok());
+  const auto& log = ok.snapshot->access_log;
+  CHECK(log.enabled);
+  CHECK(log.path == "/tmp/x.log");
+  CHECK(log.buffer_bytes == 64 * 1024);
+  CHECK(log.fields ==
+        std::vector<gw::observe::AccessLogField>{gw::observe::AccessLogField::Status,
+                                                 gw::observe::AccessLogField::TraceId});
+  CHECK_FALSE(ok.snapshot->metrics.enabled);
+
+  LoadResult off = loadConfigString(kListener, "t.toml");
+  REQUIRE(off.ok());
+  CHECK_FALSE(off.snapshot->access_log.enabled);
+  CHECK(off.snapshot->metrics.enabled);
+
+  ConfigError e = onlyError("[access_log]\nformat = \"xml\"\n" + kListener);
+  CHECK(e.toString() ==
+        "t.toml:2:10: \"format\" must be one of json, common, combined (got \"xml\")");
+  e = onlyError("[access_log]\nfields = [\"status\", \"rout\"]\n" + kListener);
+  CHECK(e.toString() ==
+        "t.toml:2:21: \"fields\": unknown field \"rout\" (did you mean \"route\"?)");
+  e = onlyError("[access_log]\nformat = \"common\"\nfields = [\"status\"]\n" + kListener);
+  CHECK(e.where.line == 3);
+  e = onlyError("[access_log]\nenabeld = true\n" + kListener);
+  CHECK(e.toString().find("unknown key \"enabeld\" in [access_log] (did you mean \"enabled\"?)") !=
+        std::string::npos);
+  e = onlyError("[metrics]\nenabled = 1\n" + kListener);
+  CHECK(e.where.line == 2);
+}
