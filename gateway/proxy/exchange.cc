@@ -118,6 +118,16 @@ int Exchange::onRequestHead(const http::MessageHead& head) {
     parser.fail(400, "Transfer-Encoding in an HTTP/1.0 request");
     return kReject;
   }
+  std::string_view te;
+  size_t te_fields = head.count("transfer-encoding", &te);
+  if (te_fields > 0 && (te_fields > 1 || !http::equalsIgnoreCase(http::trimOws(te), "chunked"))) {
+    // llhttp accepts any coding list that ends in chunked ("gzip, chunked") and does
+    // not flag an empty value; the upstream request carries only "chunked", so another
+    // coding would be dropped silently, and an empty one next to a Content-Length is
+    // conflicting framing (RFC 9112 §6.1). Only a single "chunked" is forwarded.
+    parser.fail(400, "unsupported Transfer-Encoding");
+    return kReject;
+  }
   std::string_view host;
   size_t hosts = head.count("host", &host);
   if (hosts > 1) {
@@ -148,8 +158,10 @@ int Exchange::onRequestHead(const http::MessageHead& head) {
   }
   std::string_view expect;
   bool expect_continue = false;
-  if (head.count("expect", &expect) > 0) {
-    if (!http::equalsIgnoreCase(http::trimOws(expect), "100-continue")) {
+  if (size_t expects = head.count("expect", &expect); expects > 0) {
+    // Two Expect fields are one list ("100-continue, foo"): only the first was looked
+    // at, so "Expect: 100-continue" + "Expect: foo" passed while the list form got 417.
+    if (expects > 1 || !http::equalsIgnoreCase(http::trimOws(expect), "100-continue")) {
       sendLocalReply(417, "unsupported expectation", true);
       return kContinue;
     }
