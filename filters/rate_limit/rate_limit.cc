@@ -40,18 +40,7 @@ class RateLimit final : public filter::Filter {
   explicit RateLimit(const Config& config) : config_(config) {}
 
   filter::Status onRequestHeaders(filter::Context& ctx) override {
-    std::string_view key;
-    switch (config_.kind) {
-      case KeyKind::ClientIp:
-        key = ctx.request.client_ip;
-        break;
-      case KeyKind::Route:
-        key = ctx.request.route;
-        break;
-      case KeyKind::Header:
-        ctx.request_headers.find(ctx.request.head, config_.header, key);
-        break;
-    }
+    std::string_view key = limitKey(ctx, config_.kind, config_.header);
     decision_ = config_.table->take(BucketTable::hash(key), nowUs());
     if (decision_.allowed) return filter::Status::Continue;
     uint64_t retry = ceilSeconds(decision_.retry_after_us);

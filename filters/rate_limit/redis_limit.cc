@@ -67,18 +67,7 @@ class RedisLimit final : public filter::Filter, public redis::Waiter {
 
   filter::Status onRequestHeaders(filter::Context& ctx) override {
     const RedisLimitConfig& config = shared_.config;
-    std::string_view key;
-    switch (config.kind) {
-      case KeyKind::ClientIp:
-        key = ctx.request.client_ip;
-        break;
-      case KeyKind::Route:
-        key = ctx.request.route;
-        break;
-      case KeyKind::Header:
-        ctx.request_headers.find(ctx.request.head, config.header, key);
-        break;
-    }
+    std::string_view key = limitKey(ctx, config.kind, config.header);
     if (ctx.worker == nullptr) return failed(ctx);
     client_ = ctx.worker->get<redis::Client>(shared_.resource_key, [&] {
       redis::ClientOptions options;

@@ -26,6 +26,24 @@ namespace gw::filters::rate_limit {
 
 enum class KeyKind { ClientIp, Route, Header };
 
+// What a request is counted under: its client address, its route, or a header's value
+// (empty when the header is absent: such requests share one counter).
+inline std::string_view limitKey(const filter::Context& ctx, KeyKind kind,
+                                 std::string_view header) {
+  switch (kind) {
+    case KeyKind::ClientIp:
+      return ctx.request.client_ip;
+    case KeyKind::Route:
+      return ctx.request.route;
+    case KeyKind::Header: {
+      std::string_view value;
+      ctx.request_headers.find(ctx.request.head, header, value);
+      return value;
+    }
+  }
+  return {};
+}
+
 struct RedisLimitConfig {
   KeyKind kind = KeyKind::ClientIp;
   std::string header;
