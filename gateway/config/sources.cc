@@ -52,7 +52,10 @@ void mergeInto(Diagnostics& diag, toml::table& root, toml::table& extra) {
     std::string_view name = key.str();
     toml::node* existing = root.get(name);
     if (existing == nullptr) {
-      node.visit([&](auto&& value) { root.insert(key, std::move(value)); });
+      // A named copy of the key: clang before 16 cannot capture a structured binding
+      // in a lambda (the fuzzers are built with clang 14, see tests/fuzz/build.sh).
+      const toml::key& key_ref = key;
+      node.visit([&](auto&& value) { root.insert(key_ref, std::move(value)); });
       continue;
     }
     if ((name == "listeners" || name == "routes") && existing->is_array() && node.is_array()) {
@@ -70,7 +73,8 @@ void mergeInto(Diagnostics& diag, toml::table& root, toml::table& extra) {
                                 placeOf(*previous));
           continue;
         }
-        table.visit([&](auto&& value) { into.insert(service, std::move(value)); });
+        const toml::key& service_ref = service;  // see key_ref above
+        table.visit([&](auto&& value) { into.insert(service_ref, std::move(value)); });
       }
       continue;
     }
