@@ -717,7 +717,44 @@ TEST_CASE("1xx, 204 and 304 responses without Content-Length have no body") {
   CHECK(sink.completions == 4);
 }
 
-// llhttp alone would read 42 body bytes after this 304; the sink must say kSkipBody.
+// llhttp alone would read 42 body bytes after this 304; the parser skips them itself, and a
+// sink that also says kSkipBody (as the proxy does) sees the same.
+// Found by the response fuzzer: llhttp read Content-Length bytes after a 103 (and after
+// 204/304 when the sink did not skip), taking the next response's head as body.
+TEST_CASE("1xx, 204 and 304 responses have no body whatever their framing headers say") {
+  RecordingSink sink;
+  Parser parser(HTTP_RESPONSE, &sink);
+  std::string raw =
+      "HTTP/1.1 103 Early Hints\r\nContent-Length: 5\r\n\r\n"
+      "HTTP/1.1 102 Processing\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n"
+      "HTTP/1.1 304 Not Modified\r\nContent-Length: 42\r\n\r\n"
+      "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc";
+  REQUIRE(parser.feed(raw.data(), raw.size()) == Outcome::NeedMore);
+  REQUIRE(sink.heads.size() == 5);
+  CHECK(sink.heads[0].status == 103);
+  CHECK(sink.heads[1].status == 102);
+  CHECK(sink.heads[2].status == 204);
+  CHECK(sink.heads[3].status == 304);
+  CHECK(sink.heads[4].status == 200);
+  CHECK(sink.bodies[4] == "abc");
+  CHECK(sink.body_calls == 1);
+  CHECK(sink.completions == 5);
+  CHECK(parser.idle());
+}
+
+// Found by the request fuzzer (UBSan: pointer overflow): a second message starting inside
+// the same read put its head after the read's start, and the head's address was computed
+// by subtracting a wrapped unsigned distance.
+TEST_CASE("pipelined requests in one read have heads at the right place") {
+  Run run;
+  runRequest({"GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nX: y\r\n\r\n"}, run);
+  REQUIRE(run.sink.heads.size() == 2);
+  CHECK(run.sink.heads[1].url == "/b");
+  CHECK(run.sink.heads[1].headers[0].second == "y");
+  CHECK(run.sink.completions == 2);
+}
+
 TEST_CASE("a 304 with Content-Length has no body when the sink skips it") {
   struct SkipNoContent : RecordingSink {
     int onHead(const MessageHead& head) override {
