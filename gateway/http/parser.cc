@@ -275,6 +275,20 @@ int Parser::onHeadersComplete(llhttp_t* p) {
     s->fail(400, "bare LF in request head");
     return -1;
   }
+  // RFC 9112 §4: the status code is three digits. llhttp also takes "HTTP/1.1 20 OK"
+  // (status 20), which a sink would take for an interim 1xx and then wait for a final
+  // response (found by the response fuzzer).
+  if (p->type == HTTP_RESPONSE && p->status_code < 100) {
+    s->fail(502, "invalid status code in response");
+    return -1;
+  }
+  // llhttp takes "GET /" and even "CONNECT " (no target) without a version as HTTP/0.9,
+  // skipping the request-line checks in onVersion; RFC 9112 §3 requires the version, and
+  // a head with an empty target must not reach the sink (found by the request fuzzer).
+  if (p->type == HTTP_REQUEST && !s->version_seen_) {
+    s->fail(400, "malformed request line");
+    return -1;
+  }
   MessageHead head;
   // The head started at msg_abs_; the chunk being executed holds (or, when kept in in_,
   // is contiguous with) everything from there.

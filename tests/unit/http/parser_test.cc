@@ -743,6 +743,30 @@ TEST_CASE("1xx, 204 and 304 responses have no body whatever their framing header
   CHECK(parser.idle());
 }
 
+// Found by the response fuzzer: llhttp took a two-digit status.
+TEST_CASE("a response status below 100 is refused") {
+  for (std::string raw : {"HTTP/1.1 20 OK\r\n\r\n", "HTTP/1.1 099 X\r\n\r\n"}) {
+    INFO(raw);
+    RecordingSink sink;
+    Parser parser(HTTP_RESPONSE, &sink);
+    CHECK(parser.feed(raw.data(), raw.size()) == Outcome::Error);
+    CHECK(sink.heads.empty());
+  }
+}
+
+// Found by the request fuzzer: llhttp parsed these as HTTP/0.9, the second with an empty
+// target.
+TEST_CASE("a request line without a version is refused") {
+  for (std::string raw : {"GET /\r\n\r\n", "CONNECT \r\n\r\n"}) {
+    INFO(raw);
+    Run run;
+    runRequest({raw}, run);
+    CHECK(run.last == Outcome::Error);
+    CHECK(run.error_status == 400);
+    CHECK(run.sink.heads.empty());
+  }
+}
+
 // Found by the request fuzzer (UBSan: pointer overflow): a second message starting inside
 // the same read put its head after the read's start, and the head's address was computed
 // by subtracting a wrapped unsigned distance.
