@@ -3,8 +3,10 @@
 #include <glob.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 
 namespace gw::config::detail {
 namespace {
@@ -84,6 +86,42 @@ void mergeInto(Diagnostics& diag, toml::table& root, toml::table& extra) {
   }
 }
 
+// TOML 1.0 allows no control character but tab, LF and CR anywhere (not even in
+// comments or strings). toml++ 3.3 hits a debug assertion (an abort in builds without
+// NDEBUG, such as --config=asan) on one inside a table header instead of reporting it,
+// so such text is refused here first, with its position (found by the config fuzzer).
+bool parseToml(Diagnostics& diag, std::string_view text, const std::string& path,
+               toml::parse_result& out) {
+  uint32_t line = 1;
+  uint32_t column = 1;
+  for (char ch : text) {
+    auto c = static_cast<unsigned char>(ch);
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
+      toml::source_region where;
+      where.begin = {line, column};
+      where.end = where.begin;
+      where.path = std::make_shared<const std::string>(path);
+      char code[8];
+      std::snprintf(code, sizeof code, "U+%04X", c);
+      diag.error(where, std::string("control character ") + code +
+                            " is not allowed in TOML (only tab, LF and CR are)");
+      return false;
+    }
+    if (c == '\n') {
+      ++line;
+      column = 1;
+    } else if ((c & 0xc0) != 0x80) {
+      ++column;  // columns count characters, as toml++ does: skip UTF-8 continuations
+    }
+  }
+  out = toml::parse(text, std::string_view(path));
+  if (!out) {
+    diag.error(out.error().source(), std::string(out.error().description()));
+    return false;
+  }
+  return true;
+}
+
 void addWatchDir(Sources& out, std::string dir) {
   for (const std::string& d : out.watch_dirs) {
     if (d == dir) return;
@@ -98,11 +136,8 @@ bool readSources(Diagnostics& diag, std::string_view main_text, const std::strin
   out.files.push_back(main_path);
   addWatchDir(out, directoryOf(main_path));
   appendFingerprint(out.fingerprint, main_path, main_text);
-  toml::parse_result parsed = toml::parse(main_text, std::string_view(main_path));
-  if (!parsed) {
-    diag.error(parsed.error().source(), std::string(parsed.error().description()));
-    return false;
-  }
+  toml::parse_result parsed;
+  if (!parseToml(diag, main_text, main_path, parsed)) return false;
   out.merged = std::move(parsed.table());
   const toml::node* include = out.merged.get("include");
   if (include == nullptr) return true;
@@ -154,9 +189,8 @@ bool readSources(Diagnostics& diag, std::string_view main_text, const std::strin
     out.files.push_back(path);
     addWatchDir(out, directoryOf(path));
     appendFingerprint(out.fingerprint, path, text);
-    toml::parse_result sub = toml::parse(text, std::string_view(path));
-    if (!sub) {
-      diag.error(sub.error().source(), std::string(sub.error().description()));
+    toml::parse_result sub;
+    if (!parseToml(diag, text, path, sub)) {
       ok = false;
       continue;
     }

@@ -325,3 +325,16 @@ listen = "10.1.2.3:8080"
           "\"127.0.0.1:9901\"");
   }
 }
+
+// Found by the config fuzzer: toml++ 3.3 aborted on an assertion (builds without NDEBUG)
+// for a control character inside a table header; the loader refuses it first.
+TEST_CASE("a control character anywhere is an error at its position") {
+  ConfigError e = onlyError("workers = 2\n[\x01routes]\n" + kListener);
+  CHECK(e.where.line == 2);
+  CHECK(e.where.column == 2);
+  CHECK(e.reason.find("U+0001") != std::string::npos);
+  e = onlyError(std::string("# caf\xc3\xa9 \0\n", 10) + kListener);
+  CHECK(e.where.line == 1);
+  CHECK(e.where.column == 8);
+  CHECK(e.reason.find("U+0000") != std::string::npos);
+}
