@@ -316,11 +316,12 @@ int Parser::onHeadersComplete(llhttp_t* p) {
   // Content-Length or Transfer-Encoding say. llhttp 8 only knows this when neither is
   // present, so "103 ... Content-Length: 5" made the next response's first bytes its
   // body: the connection's responses desynchronised (found by the response fuzzer).
-  // 101 is left to llhttp: it is an upgrade, not a body. (An "HTTP/1.1 204" with a body
-  // is a broken upstream; the bytes after the head then fail as the next response.)
+  // 101 too: with Content-Length llhttp read a body before switching protocols, taking
+  // the new protocol's first bytes; skipping it still ends an upgrade in Upgraded. (An
+  // "HTTP/1.1 204" with a body is a broken upstream; the bytes after the head then fail
+  // as the next response.)
   if (p->type == HTTP_RESPONSE && rc == MessageSink::kContinue &&
-      ((head.status >= 100 && head.status < 200 && head.status != 101) || head.status == 204 ||
-       head.status == 304)) {
+      (head.status < 200 || head.status == 204 || head.status == 304)) {
     return MessageSink::kSkipBody;
   }
   return rc;

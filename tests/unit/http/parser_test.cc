@@ -743,6 +743,20 @@ TEST_CASE("1xx, 204 and 304 responses have no body whatever their framing header
   CHECK(parser.idle());
 }
 
+// Found by the response fuzzer: with Content-Length, llhttp read a body after a 101,
+// taking the new protocol's first bytes.
+TEST_CASE("a 101 with Content-Length switches protocols right after its head") {
+  RecordingSink sink;
+  Parser parser(HTTP_RESPONSE, &sink);
+  std::string raw =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Content-Length: 4\r\n\r\nabcd";
+  CHECK(parser.feed(raw.data(), raw.size()) == Outcome::Upgraded);
+  REQUIRE(sink.heads.size() == 1);
+  CHECK(sink.body_calls == 0);
+  CHECK(parser.pendingInput() == "abcd");
+}
+
 // Found by the response fuzzer: llhttp took a two-digit status.
 TEST_CASE("a response status below 100 is refused") {
   for (std::string raw : {"HTTP/1.1 20 OK\r\n\r\n", "HTTP/1.1 099 X\r\n\r\n"}) {
