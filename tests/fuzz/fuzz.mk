@@ -7,7 +7,9 @@ ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/../..)
 LLHTTP := /usr/share/llhttp
 
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-DEFS := -DLLHTTP_STRICT_MODE=1 -DTOML_EXCEPTIONS=0 -DTOML_HEADER_ONLY=1
+# The same defines as third_party/llhttp.BUILD and third_party/tomlplusplus.BUILD.
+DEFS := -DLLHTTP_STRICT_MODE=1 -DTOML_EXCEPTIONS=0 -DTOML_HEADER_ONLY=1 \
+        '-DTOML_ASSERT(expr)=static_assert(true)'
 INCS := -I$(ROOT) -I/usr/share/include/llhttp
 CXXFLAGS := -std=c++20 -g -O1 -Wall -Wextra $(SAN) -fsanitize=fuzzer-no-link $(DEFS) $(INCS) -MMD -MP
 CFLAGS := -g -O1 -w $(SAN) -fsanitize=fuzzer-no-link $(DEFS) $(INCS) -MMD -MP
@@ -20,15 +22,21 @@ LIB_SRCS := $(foreach d,$(LIB_DIRS),$(shell cd $(ROOT) && find $(d) -name '*.cc'
 LIB_OBJS := $(patsubst %.cc,$(OUT)/obj/%.o,$(LIB_SRCS))
 LLHTTP_OBJS := $(patsubst %,$(OUT)/obj/llhttp/%.o,api http llhttp)
 
+# Objects depend on the flags too: a changed define rebuilds everything.
+FLAGS_STAMP := $(OUT)/obj/flags
+$(shell mkdir -p $(OUT)/obj)
+$(file >$(FLAGS_STAMP).new,$(CXX) $(CXXFLAGS) $(CC) $(CFLAGS))
+$(shell cmp -s $(FLAGS_STAMP).new $(FLAGS_STAMP) || mv $(FLAGS_STAMP).new $(FLAGS_STAMP))
+
 TARGETS := request_fuzzer response_fuzzer config_fuzzer jwt_fuzzer route_fuzzer
 
 all: $(addprefix $(OUT)/,$(TARGETS))
 
-$(OUT)/obj/%.o: $(ROOT)/%.cc
+$(OUT)/obj/%.o: $(ROOT)/%.cc $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
 
-$(OUT)/obj/llhttp/%.o: $(LLHTTP)/%.c
+$(OUT)/obj/llhttp/%.o: $(LLHTTP)/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 

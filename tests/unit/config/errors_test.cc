@@ -338,3 +338,13 @@ TEST_CASE("a control character anywhere is an error at its position") {
   CHECK(e.where.column == 8);
   CHECK(e.reason.find("U+0000") != std::string::npos);
 }
+
+// Found by the config fuzzer: toml++ 3.3 aborted on a debug assertion for a table header
+// whose key starts with a character no key can start with (third_party/tomlplusplus.BUILD).
+TEST_CASE("a table header with a bad key is an error, not an abort") {
+  for (const char* text : {"[[[listeners]]\n", "[=a]\n", "[ #a]\n"}) {
+    INFO(text);
+    ConfigError e = onlyError(std::string(text) + kListener);
+    CHECK(e.where.line == 1);
+  }
+}
