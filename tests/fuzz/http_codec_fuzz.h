@@ -122,6 +122,9 @@ class CheckingSink : public http::MessageSink {
     }
     no_body_ = skip_ || (type_ == HTTP_RESPONSE &&
                          (head.status < 200 || head.status == 204 || head.status == 304));
+    // A CONNECT request has no content (RFC 9110 §9.3.6): llhttp ends it at its head and
+    // hands what follows over as tunnel bytes, whatever Content-Length says.
+    if (type_ == HTTP_REQUEST && head.method == HTTP_CONNECT) no_body_ = true;
     expect_length_ = !head.chunked && head.has_content_length && !no_body_;
     if (type_ == HTTP_REQUEST && !head.chunked && !head.has_content_length) no_body_ = true;
     content_length_ = head.content_length;
