@@ -62,8 +62,10 @@ struct MessageHead {
 class MessageSink {
  public:
   static constexpr int kContinue = 0;
-  static constexpr int kSkipBody = 1;  // no body follows (e.g. the response to HEAD)
-  static constexpr int kReject = -1;   // call Parser::fail() first to set the status
+  // No body follows (the response to HEAD). The parser itself skips the body of 1xx, 204
+  // and 304 responses, whatever their Content-Length says (RFC 9112 §6.3).
+  static constexpr int kSkipBody = 1;
+  static constexpr int kReject = -1;  // call Parser::fail() first to set the status
   // From onHead only: stop right after the head (feed()/resume() return Paused, the
   // rest of the input is kept); resume() goes on with the body. The head's views die
   // when onHead returns, so copy it (HeadCopy) to keep using it.
@@ -150,7 +152,12 @@ class Parser {
   uint32_t offsetOf(const char* at);
   bool extend(Span& span, bool& open, const char* at, size_t n);
   bool headTooBig(const char* end);
-  const char* headBase() const { return chunk_ - (chunk_abs_ - msg_abs_); }
+  // The current head's first byte. A head that starts inside the chunk being executed
+  // (a pipelined message) lies after chunk_, so the distance is signed: subtracting the
+  // wrapped unsigned difference was pointer overflow (UB; found by the request fuzzer).
+  const char* headBase() const {
+    return chunk_ + (static_cast<int64_t>(msg_abs_) - static_cast<int64_t>(chunk_abs_));
+  }
   bool precededByCrlf(const char* at) const;
   bool headEndsWithCrlfCrlf() const;
 

@@ -362,3 +362,26 @@ TEST_CASE("[access_log] and [metrics] are read and checked") {
   e = onlyError("[metrics]\nenabled = 1\n" + kListener);
   CHECK(e.where.line == 2);
 }
+
+// Found by the config fuzzer: toml++ 3.3 aborted on an assertion (builds without NDEBUG)
+// for a control character inside a table header; the loader refuses it first.
+TEST_CASE("a control character anywhere is an error at its position") {
+  ConfigError e = onlyError("workers = 2\n[\x01routes]\n" + kListener);
+  CHECK(e.where.line == 2);
+  CHECK(e.where.column == 2);
+  CHECK(e.reason.find("U+0001") != std::string::npos);
+  e = onlyError(std::string("# caf\xc3\xa9 \0\n", 10) + kListener);
+  CHECK(e.where.line == 1);
+  CHECK(e.where.column == 8);
+  CHECK(e.reason.find("U+0000") != std::string::npos);
+}
+
+// Found by the config fuzzer: toml++ 3.3 aborted on a debug assertion for a table header
+// whose key starts with a character no key can start with (third_party/tomlplusplus.BUILD).
+TEST_CASE("a table header with a bad key is an error, not an abort") {
+  for (const char* text : {"[[[listeners]]\n", "[=a]\n", "[ #a]\n"}) {
+    INFO(text);
+    ConfigError e = onlyError(std::string(text) + kListener);
+    CHECK(e.where.line == 1);
+  }
+}

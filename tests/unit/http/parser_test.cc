@@ -810,7 +810,82 @@ TEST_CASE("1xx, 204 and 304 responses without Content-Length have no body") {
   CHECK(sink.completions == 4);
 }
 
-// llhttp alone would read 42 body bytes after this 304; the sink must say kSkipBody.
+// llhttp alone would read 42 body bytes after this 304; the parser skips them itself, and a
+// sink that also says kSkipBody (as the proxy does) sees the same.
+// Found by the response fuzzer: llhttp read Content-Length bytes after a 103 (and after
+// 204/304 when the sink did not skip), taking the next response's head as body.
+TEST_CASE("1xx, 204 and 304 responses have no body whatever their framing headers say") {
+  RecordingSink sink;
+  Parser parser(HTTP_RESPONSE, &sink);
+  std::string raw =
+      "HTTP/1.1 103 Early Hints\r\nContent-Length: 5\r\n\r\n"
+      "HTTP/1.1 102 Processing\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n"
+      "HTTP/1.1 304 Not Modified\r\nContent-Length: 42\r\n\r\n"
+      "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc";
+  REQUIRE(parser.feed(raw.data(), raw.size()) == Outcome::NeedMore);
+  REQUIRE(sink.heads.size() == 5);
+  CHECK(sink.heads[0].status == 103);
+  CHECK(sink.heads[1].status == 102);
+  CHECK(sink.heads[2].status == 204);
+  CHECK(sink.heads[3].status == 304);
+  CHECK(sink.heads[4].status == 200);
+  CHECK(sink.bodies[4] == "abc");
+  CHECK(sink.body_calls == 1);
+  CHECK(sink.completions == 5);
+  CHECK(parser.idle());
+}
+
+// Found by the response fuzzer: with Content-Length, llhttp read a body after a 101,
+// taking the new protocol's first bytes.
+TEST_CASE("a 101 with Content-Length switches protocols right after its head") {
+  RecordingSink sink;
+  Parser parser(HTTP_RESPONSE, &sink);
+  std::string raw =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Content-Length: 4\r\n\r\nabcd";
+  CHECK(parser.feed(raw.data(), raw.size()) == Outcome::Upgraded);
+  REQUIRE(sink.heads.size() == 1);
+  CHECK(sink.body_calls == 0);
+  CHECK(parser.pendingInput() == "abcd");
+}
+
+// Found by the response fuzzer: llhttp took a two-digit status.
+TEST_CASE("a response status below 100 is refused") {
+  for (std::string raw : {"HTTP/1.1 20 OK\r\n\r\n", "HTTP/1.1 099 X\r\n\r\n"}) {
+    INFO(raw);
+    RecordingSink sink;
+    Parser parser(HTTP_RESPONSE, &sink);
+    CHECK(parser.feed(raw.data(), raw.size()) == Outcome::Error);
+    CHECK(sink.heads.empty());
+  }
+}
+
+// Found by the request fuzzer: llhttp parsed these as HTTP/0.9, the second with an empty
+// target.
+TEST_CASE("a request line without a version is refused") {
+  for (std::string raw : {"GET /\r\n\r\n", "CONNECT \r\n\r\n"}) {
+    INFO(raw);
+    Run run;
+    runRequest({raw}, run);
+    CHECK(run.last == Outcome::Error);
+    CHECK(run.error_status == 400);
+    CHECK(run.sink.heads.empty());
+  }
+}
+
+// Found by the request fuzzer (UBSan: pointer overflow): a second message starting inside
+// the same read put its head after the read's start, and the head's address was computed
+// by subtracting a wrapped unsigned distance.
+TEST_CASE("pipelined requests in one read have heads at the right place") {
+  Run run;
+  runRequest({"GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nX: y\r\n\r\n"}, run);
+  REQUIRE(run.sink.heads.size() == 2);
+  CHECK(run.sink.heads[1].url == "/b");
+  CHECK(run.sink.heads[1].headers[0].second == "y");
+  CHECK(run.sink.completions == 2);
+}
+
 TEST_CASE("a 304 with Content-Length has no body when the sink skips it") {
   struct SkipNoContent : RecordingSink {
     int onHead(const MessageHead& head) override {

@@ -117,6 +117,16 @@ TEST_CASE("HS256 tokens verify; claims are checked with leeway") {
                   claims) == JwtError::Audience);
   CHECK(verifyJwt(token(R"({"iss":"iss1","aud":"api","exp":"soon"})"), jwks, expect, now, arena,
                   claims) == JwtError::Malformed);
+  // The extremes of int64 compare without overflow (UBSan found "exp" + leeway overflowing).
+  CHECK(verifyJwt(token(R"({"iss":"iss1","aud":"api","exp":9223372036854775807})"), jwks, expect,
+                  now, arena, claims) == JwtError::None);
+  CHECK(verifyJwt(token(R"({"iss":"iss1","aud":"api","exp":-9223372036854775808})"), jwks, expect,
+                  now, arena, claims) == JwtError::Expired);
+  CHECK(
+      verifyJwt(token(R"({"iss":"iss1","aud":"api","exp":1700000100,"nbf":-9223372036854775808})"),
+                jwks, expect, now, arena, claims) == JwtError::None);
+  CHECK(verifyJwt(token(R"({"iss":"iss1","aud":"api","exp":1700000100,"nbf":9223372036854775807})"),
+                  jwks, expect, now, arena, claims) == JwtError::NotYetValid);
 }
 
 TEST_CASE("bad signatures, algorithms and shapes are refused") {
