@@ -17,6 +17,8 @@
 //   log_level         [log] level
 //   shutdown_delay    [limits] shutdown_delay
 //   drain_timeout     [limits] drain_timeout
+//   access_log        [access_log] path ("stdout", a file, or "off": enabled = false)
+//   access_log_format [access_log] format (json, common, combined)
 #include <cstdio>
 
 #include "gateway/config/sections.h"
@@ -119,6 +121,15 @@ class Applier {
       return set(admin, o.key == "admin_token" ? "token" : "token_file", o, tomlString(o.value));
     }
     if (o.key == "log_level") return set(tableAt(root_, "log"), "level", o, tomlString(o.value));
+    if (o.key == "access_log") {
+      toml::table& log = tableAt(root_, "access_log");
+      if (o.value == "off") return set(log, "enabled", o, "false");
+      set(log, "enabled", o, "true");
+      return set(log, "path", o, tomlString(o.value));
+    }
+    if (o.key == "access_log_format") {
+      return set(tableAt(root_, "access_log"), "format", o, tomlString(o.value));
+    }
     if (o.key == "shutdown_delay" || o.key == "drain_timeout") {
       return set(tableAt(root_, "limits"), o.key, o, tomlString(o.value));
     }
@@ -212,6 +223,8 @@ const std::vector<OverrideKey>& overrideKeys() {
       {"log_level", "--log-level", "GATEWAY_LOG_LEVEL"},
       {"shutdown_delay", "--shutdown-delay", "GATEWAY_SHUTDOWN_DELAY"},
       {"drain_timeout", "--drain-timeout", "GATEWAY_DRAIN_TIMEOUT"},
+      {"access_log", "--access-log", "GATEWAY_ACCESS_LOG"},
+      {"access_log_format", "--access-log-format", "GATEWAY_ACCESS_LOG_FORMAT"},
   };
   return kKeys;
 }

@@ -182,3 +182,25 @@ pools.main.endpoints = ["127.0.0.1:9"]
   REQUIRE(ok.ok());
   CHECK(ok.snapshot->shutdown_delay_ms == 7000);
 }
+
+TEST_CASE("the access log can be turned on, off and formatted from the environment") {
+  LoadResult on = loadConfigString(
+      kFile, "gw.toml",
+      fromEnv({{"GATEWAY_ACCESS_LOG", "stdout"}, {"GATEWAY_ACCESS_LOG_FORMAT", "common"}}));
+  INFO(allErrors(on));
+  REQUIRE(on.ok());
+  CHECK(on.snapshot->access_log.enabled);
+  CHECK(on.snapshot->access_log.path == "stdout");
+  CHECK(on.snapshot->access_log.format == gw::observe::AccessLogFormat::Common);
+
+  LoadResult off = loadConfigString(std::string(kFile) + "[access_log]\npath = \"/tmp/a.log\"\n",
+                                    "gw.toml", fromEnv({{"GATEWAY_ACCESS_LOG", "off"}}));
+  REQUIRE(off.ok());
+  CHECK_FALSE(off.snapshot->access_log.enabled);
+
+  LoadResult bad =
+      loadConfigString(kFile, "gw.toml", fromEnv({{"GATEWAY_ACCESS_LOG_FORMAT", "xml"}}));
+  REQUIRE(bad.errors.size() == 1);
+  CHECK_THAT(allErrors(bad),
+             Catch::Contains("GATEWAY_ACCESS_LOG_FORMAT: \"format\" must be one of"));
+}
