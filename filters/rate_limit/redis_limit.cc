@@ -74,10 +74,13 @@ class RedisLimit final : public filter::Filter, public redis::Waiter {
       options.host = config.host;
       options.port = config.port;
       options.timeout_ms = config.timeout_ms;
-      return std::make_unique<redis::Client>(ctx.worker->loop(), std::move(options));
+      auto client = std::make_unique<redis::Client>(ctx.worker->loop(), std::move(options));
+      // Once per worker and address, not per request: every limiter on this client
+      // runs the same script.
+      client->ensureScript(shared_.sha, kScript);
+      return client;
     });
     if (client_ == nullptr) return failed(ctx);
-    client_->ensureScript(shared_.sha, kScript);
     // The key: the prefix and a hash of the value, so any header value makes a short,
     // safe Redis key.
     char key_buf[128];
