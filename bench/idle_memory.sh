@@ -4,7 +4,9 @@
 # nginx), opens CONNS client connections, sends one request on each and reads its
 # response, then holds them all idle and reads VmRSS from /proc/PID/status (for nginx,
 # the sum over its worker processes). Reports (RSS with the connections - RSS before)
-# / CONNS. Target for the gateway: at most 512 bytes per connection.
+# / CONNS, and the marginal cost: the growth over the second half of the connections
+# (fixed costs such as pools and upstream connections come with the first half).
+# Target for the gateway: at most 512 bytes per connection.
 #
 # Usage: bench/idle_memory.sh [--targets LIST] [--conns N] [--no-setup] [--no-build]
 # Environment: CONNS (default 10000), TARGETS (default nginx,haproxy,gateway),
@@ -79,8 +81,15 @@ req = b"GET /small HTTP/1.1\r\nHost: bench\r\n\r\n"
 sel = selectors.DefaultSelector()
 socks, buf, done, pending, i = [], {}, 0, 0, 0
 deadline = time.monotonic() + 120
+half_said = False
 while done < n:
-    while i < n and pending < 256:
+    if done == n // 2 and not half_said:
+        # Phase boundary: the caller samples RSS here, then lets the second half open.
+        print("half %d" % done, flush=True)
+        sys.stdin.readline()
+        half_said = True
+    limit = n if half_said else n // 2
+    while i < limit and pending < 256:
         s = socket.socket()
         s.setblocking(False)
         s.connect_ex(("127.0.0.1", port))
@@ -149,7 +158,13 @@ for target in "${TARGET_LIST[@]}"; do
   hold_pid=$!
   PIDS+=("$hold_pid")
   exec 7>"$fifo"  # keeps the client's stdin open until we close fd 7
+  mid=""
   for _ in $(seq 1 1300); do  # up to 130 s (hold.py gives up after 120 s)
+    if [ -z "$mid" ] && grep -q '^half' "$TMP/hold-$target.out" 2>/dev/null; then
+      sleep 1
+      mid="$(rss_kib "${pids[@]}")"
+      echo >&7  # the second half may open
+    fi
     grep -q '^held' "$TMP/hold-$target.out" 2>/dev/null && break
     kill -0 "$hold_pid" 2>/dev/null || break
     sleep 0.1
@@ -159,8 +174,11 @@ for target in "${TARGET_LIST[@]}"; do
     sleep 1
     after="$(rss_kib "${pids[@]}")"
     per=$(((after - before) * 1024 / CONNS))
-    log "$target: VmRSS $before KiB -> $after KiB with $CONNS idle connections: $per bytes each"
-    RESULTS+=("$target $before $after $per")
+    # The second half's growth: what one more idle connection costs, without the
+    # fixed costs the first requests bring (pools, upstream connections, buffers).
+    marginal=$(((after - mid) * 1024 / (CONNS - CONNS / 2)))
+    log "$target: VmRSS $before KiB -> $mid KiB (half) -> $after KiB with $CONNS idle connections: $per bytes each, $marginal marginal"
+    RESULTS+=("$target $before $after $per $marginal")
   else
     log "$target: the client failed: $(tail -n 3 "$TMP/hold-$target.out")"
     RESULTS+=("$target failed")
@@ -173,10 +191,10 @@ done
 
 echo
 echo "Idle keep-alive connections: $CONNS, one request each ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $(uname -r))"
-printf '%-8s %14s %14s %14s\n' target "RSS before KiB" "RSS after KiB" "bytes/conn"
+printf '%-8s %14s %14s %14s %18s\n' target "RSS before KiB" "RSS after KiB" "bytes/conn" "marginal bytes/conn"
 for row in "${RESULTS[@]}"; do
   # shellcheck disable=SC2086
   set -- $row
-  if [ $# -eq 4 ]; then printf '%-8s %14s %14s %14s\n' "$1" "$2" "$3" "$4"
+  if [ $# -eq 5 ]; then printf '%-8s %14s %14s %14s %18s\n' "$1" "$2" "$3" "$4" "$5"
   else printf '%-8s %14s\n' "$1" "$2"; fi
 done

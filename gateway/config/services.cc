@@ -43,7 +43,7 @@ class Resolver {
     }
     for (addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
       if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
-      if (ai->ai_addrlen > sizeof(sockaddr_storage)) continue;
+      if (ai->ai_addrlen > sizeof(net::SocketAddress::Storage)) continue;
       net::SocketAddress address;
       std::memcpy(&address.storage, ai->ai_addr, ai->ai_addrlen);
       address.length = static_cast<socklen_t>(ai->ai_addrlen);

@@ -15,6 +15,29 @@ LoopContext::LoopContext(uv_loop_t* loop)
 
 LoopContext::~LoopContext() = default;
 
+namespace {
+// A batch that grew past this (a large copied write) is freed rather than pooled.
+constexpr size_t kMaxPooledCopyBytes = 64 * 1024;
+constexpr size_t kMaxPooledEntries = 256;
+}  // namespace
+
+WriteBatch* LoopContext::takeWriteBatch() {
+  if (free_batches_.empty()) return new WriteBatch;
+  WriteBatch* batch = free_batches_.back().release();
+  free_batches_.pop_back();
+  return batch;
+}
+
+void LoopContext::returnWriteBatch(WriteBatch* batch) {
+  if (batch->copies.capacity() > kMaxPooledCopyBytes ||
+      batch->entries.capacity() > kMaxPooledEntries) {
+    delete batch;
+    return;
+  }
+  batch->clear();
+  free_batches_.emplace_back(batch);
+}
+
 static void noop(uv_idle_t*) {}
 
 void LoopContext::defer(void (*fn)(void*), void* arg) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "gateway/core/timer.h"
+#include "gateway/core/write_batch.h"
 
 namespace gw {
 
@@ -29,6 +30,11 @@ class LoopContext {
   // The read slab: valid until the read callback that received it returns. Whoever
   // needs bytes longer copies them.
   char* readSlab() { return slab_.get(); }
+
+  // A cleared write batch from the loop's pool; give it back with returnWriteBatch()
+  // as soon as its output is flushed.
+  WriteBatch* takeWriteBatch();
+  void returnWriteBatch(WriteBatch* batch);
 
   // Runs `fn(arg)` after the current callback returns (in this loop's check phase),
   // so an object is never destroyed while its own callback is on the stack.
@@ -51,6 +57,7 @@ class LoopContext {
   };
   std::vector<Deferred> deferred_;
   std::vector<Deferred> running_;
+  std::vector<std::unique_ptr<WriteBatch>> free_batches_;
 };
 
 }  // namespace gw

@@ -142,7 +142,7 @@ void DnsRefresher::finishLookup(const std::string& host, int status, addrinfo* r
     std::vector<net::SocketAddress> addresses;
     for (addrinfo* ai = result; status == 0 && ai != nullptr; ai = ai->ai_next) {
       if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
-      if (ai->ai_addrlen > sizeof(sockaddr_storage)) continue;
+      if (ai->ai_addrlen > sizeof(net::SocketAddress::Storage)) continue;
       net::SocketAddress a;
       std::memcpy(&a.storage, ai->ai_addr, ai->ai_addrlen);
       a.length = static_cast<socklen_t>(ai->ai_addrlen);

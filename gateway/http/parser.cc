@@ -73,6 +73,8 @@ Parser::Parser(llhttp_type_t type, MessageSink* sink) : sink_(sink) {
 void Parser::reset() {
   llhttp_reset(&p_);
   p_.data = this;
+  // A pooled parser keeps its buffer's capacity, unless a large pipelined burst grew it.
+  if (in_.capacity() > 64 * 1024) std::string().swap(in_);
   in_.clear();
   fed_ = 0;
   chunk_ = nullptr;

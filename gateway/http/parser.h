@@ -107,6 +107,8 @@ class Parser {
   Outcome finish();
   // Starts over for a fresh message stream (a new connection).
   void reset();
+  // For pooled parsers: who receives the messages from now on.
+  void setSink(MessageSink* sink) { sink_ = sink; }
 
   bool hasPendingInput() const { return fed_ < in_.size(); }
   size_t pendingInputSize() const { return in_.size() - fed_; }

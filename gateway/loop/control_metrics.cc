@@ -511,6 +511,7 @@ admin::AdminReply Control::debugMemoryJson() const {
     if (i > 0) out += ",";
     out += "{\"worker\":" + std::to_string(workers_[i]->index());
     out += ",\"exchanges_pooled\":" + std::to_string(s.exchanges_pooled.get());
+    out += ",\"parsers_pooled\":" + std::to_string(s.parsers_pooled.get());
     out += ",\"sessions\":" + std::to_string(s.sessions_open.get());
     out += ",\"read_slab_bytes\":" + std::to_string(LoopContext::kReadSlabSize);
     out += ",\"stats_bytes\":" + std::to_string(sizeof(WorkerStats));

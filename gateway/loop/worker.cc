@@ -81,6 +81,7 @@ void Worker::onLagTimer(void* self) {
   s.loop_handles.set(w->loop_.active_handles);
   s.sessions_open.set(w->proxy_->sessionCount());
   s.exchanges_pooled.set(w->proxy_->freeExchanges());
+  s.parsers_pooled.set(w->proxy_->freeParsers());
   std::vector<EndpointSample> samples;
   for (const auto& [key, e] : w->proxy_->upstreams().endpoints()) {
     samples.push_back(

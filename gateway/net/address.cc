@@ -15,14 +15,27 @@ uint16_t SocketAddress::port() const {
 }
 
 std::string SocketAddress::ipString() const {
-  char buf[INET6_ADDRSTRLEN] = {0};
+  std::string out;
+  appendIp(out);
+  return out;
+}
+
+void SocketAddress::appendIp(std::string& out) const {
   if (family() == AF_INET) {
-    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr, buf, sizeof buf);
+    // Dotted quad by hand: this runs once per proxied request (X-Forwarded-For).
+    const auto* b = reinterpret_cast<const uint8_t*>(&storage.v4.sin_addr);
+    char buf[16];
+    char* p = buf;
+    for (int i = 0; i < 4; ++i) {
+      if (i > 0) *p++ = '.';
+      p = std::to_chars(p, buf + sizeof buf, b[i]).ptr;
+    }
+    out.append(buf, p);
   } else if (family() == AF_INET6) {
-    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr, buf,
-              sizeof buf);
+    char buf[INET6_ADDRSTRLEN] = {0};
+    inet_ntop(AF_INET6, &storage.v6.sin6_addr, buf, sizeof buf);
+    out.append(buf);
   }
-  return buf;
 }
 
 std::string SocketAddress::toString() const {

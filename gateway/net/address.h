@@ -13,16 +13,25 @@
 namespace gw::net {
 
 struct SocketAddress {
-  sockaddr_storage storage{};
+  // IPv4 or IPv6 only: 28 bytes rather than sockaddr_storage's 128, since one sits in
+  // every client connection. v6 first, so `{}` zeroes all of it.
+  union Storage {
+    sockaddr_in6 v6;
+    sockaddr_in v4;
+    sockaddr sa;
+  };
+  Storage storage{};
   socklen_t length = 0;
 
   const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
-  int family() const { return storage.ss_family; }
+  int family() const { return storage.sa.sa_family; }
   uint16_t port() const;
   // "1.2.3.4:80" or "[::1]:80".
   std::string toString() const;
   // Just the IP, no port: "1.2.3.4" or "::1".
   std::string ipString() const;
+  // Appends ipString()'s text to `out` (no allocation once `out` has room).
+  void appendIp(std::string& out) const;
   bool operator==(const SocketAddress& other) const;
 };
 

@@ -36,7 +36,7 @@ TcpTransport::TcpTransport(LoopContext& ctx) : ctx_(ctx) {
   tcp_.data = this;
 }
 
-TcpTransport::~TcpTransport() = default;
+TcpTransport::~TcpTransport() { releaseBatch(); }
 
 int TcpTransport::accept(uv_stream_t* server) {
   int rc = uv_accept(server, stream());
@@ -55,7 +55,6 @@ int TcpTransport::connect(const SocketAddress& address, void* owner, ConnectCall
     delete state;
     return rc;
   }
-  connect_ = state;
   return 0;
 }
 
@@ -67,7 +66,6 @@ void TcpTransport::onConnectCb(uv_connect_t* req, int status) {
   delete state;
   // A transport closed while connecting gets UV_ECANCELED here; its owner is gone.
   if (self->closing_) return;
-  self->connect_ = nullptr;
   if (status == 0) uv_tcp_nodelay(&self->tcp_, 1);
   done(owner, status);
 }
@@ -104,37 +102,42 @@ void TcpTransport::stopReading() {
 
 void TcpTransport::stage(const char* data, size_t length) {
   if (length == 0) return;
-  staged_.push_back({data, length, 0, false});
+  if (batch_ == nullptr) batch_ = ctx_.takeWriteBatch();
+  batch_->entries.push_back({data, length, 0, false});
 }
 
 void TcpTransport::stageCopy(const char* data, size_t length) {
   if (length == 0) return;
-  // Coalesce with the previous copied entry when adjacent in scratch.
-  if (!staged_.empty() && staged_.back().copied &&
-      staged_.back().scratch_offset + staged_.back().length == scratch_.size()) {
-    staged_.back().length += length;
+  if (batch_ == nullptr) batch_ = ctx_.takeWriteBatch();
+  std::vector<WriteBatch::Entry>& entries = batch_->entries;
+  std::string& copies = batch_->copies;
+  // Coalesce with the previous copied entry when adjacent in the copies.
+  if (!entries.empty() && entries.back().copied &&
+      entries.back().copy_offset + entries.back().length == copies.size()) {
+    entries.back().length += length;
   } else {
-    staged_.push_back({nullptr, length, scratch_.size(), true});
+    entries.push_back({nullptr, length, copies.size(), true});
   }
-  scratch_.append(data, length);
+  copies.append(data, length);
 }
 
 bool TcpTransport::flush() {
-  if (staged_.empty()) return !write_failed_;
+  if (batch_ == nullptr) return !write_failed_;
   if (closing_ || write_failed_) {
-    staged_.clear();
-    scratch_.clear();
+    releaseBatch();
     return false;
   }
+  const std::vector<WriteBatch::Entry>& staged = batch_->entries;
+  const std::string& copies = batch_->copies;
   size_t total = 0;
   uv_buf_t bufs[kMaxIov];
   size_t done_entries = 0;
-  while (done_entries < staged_.size()) {
+  while (done_entries < staged.size()) {
     size_t n = 0;
     size_t batch_total = 0;
-    for (size_t i = done_entries; i < staged_.size() && n < kMaxIov; ++i, ++n) {
-      const Staged& s = staged_[i];
-      const char* p = s.copied ? scratch_.data() + s.scratch_offset : s.data;
+    for (size_t i = done_entries; i < staged.size() && n < kMaxIov; ++i, ++n) {
+      const WriteBatch::Entry& s = staged[i];
+      const char* p = s.copied ? copies.data() + s.copy_offset : s.data;
       bufs[n] = uv_buf_init(const_cast<char*>(p), static_cast<unsigned>(s.length));
       batch_total += s.length;
     }
@@ -146,8 +149,7 @@ bool TcpTransport::flush() {
         written = static_cast<size_t>(rc);
       } else if (rc != UV_EAGAIN) {
         write_failed_ = true;
-        staged_.clear();
-        scratch_.clear();
+        releaseBatch();
         return false;
       }
     }
@@ -176,15 +178,13 @@ bool TcpTransport::flush() {
       if (rc != 0) {
         std::free(w);
         write_failed_ = true;
-        staged_.clear();
-        scratch_.clear();
+        releaseBatch();
         return false;
       }
     }
     done_entries += n;
   }
-  staged_.clear();
-  scratch_.clear();
+  releaseBatch();
   if (tcp_.write_queue_size > kHighWater) above_high_water_ = true;
   return true;
 }
@@ -230,8 +230,7 @@ void TcpTransport::close() {
   if (closing_) return;
   closing_ = true;
   reading_ = false;
-  staged_.clear();
-  scratch_.clear();
+  releaseBatch();
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &TcpTransport::onCloseCb);
 }
 

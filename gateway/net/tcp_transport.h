@@ -51,17 +51,14 @@ class TcpTransport final : public Transport {
 
   LoopContext& ctx_;
   uv_tcp_t tcp_;
-  // Staged output. Entries with `copied` point into scratch_ by offset (scratch may grow).
-  struct Staged {
-    const char* data;
-    size_t length;
-    size_t scratch_offset;
-    bool copied;
-  };
-  std::vector<Staged> staged_;
-  std::string scratch_;
+  // Staged output, from the loop's pool: held only until flush(), so an idle
+  // connection keeps no staging memory.
+  WriteBatch* batch_ = nullptr;
+  void releaseBatch() {
+    if (batch_ != nullptr) ctx_.returnWriteBatch(batch_);
+    batch_ = nullptr;
+  }
   struct ConnectState;
-  ConnectState* connect_ = nullptr;
   bool reading_ = false;
   bool closing_ = false;
   bool above_high_water_ = false;

@@ -1,5 +1,7 @@
 #include "gateway/proxy/downstream_session.h"
 
+#include <algorithm>
+
 #include "gateway/proxy/exchange.h"
 #include "gateway/proxy/messages.h"
 
@@ -26,11 +28,8 @@ DownstreamSession::DownstreamSession(ProxyContext& ctx, PinnedSnapshot* pinned,
       listener_(&listener),
       tcp_(ctx.loop()),
       tls_(makeTls(ctx, tcp_, listener)),
-      transport_(tls_ ? static_cast<net::Transport&>(*tls_) : tcp_),
-      parser_(HTTP_REQUEST, this),
       timer_(this, &DownstreamSession::onTimer) {
-  transport_.setHandler(this);
-  parser_.setLimits(listener.limits.max_header_bytes, listener.limits.max_headers);
+  transport().setHandler(this);
   ctx_.addSession(this);
 }
 
@@ -43,11 +42,10 @@ void DownstreamSession::start(uv_stream_t* server) {
   ctx_.stats().connections_accepted.add();
   ctx_.stats().connections_active.add();
   peer_ = tcp_.peerAddress();
-  peer_ip_ = peer_.ipString();
   timer_kind_ = TimerKind::Header;
   ctx_.loop().timers().arm(timer_, listener_->limits.header_read_timeout_ms);
   if (tls_) tls_->startHandshake(listener_->tls->settings().handshake_timeout_ms);
-  transport_.startReading();
+  transport().startReading();
 }
 
 void DownstreamSession::onRead(const char* data, size_t length) {
@@ -68,7 +66,8 @@ void DownstreamSession::onRead(const char* data, size_t length) {
     timer_kind_ = TimerKind::Header;
     ctx_.loop().timers().arm(timer_, listener_->limits.header_read_timeout_ms);
   }
-  handleOutcome(parser_.feed(data, length));
+  if (parser_ == nullptr) parser_ = ctx_.acquireParser(this, listener_->limits);
+  handleOutcome(parser_->feed(data, length));
   flushAll();
 }
 
@@ -76,16 +75,16 @@ void DownstreamSession::handleOutcome(http::Parser::Outcome outcome) {
   using Outcome = http::Parser::Outcome;
   switch (outcome) {
     case Outcome::NeedMore:
-      if (parser_.inHead()) {
+      if (parser_->inHead()) {
         if (timer_kind_ != TimerKind::Header) {
           timer_kind_ = TimerKind::Header;
           ctx_.loop().timers().arm(timer_, listener_->limits.header_read_timeout_ms);
         }
-      } else if (exchange_ != nullptr && parser_.messageOpen()) {
+      } else if (exchange_ != nullptr && parser_->messageOpen()) {
         // Reading a request body: the idle timeout bounds a stalled upload.
         timer_kind_ = TimerKind::Body;
         ctx_.loop().timers().arm(timer_, listener_->limits.idle_timeout_ms);
-      } else if (exchange_ == nullptr && parser_.idle()) {
+      } else if (exchange_ == nullptr && parserIdle()) {
         becomeIdle();
       }
       return;
@@ -96,7 +95,8 @@ void DownstreamSession::handleOutcome(http::Parser::Outcome outcome) {
       // restarting would cost two epoll_ctl calls per request) unless a client pipelines
       // more than a head's worth ahead.
       if (state_ == State::Reading) state_ = State::Waiting;
-      if (parser_.pendingInputSize() > listener_->limits.max_header_bytes) transport_.stopReading();
+      if (parser_->pendingInputSize() > listener_->limits.max_header_bytes)
+        transport().stopReading();
       if (timer_kind_ != TimerKind::None) {
         timer_kind_ = TimerKind::None;
         ctx_.loop().timers().disarm(timer_);
@@ -110,7 +110,7 @@ void DownstreamSession::handleOutcome(http::Parser::Outcome outcome) {
         return;
       }
       if (exchange_ != nullptr) exchange_->clientClosed();  // the upstream gets nothing more
-      replyAndClose(parser_.errorStatus(), parser_.errorReason());
+      replyAndClose(parser_->errorStatus(), parser_->errorReason());
       return;
     }
   }
@@ -121,22 +121,29 @@ void DownstreamSession::replyAndClose(int status, const char* message) {
   writeLocalReply(status, message != nullptr ? message : "bad request", true, false, reply);
   ctx_.stats().local_replies.add();
   ctx_.stats().countStatus(status);
-  transport_.stageCopy(reply);
-  transport_.flush();
+  transport().stageCopy(reply);
+  transport().flush();
   lingeringClose();
 }
 
 void DownstreamSession::lingeringClose() {
   if (state_ == State::Closed || state_ == State::Lingering) return;
   state_ = State::Lingering;
-  transport_.flush();
-  transport_.shutdownWrite();
-  transport_.startReading();
+  transport().flush();
+  transport().shutdownWrite();
+  transport().startReading();
   timer_kind_ = TimerKind::Linger;
   ctx_.loop().timers().arm(timer_, kLingerMs);
 }
 
+void DownstreamSession::releaseParser() {
+  if (parser_ == nullptr) return;
+  ctx_.releaseParser(parser_);
+  parser_ = nullptr;
+}
+
 void DownstreamSession::becomeIdle() {
+  releaseParser();
   repinIfStale();
   timer_kind_ = TimerKind::Idle;
   ctx_.loop().timers().arm(timer_, listener_->limits.idle_timeout_ms);
@@ -144,7 +151,7 @@ void DownstreamSession::becomeIdle() {
 
 void DownstreamSession::flushAll() {
   if (exchange_ != nullptr) exchange_->flushUpstream();
-  if (state_ != State::Closed && !transport_.flush()) closeNow();
+  if (state_ != State::Closed && !transport().flush()) closeNow();
 }
 
 void DownstreamSession::exchangeDone(bool keep_alive) {
@@ -169,15 +176,13 @@ void DownstreamSession::continueAfterExchange(void* self) {
   }
   if (s->state_ == State::Lingering) return;
   s->state_ = State::Reading;
-  if (s->parser_.hasPendingInput() || !s->parser_.idle()) {
-    s->handleOutcome(s->parser_.resume());
+  if (s->parser_ != nullptr && (s->parser_->hasPendingInput() || !s->parser_->idle())) {
+    s->handleOutcome(s->parser_->resume());
     s->flushAll();
-  } else {
-    s->parser_.resume();
   }
   if (s->state_ == State::Reading) {
-    if (!s->paused_for_backpressure_) s->transport_.startReading();
-    if (s->exchange_ == nullptr && s->parser_.idle()) s->becomeIdle();
+    if (!s->paused_for_backpressure_) s->transport().startReading();
+    if (s->exchange_ == nullptr && s->parserIdle()) s->becomeIdle();
   }
 }
 
@@ -185,49 +190,50 @@ void DownstreamSession::abort() { closeNow(); }
 
 void DownstreamSession::pauseReading() {
   paused_for_backpressure_ = true;
-  transport_.stopReading();
+  transport().stopReading();
 }
 
 void DownstreamSession::resumeReading() {
   if (!paused_for_backpressure_) return;
   paused_for_backpressure_ = false;
-  if (state_ == State::Reading || state_ == State::Tunnel) transport_.startReading();
+  if (state_ == State::Reading || state_ == State::Tunnel) transport().startReading();
 }
 
 void DownstreamSession::resumeParsing() {
   if (state_ != State::Waiting) return;  // closing, or the exchange already ended it
   state_ = State::Reading;
-  handleOutcome(parser_.resume());
-  if (client_eof_ && state_ == State::Reading && parser_.messageOpen()) {
+  handleOutcome(parser_->resume());
+  if (client_eof_ && state_ == State::Reading && parser_ != nullptr && parser_->messageOpen()) {
     closeNow();  // the client left before its request was whole
     return;
   }
   flushAll();
-  if (state_ == State::Reading && !paused_for_backpressure_) transport_.startReading();
+  if (state_ == State::Reading && !paused_for_backpressure_) transport().startReading();
 }
 
 void DownstreamSession::enterTunnel() {
   state_ = State::Tunnel;
   timer_kind_ = TimerKind::None;
   ctx_.loop().timers().disarm(timer_);
-  if (parser_.hasPendingInput()) {
-    std::string_view rest = parser_.pendingInput();
+  if (parser_->hasPendingInput()) {
+    std::string_view rest = parser_->pendingInput();
     exchange_->tunnelFromClient(rest.data(), rest.size());
-    parser_.clearPendingInput();
   }
-  if (!paused_for_backpressure_) transport_.startReading();
+  releaseParser();  // the tunnel parses nothing more
+  if (!paused_for_backpressure_) transport().startReading();
 }
 
 bool DownstreamSession::startDrain(uint64_t spread_ms) {
-  if (drain_start_ms_ != 0) return false;
-  drain_start_ms_ = uv_now(ctx_.loop().loop()) + 1;  // +1: never 0
-  drain_spread_ms_ = spread_ms;
+  if (draining_) return false;
+  draining_ = true;
+  drain_start_ms_ = static_cast<uint32_t>(uv_now(ctx_.loop().loop()));
+  drain_spread_ms_ = static_cast<uint32_t>(std::min<uint64_t>(spread_ms, UINT32_MAX));
   return true;
 }
 
 bool DownstreamSession::decideCloseAfterResponse() {
-  if (close_after_ || drain_start_ms_ == 0) return close_after_;
-  uint64_t elapsed = uv_now(ctx_.loop().loop()) + 1 - drain_start_ms_;
+  if (close_after_ || !draining_) return close_after_;
+  uint32_t elapsed = static_cast<uint32_t>(uv_now(ctx_.loop().loop())) - drain_start_ms_;
   // The share of responses that close grows linearly from 0 to 1 over the spread, so
   // clients reconnect (to the new listener, or to another instance) a few at a time.
   if (elapsed >= drain_spread_ms_ || ctx_.random() % drain_spread_ms_ < elapsed) {
@@ -244,7 +250,7 @@ void DownstreamSession::repinIfStale() {
       PinnedSnapshot* old = pinned_;
       pinned_ = ctx_.pin();
       listener_ = &l;
-      parser_.setLimits(l.limits.max_header_bytes, l.limits.max_headers);
+      if (parser_ != nullptr) parser_->setLimits(l.limits.max_header_bytes, l.limits.max_headers);
       ctx_.unpin(old);
       return;
     }
@@ -258,7 +264,7 @@ void DownstreamSession::closeNow() {
   timer_kind_ = TimerKind::None;
   ctx_.loop().timers().disarm(timer_);
   if (exchange_ != nullptr) exchange_->clientClosed();
-  transport_.close();
+  transport().close();
 }
 
 void DownstreamSession::onReadEnd(int status) {
@@ -293,6 +299,7 @@ void DownstreamSession::onClosed() {
 void DownstreamSession::destroy(void* self) {
   auto* s = static_cast<DownstreamSession*>(self);
   if (s->exchange_ != nullptr) s->ctx_.releaseExchange(s->exchange_);
+  s->releaseParser();
   s->ctx_.unpin(s->pinned_);
   delete s;
 }
@@ -303,7 +310,7 @@ void DownstreamSession::onTimer(void* self) {
   s->timer_kind_ = TimerKind::None;
   switch (kind) {
     case TimerKind::Header:
-      if (s->parser_.messageOpen()) {
+      if (s->parser_ != nullptr && s->parser_->messageOpen()) {
         s->ctx_.stats().header_timeouts.add();
         s->replyAndClose(408, "request header timeout");
       } else {

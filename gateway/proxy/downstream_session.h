@@ -30,13 +30,15 @@ class DownstreamSession final : public net::TransportHandler, public http::Messa
 
   ProxyContext& ctx() { return ctx_; }
   // The client's byte stream: the TCP socket, or TLS over it on a `tls` listener.
-  net::Transport& transport() { return transport_; }
+  net::Transport& transport() {
+    return tls_ ? static_cast<net::Transport&>(*tls_) : static_cast<net::Transport&>(tcp_);
+  }
   // The TLS layer on a `tls` listener (client certificate, ALPN), else null.
   const tls::TlsTransport* tls() const { return tls_.get(); }
   const config::Listener& listener() const { return *listener_; }
   const net::SocketAddress& peer() const { return peer_; }
-  const std::string& peerIp() const { return peer_ip_; }
-  http::Parser& parser() { return parser_; }
+  // The request parser; present while a request is read or served (see parser_).
+  http::Parser& parser() { return *parser_; }
 
   // --- called by the current exchange ---
   // The response has been handed to the transport. `keep_alive`: the connection may
@@ -94,7 +96,7 @@ class DownstreamSession final : public net::TransportHandler, public http::Messa
   DownstreamSession* next_session = nullptr;
 
  private:
-  enum class State { Reading, Waiting, Tunnel, Lingering, Closed };
+  enum class State : uint8_t { Reading, Waiting, Tunnel, Lingering, Closed };
 
   void handleOutcome(http::Parser::Outcome outcome);
   void replyAndClose(int status, const char* message);
@@ -113,23 +115,30 @@ class DownstreamSession final : public net::TransportHandler, public http::Messa
   const config::Listener* listener_;  // inside *pinned_
   net::TcpTransport tcp_;
   std::unique_ptr<tls::TlsTransport> tls_;  // over tcp_ on a `tls` listener
-  net::Transport& transport_;               // tls_ or tcp_
-  http::Parser parser_;
+  // From the worker's pool on the first byte of a request, back to it when the
+  // session idles between requests: an idle connection holds no parser state.
+  http::Parser* parser_ = nullptr;
+  bool parserIdle() const { return parser_ == nullptr || parser_->idle(); }
+  void releaseParser();
   Timer timer_;
   net::SocketAddress peer_;
-  std::string peer_ip_;
   Exchange* exchange_ = nullptr;
+  Counter* listener_gauge_ = nullptr;
+  // Small fields together: an idle connection's whole state should stay under 512 bytes.
   State state_ = State::Reading;
+  enum class TimerKind : uint8_t { None, Header, Idle, Body, Linger, Drain };
+  TimerKind timer_kind_ = TimerKind::None;
   bool close_after_ = false;
   bool keep_alive_next_ = false;
   bool continuation_pending_ = false;
   bool paused_for_backpressure_ = false;
   bool client_eof_ = false;  // the client half-closed while its request waited
   bool started_ = false;
-  Counter* listener_gauge_ = nullptr;
-  uint64_t drain_start_ms_ = 0;  // loop time the drain began; 0: not draining
-  uint64_t drain_spread_ms_ = 0;
-  enum class TimerKind { None, Header, Idle, Body, Linger, Drain } timer_kind_ = TimerKind::None;
+  bool draining_ = false;
+  // Low 32 bits of the loop time the drain began: differences stay right across a wrap
+  // (a drain lasts minutes, not 49 days).
+  uint32_t drain_start_ms_ = 0;
+  uint32_t drain_spread_ms_ = 0;
 };
 
 }  // namespace gw::proxy

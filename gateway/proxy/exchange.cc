@@ -57,6 +57,11 @@ void Exchange::begin(DownstreamSession& session) {
   ctx_.stats().requests_active.add();
 }
 
+std::string_view Exchange::peerIp() {
+  if (peer_ip_.empty()) session_->peer().appendIp(peer_ip_);
+  return peer_ip_;
+}
+
 void Exchange::reset() {
   if (session_ != nullptr) recordEnd();
   closeUpstream();
@@ -73,6 +78,7 @@ void Exchange::reset() {
   shrink(pending_);
   shrink(scratch_);
   route_headers_.clear();
+  peer_ip_.clear();
   chain_.reset();
   routed_ = RoutedRequest{};
   head_copy_.clear();
@@ -226,7 +232,7 @@ void Exchange::forwardRequest() {
       break;
     }
   }
-  request.client_ip = session_->peerIp();
+  request.client_ip = peerIp();
   addTlsFacts(*session_, request);
   request.default_host = endpoint_->key();
   head_out_.clear();
@@ -748,7 +754,7 @@ void Exchange::sendLocalReply(int status, std::string_view message, bool close,
 
 void Exchange::establishClient(const config::Snapshot& snapshot, const http::MessageHead& head) {
   client_address_ = session_->peer();
-  client_ip_ = session_->peerIp();
+  client_ip_.assign(peerIp());
   const std::vector<net::Cidr>& trusted = snapshot.forwarding.trusted_proxies;
   auto isTrusted = [&](const net::SocketAddress& a) {
     for (const net::Cidr& cidr : trusted) {

@@ -129,7 +129,11 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
     std::string_view path;             // for the balancer's hash key
     bool expect_continue = false;
   } routed_;
-  http::HeadCopy head_copy_;           // the request head while a filter pauses
+  http::HeadCopy head_copy_;  // the request head while a filter pauses
+  // The TCP peer's IP as text, formatted on first use in each exchange (the session
+  // keeps only the binary address: an idle connection should cost little).
+  std::string_view peerIp();
+  std::string peer_ip_;
   net::SocketAddress client_address_;  // established by establishClient()
   std::string client_ip_;
   uint64_t body_received_ = 0;

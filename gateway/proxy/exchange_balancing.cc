@@ -81,7 +81,7 @@ bool Exchange::chooseEndpoint(const http::MessageHead& head, std::string_view pa
     std::string_view value;
     switch (key.source) {
       case config::HashKey::Source::ClientIp:
-        value = session_->peerIp();
+        value = peerIp();
         pick_.has_hash = true;
         break;
       case config::HashKey::Source::Path:

@@ -123,7 +123,7 @@ void Exchange::recordEnd() {
   e.request_id = chain_.active() && !chain_.context().request_id.empty()
                      ? std::string_view(chain_.context().request_id)
                      : std::string_view(log_request_id_);
-  e.client = session_->peerIp();
+  e.client = peerIp();
   e.method = log_method_;
   e.path = log_target_;
   e.protocol = log_minor_ == 0 ? "HTTP/1.0" : "HTTP/1.1";

@@ -7,7 +7,8 @@
 namespace gw::proxy {
 namespace {
 constexpr size_t kMaxFreeExchanges = 1024;
-}
+constexpr size_t kMaxFreeParsers = 1024;
+}  // namespace
 
 ProxyContext::ProxyContext(LoopContext& loop, std::shared_ptr<const config::Snapshot> snapshot,
                            WorkerStats& stats)
@@ -29,6 +30,7 @@ void ProxyContext::configureAccessLog() {
 
 ProxyContext::~ProxyContext() {
   for (Exchange* e : free_exchanges_) delete e;
+  for (http::Parser* p : free_parsers_) delete p;
   for (PinnedSnapshot* p : retired_) delete p;
   delete current_;
 }
@@ -68,6 +70,28 @@ Exchange* ProxyContext::acquireExchange(DownstreamSession& session) {
   }
   e->begin(session);
   return e;
+}
+
+http::Parser* ProxyContext::acquireParser(http::MessageSink* sink, const config::Limits& limits) {
+  http::Parser* p;
+  if (free_parsers_.empty()) {
+    p = new http::Parser(HTTP_REQUEST, sink);
+  } else {
+    p = free_parsers_.back();
+    free_parsers_.pop_back();
+    p->setSink(sink);
+  }
+  p->setLimits(limits.max_header_bytes, limits.max_headers);
+  return p;
+}
+
+void ProxyContext::releaseParser(http::Parser* parser) {
+  if (free_parsers_.size() < kMaxFreeParsers) {
+    parser->reset();
+    free_parsers_.push_back(parser);
+  } else {
+    delete parser;
+  }
 }
 
 void ProxyContext::releaseExchange(Exchange* exchange) {

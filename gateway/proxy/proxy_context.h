@@ -11,6 +11,7 @@
 #include "gateway/config/snapshot.h"
 #include "gateway/core/loop_context.h"
 #include "gateway/filter/worker_resources.h"
+#include "gateway/http/parser.h"
 #include "gateway/observe/access_log.h"
 #include "gateway/proxy/stats.h"
 #include "gateway/upstream/registry.h"
@@ -59,6 +60,7 @@ class ProxyContext {
   // This worker's access log (configured from the current snapshot's [access_log]).
   observe::AccessLogWriter& accessLog() { return access_log_; }
   size_t freeExchanges() const { return free_exchanges_.size(); }
+  size_t freeParsers() const { return free_parsers_.size(); }
 
   PinnedSnapshot* pin() {
     current_->retain();
@@ -77,6 +79,10 @@ class ProxyContext {
 
   Exchange* acquireExchange(DownstreamSession& session);
   void releaseExchange(Exchange* exchange);
+  // Request parsers, pooled like exchanges: a session holds one only while a request
+  // is read or served, not while it idles between requests.
+  http::Parser* acquireParser(http::MessageSink* sink, const config::Limits& limits);
+  void releaseParser(http::Parser* parser);
 
   void addSession(DownstreamSession* session);
   void removeSession(DownstreamSession* session);
@@ -106,6 +112,7 @@ class ProxyContext {
   filter::WorkerResources filter_resources_;
   observe::AccessLogWriter access_log_;
   std::vector<Exchange*> free_exchanges_;
+  std::vector<http::Parser*> free_parsers_;
   DownstreamSession* sessions_ = nullptr;  // intrusive list
   size_t session_count_ = 0;
   bool draining_ = false;

@@ -76,6 +76,7 @@ struct WorkerStats {
   Counter loop_handles;      // gauge: active libuv handles
   Counter sessions_open;     // gauge: downstream sessions (incl. closing ones)
   Counter exchanges_pooled;  // gauge: free exchanges kept for reuse
+  Counter parsers_pooled;    // gauge: free request parsers kept for reuse
   observe::AccessLogCounters access_log;
   tls::TlsCounters tls;                // TLS handshakes and their failures (gateway/tls)
   upstream::BalancingStats balancing;  // ejections, breakers, retries, panic (gateway/upstream)
