@@ -15,6 +15,8 @@ PACKAGES=(
   prometheus
   # benchmark
   nginx-light wrk haproxy
+  # bench/all.sh: latency at a fixed request rate (wrk2 is not in Debian; hey -q is)
+  hey
 )
 
 missing=()

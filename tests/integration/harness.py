@@ -35,7 +35,7 @@ def _timeout_scale():
     if value:
         return float(value)
     # Sanitizer builds are several times slower.
-    return 3.0 if "ASAN_OPTIONS" in os.environ else 1.0
+    return 3.0 if ("ASAN_OPTIONS" in os.environ or "TSAN_OPTIONS" in os.environ) else 1.0
 
 
 SCALE = _timeout_scale()

@@ -1,0 +1,409 @@
+#!/usr/bin/env bash
+# One run, one upstream, one load generator (wrk; hey for the fixed rate): direct,
+# nginx, HAProxy and the gateway for every case of issue 8, written to bench/results.md.
+#
+#   (a) small body (13 bytes), keep-alive, at 64, 256 and 1,024 connections
+#   (b) 16 KiB body, keep-alive, 256 connections
+#   (c) TLS keep-alive (13 bytes), 256 connections
+#   (d) a new connection per request (Connection: close), 32 connections
+#   (e) the filter chain (request_id + headers + cors + rate_limit + auth_jwt HS256),
+#       every request with Origin and a bearer token, 256 connections
+#   scaling: nginx 2 workers, HAProxy 2 threads, gateway 2 workers on (a) at 256 and (b)
+#   fixed rate: hey -q at half of nginx's requests/s in (a) at 256; the p50/p99/p99.9
+#       each proxy adds over direct
+#
+# requests/s, p50, p99, p99.9 (wrk's latency histogram, read by a Lua done() hook) and
+# peak RSS (VmHWM of the proxying process(es)) per cell. The 1-worker targets are pinned
+# to CPU 1 with the upstream, wrk to CPU 0 (as bench/run.sh); the 2-worker/thread ones
+# may use both CPUs (and so compete with wrk and the upstream: on 2 cores this shows the
+# cost of sharing more than per-core scaling).
+#
+# Usage: bench/all.sh [--duration S (5)] [--warmup S (1)] [--no-setup] [--no-build]
+#                     [--quick (2 s cells, no warm-up)]
+# Environment: CASES (default a,b,c,d,e,rate), BENCH_PORT_BASE (default 18380: upstream, nginx, haproxy, gateway on +0..+3)
+#   GATEWAY_BIN, RESULTS_MD (default bench/results.md), KEEP_TMP=1.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BENCH_DIR="$ROOT/bench"
+DURATION="${DURATION:-5}"
+WARMUP="${WARMUP:-1}"
+PORT_BASE="${BENCH_PORT_BASE:-18380}"
+UPSTREAM_PORT=$PORT_BASE
+NGINX_PORT=$((PORT_BASE + 1))
+HAPROXY_PORT=$((PORT_BASE + 2))
+GATEWAY_PORT=$((PORT_BASE + 3))
+WRK_CPU="${WRK_CPU:-0}"
+SERVER_CPU="${SERVER_CPU:-1}"
+NGINX_KEEPALIVE=1024
+GATEWAY_BIN="${GATEWAY_BIN:-$ROOT/bazel-bin/gateway/gateway}"
+RESULTS_MD="${RESULTS_MD:-$BENCH_DIR/results.md}"
+CASES="${CASES:-a,b,c,d,e,rate}"   # a subset, e.g. CASES=a,rate (rate needs a)
+DO_SETUP=1
+DO_BUILD=1
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --duration) DURATION="${2:?}"; shift ;;
+    --duration=*) DURATION="${1#*=}" ;;
+    --warmup) WARMUP="${2:?}"; shift ;;
+    --warmup=*) WARMUP="${1#*=}" ;;
+    --quick) DURATION=2; WARMUP=0 ;;
+    --no-setup) DO_SETUP=0 ;;
+    --no-build) DO_BUILD=0 ;;
+    -h | --help) sed -n '2,27p' "$0"; exit 0 ;;
+    *) echo "all.sh: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+  shift
+done
+[[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || { echo "--duration: whole seconds" >&2; exit 2; }
+
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
+[ "$DO_SETUP" = 1 ] && bash "$ROOT/scripts/setup.sh"
+require_tools wrk hey curl taskset timeout nginx haproxy python3
+make_workdir
+build_gateway "$DO_BUILD"
+[ "$GATEWAY_OK" = 1 ] || die "no gateway binary"
+setup_pinning
+check_ports_free "$UPSTREAM_PORT" "$NGINX_PORT" "$HAPROXY_PORT" "$GATEWAY_PORT"
+LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+start_upstream
+
+# ---------------------------------------------------------------------------------------
+# Configs: nginx with 2 workers, HAProxy tuned for speed (1 and 2 threads), TLS, filters.
+sed -e 's/^worker_processes 1;/worker_processes 2;/' -e 's|proxy-nginx.pid|proxy-nginx2.pid|' \
+  "$TMP/proxy-nginx.conf" >"$TMP/proxy-nginx2.conf"
+haproxy_cfg() {  # haproxy_cfg THREADS BIND_SUFFIX
+  cat <<EOF
+global
+    nbthread $1
+    maxconn 8000
+    tune.maxaccept 256
+    tune.bufsize 32768
+    no log
+defaults
+    mode http
+    option http-keep-alive
+    option dontlognull
+    http-reuse always
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    timeout http-keep-alive 60s
+frontend bench
+    bind 127.0.0.1:$HAPROXY_PORT $2
+    default_backend upstream
+backend upstream
+    server up1 127.0.0.1:$UPSTREAM_PORT
+EOF
+}
+haproxy_cfg 1 "" >"$TMP/haproxy1.cfg"
+haproxy_cfg 2 "" >"$TMP/haproxy2.cfg"
+bash "$ROOT/scripts/make_test_certs.sh" "$TMP/certs" >/dev/null
+cat "$TMP/certs/localhost.pem" "$TMP/certs/localhost.key" >"$TMP/certs/localhost.both.pem"
+haproxy_cfg 1 "ssl crt $TMP/certs/localhost.both.pem ssl-min-ver TLSv1.2" >"$TMP/tls-haproxy.cfg"
+render tls-proxy.nginx.conf.in tls-nginx.conf
+render tls-gateway.toml.in tls-gateway.toml
+
+SECRET="bench-secret-bench-secret-bench!!"
+TOKEN="$(python3 - "$SECRET" <<'PY'
+import base64, hashlib, hmac, json, sys, time
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+key = sys.argv[1].encode()
+head = b64(json.dumps({"alg": "HS256", "kid": "bench"}).encode())
+body = b64(json.dumps({"sub": "bench-user", "iss": "https://id.bench", "aud": "api",
+                       "exp": int(time.time()) + 86400}).encode())
+sig = hmac.new(key, (head + "." + body).encode(), hashlib.sha256).digest()
+print(head + "." + body + "." + b64(sig))
+PY
+)"
+python3 - "$SECRET" >"$TMP/jwks.json" <<'PY'
+import base64, json, sys
+k = base64.urlsafe_b64encode(sys.argv[1].encode()).rstrip(b"=").decode()
+print(json.dumps({"keys": [{"kty": "oct", "kid": "bench", "k": k}]}))
+PY
+cat >"$TMP/filters.toml" <<EOF
+workers = 1
+[admin]
+listen = ""
+[[listeners]]
+listen = "127.0.0.1:$GATEWAY_PORT"
+[[routes]]
+name = "api"
+service = "up"
+filters = [
+  { type = "request_id" },
+  { type = "headers", request_set = { "X-Route" = "\${route}", "X-Client" = "\${client_ip}" }, response_set = { "X-Served-By" = "gateway" } },
+  { type = "cors", allow_origins = ["https://app.bench"], allow_methods = ["GET", "POST"], max_age = "10m" },
+  { type = "rate_limit", rate = "1000000/s", burst = 1000000, key = "client_ip" },
+  { type = "auth_jwt", jwks_file = "$TMP/jwks.json", issuer = "https://id.bench", audience = "api", claims_to_headers = { sub = "X-User" } },
+]
+[services.up]
+pools.main.endpoints = ["127.0.0.1:$UPSTREAM_PORT"]
+EOF
+
+cat >"$TMP/pct.lua" <<'EOF'
+done = function(summary, latency, requests)
+  io.write(string.format("PCT %d %d %d\n", latency:percentile(50), latency:percentile(99),
+    latency:percentile(99.9)))
+  local e = summary.errors
+  io.write(string.format("ERRS %d\n", e.connect + e.read + e.write + e.status + e.timeout))
+end
+EOF
+
+# ---------------------------------------------------------------------------------------
+# Targets. Sets TARGET_PORT, TARGET_PID (empty for direct), RSS_PIDS, SCHEME.
+ALL_CPUS=(taskset -c "0-$(($(nproc) - 1))")
+start_any() {
+  local target="$1" pinned=("${PIN_SERVER[@]}")
+  TARGET_PID=""
+  RSS_PIDS=()
+  SCHEME=http
+  TARGET_PORT="$NGINX_PORT"
+  case "$target" in
+    direct) TARGET_PORT="$UPSTREAM_PORT"; return 0 ;;
+    nginx | nginx2 | tls-nginx)
+      local conf=proxy-nginx.conf
+      [ "$target" = nginx2 ] && { conf=proxy-nginx2.conf; PIN_SERVER=("${ALL_CPUS[@]}"); }
+      [ "$target" = tls-nginx ] && { conf=tls-nginx.conf; SCHEME=https; }
+      start_server "$target" nginx -e "$TMP/$target-error.log" -p "$TMP" -c "$TMP/$conf"
+      ;;
+    haproxy | haproxy2 | tls-haproxy)
+      TARGET_PORT="$HAPROXY_PORT"
+      local conf="haproxy1.cfg"
+      [ "$target" = haproxy2 ] && { conf=haproxy2.cfg; PIN_SERVER=("${ALL_CPUS[@]}"); }
+      [ "$target" = tls-haproxy ] && { conf=tls-haproxy.cfg; SCHEME=https; }
+      start_server "$target" haproxy -db -f "$TMP/$conf"
+      ;;
+    gateway | gateway2 | tls-gateway | gateway-filters)
+      TARGET_PORT="$GATEWAY_PORT"
+      local args=(--listen "127.0.0.1:$GATEWAY_PORT" --upstream "127.0.0.1:$UPSTREAM_PORT" --workers 1)
+      [ "$target" = gateway2 ] && { args[5]=2; PIN_SERVER=("${ALL_CPUS[@]}"); }
+      [ "$target" = tls-gateway ] && { args=(--config "$TMP/tls-gateway.toml"); SCHEME=https; }
+      [ "$target" = gateway-filters ] && args=(--config "$TMP/filters.toml")
+      start_server "$target" "$GATEWAY_BIN" "${args[@]}"
+      ;;
+  esac
+  PIN_SERVER=("${pinned[@]}")
+  TARGET_PID="$STARTED_PID"
+  local url="$SCHEME://localhost:$TARGET_PORT/small" got=""
+  for _ in $(seq 1 100); do
+    kill -0 "$TARGET_PID" 2>/dev/null || break
+    got="$(curl -s --cacert "$TMP/certs/ca.pem" --resolve "localhost:$TARGET_PORT:127.0.0.1" \
+      -o /dev/null --max-time 1 -w '%{http_code} %{size_download}' "${HEADERS[@]}" "$url" || true)"
+    [ "$got" = "200 13" ] && break
+    sleep 0.1
+  done
+  if [ "$got" != "200 13" ]; then
+    log "$target did not answer $url (last: '$got'); stderr:"
+    tail -n 10 "$TMP/$target.err" >&2
+    return 1
+  fi
+  case "$target" in
+    nginx*|tls-nginx)
+      sleep 0.2
+      read -r -a RSS_PIDS <<<"$(cat /proc/"$TARGET_PID"/task/*/children 2>/dev/null)" ;;
+    *) RSS_PIDS=("$TARGET_PID") ;;
+  esac
+}
+
+peak_rss_sum() {
+  local total=0 p v
+  for p in "$@"; do v="$(peak_rss_kib "$p")"; total=$((total + ${v:-0})); done
+  [ "$#" -gt 0 ] && echo "$total" || echo "-"
+}
+
+RAW="$TMP/results.tsv"
+: >"$RAW"
+HEADERS=()
+# cell CASE TARGET CONNECTIONS PATH [extra wrk args...]
+cell() {
+  local case_="$1" target="$2" conns="$3" path="$4"
+  shift 4
+  local extra=("$@")
+  if ! start_any "$target"; then
+    [ -n "$TARGET_PID" ] && stop_pid "$TARGET_PID"
+    printf '%s\t%s\t%s\tskipped\n' "$case_" "$target" "$conns" >>"$RAW"
+    return 0
+  fi
+  local host=127.0.0.1
+  [ "$SCHEME" = https ] && host=localhost
+  local url="$SCHEME://$host:$TARGET_PORT$path" out="$TMP/wrk-$case_-$target-$conns.txt"
+  if [ "$WARMUP" -gt 0 ]; then
+    run_load /dev/null "$WARMUP" wrk -t1 -c"$conns" -d"${WARMUP}s" "${extra[@]}" "${HEADERS[@]}" "$url"
+  fi
+  run_load "$out" "$DURATION" wrk -t1 -c"$conns" -d"${DURATION}s" --latency -s "$TMP/pct.lua" \
+    "${extra[@]}" "${HEADERS[@]}" "$url"
+  local rss
+  rss="$(peak_rss_sum "${RSS_PIDS[@]+"${RSS_PIDS[@]}"}")"
+  [ -n "$TARGET_PID" ] && stop_pid "$TARGET_PID"
+  local rps pct errs
+  rps="$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$out")"
+  pct="$(awk '$1 == "PCT" {printf "%.3f\t%.3f\t%.3f", $2/1000, $3/1000, $4/1000}' "$out")"
+  errs="$(awk '$1 == "ERRS" {print $2}' "$out")"
+  [ -n "$rps" ] || { log "$case_ $target: wrk gave no result"; tail -n 3 "$out" >&2; rps=0; pct=$'-\t-\t-'; }
+  log "$case_ $target c=$conns: $rps req/s (p50 p99 p99.9 ms: ${pct//$'\t'/ }), peak RSS $rss KiB, errors ${errs:-?}"
+  printf '%s\t%s\t%s\tok\t%s\t%s\t%s\t%s\n' "$case_" "$target" "$conns" "$rps" "$pct" "$rss" "${errs:-0}" >>"$RAW"
+}
+
+log "cells: ${DURATION}s each after ${WARMUP}s warm-up; cases $CASES"
+want() { [[ ",$CASES," == *",$1,"* ]]; }
+BASIC=(direct nginx haproxy gateway)
+SCALE2=(nginx2 haproxy2 gateway2)
+if want a; then
+  for c in 64 256 1024; do
+    for t in "${BASIC[@]}"; do cell a-small "$t" "$c" /small; done
+  done
+  for t in "${SCALE2[@]}"; do cell a-small "$t" 256 /small; done
+fi
+if want b; then for t in "${BASIC[@]}" "${SCALE2[@]}"; do cell b-16k "$t" 256 /16k; done; fi
+if want c; then for t in tls-nginx tls-haproxy tls-gateway; do cell c-tls "$t" 256 /small; done; fi
+if want d; then for t in "${BASIC[@]}" gateway2; do cell d-close "$t" 32 /small -H "Connection: close"; done; fi
+if want e; then
+  HEADERS=(-H "Origin: https://app.bench" -H "Authorization: Bearer $TOKEN")
+  for t in nginx gateway gateway-filters; do cell e-filters "$t" 256 /small; done
+  HEADERS=()
+fi
+
+# ---------------------------------------------------------------------------------------
+# Fixed rate: half of nginx's requests/s in (a) at 256 connections, hey with 64 workers.
+NGINX_MAX="$(awk -F'\t' '$1 == "a-small" && $2 == "nginx" && $3 == 256 && $4 == "ok" {print $5}' "$RAW")"
+RATE=$(( ${NGINX_MAX:-0} / 2 ))
+want rate || RATE=0
+HEY_WORKERS=64
+if [ "$RATE" -gt 0 ]; then
+  log "fixed rate: $RATE requests/s (half of nginx's $NGINX_MAX), hey -c $HEY_WORKERS"
+  for t in direct nginx haproxy gateway gateway2; do
+    if ! start_any "$t"; then
+      [ -n "$TARGET_PID" ] && stop_pid "$TARGET_PID"
+      printf 'rate\t%s\t%s\tskipped\n' "$t" "$HEY_WORKERS" >>"$RAW"
+      continue
+    fi
+    out="$TMP/hey-$t.csv"
+    run_load "$out" "$DURATION" hey -z "${DURATION}s" -c "$HEY_WORKERS" \
+      -q "$(( (RATE + HEY_WORKERS - 1) / HEY_WORKERS ))" -o csv "http://127.0.0.1:$TARGET_PORT/small"
+    rss="$(peak_rss_sum "${RSS_PIDS[@]+"${RSS_PIDS[@]}"}")"
+    [ -n "$TARGET_PID" ] && stop_pid "$TARGET_PID"
+    # csv: response-time (s),DNS+dialup,DNS,Request-write,Response-delay,Response-read,status-code,offset
+    stats="$(awk -F, -v d="$DURATION" 'NR > 1 && $1 ~ /^[0-9.]+$/ {
+        n++; if ($7 != 200) e++; print $1 * 1000 > "/dev/stderr" }
+      END { printf "%.0f\t%d\n", n / d, e + 0 }' "$out" 2>"$out.ms")"
+    sort -n "$out.ms" -o "$out.ms"
+    pct="$(awk '{ v[NR] = $1 } END {
+        if (NR == 0) { printf "-\t-\t-"; exit }
+        i50 = int(NR * 0.50); i99 = int(NR * 0.99); i999 = int(NR * 0.999)
+        if (i50 < 1) i50 = 1; if (i99 < 1) i99 = 1; if (i999 < 1) i999 = 1
+        printf "%.3f\t%.3f\t%.3f", v[i50], v[i99], v[i999] }' "$out.ms")"
+    log "rate $t: achieved ${stats%%$'\t'*} req/s (p50 p99 p99.9 ms: ${pct//$'\t'/ })"
+    printf 'rate\t%s\t%s\tok\t%s\t%s\t%s\t%s\n' "$t" "$HEY_WORKERS" "${stats%%$'\t'*}" "$pct" "$rss" "${stats#*$'\t'}" >>"$RAW"
+  done
+fi
+LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
+cp "$RAW" "$TMP/raw-copy.tsv"
+mkdir -p "$BENCH_DIR/results"
+cp "$RAW" "$BENCH_DIR/results/all-$(date +%Y%m%d-%H%M%S).tsv"
+
+# ---------------------------------------------------------------------------------------
+# bench/results.md
+python3 - "$RAW" "$RESULTS_MD" "$DURATION" "$WARMUP" "$RATE" "$LOAD_START" "$LOAD_END" <<'PY'
+import platform, subprocess, sys, time
+raw, md, duration, warmup, rate, load_start, load_end = sys.argv[1:8]
+rows = []
+for line in open(raw):
+    f = line.rstrip("\n").split("\t")
+    rows.append(f)
+def num(x):
+    try: return float(x)
+    except ValueError: return None
+ok = {(r[0], r[1], r[2]): r for r in rows if len(r) > 3 and r[3] == "ok"}
+def ratio(a, b):
+    return "%.2f" % (a / b) if a is not None and b else "-"
+cpu = ""
+for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+    if line.startswith("Model name:"):
+        cpu = line.split(":", 1)[1].strip()
+def ver(cmd):
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        return (out.stdout + out.stderr).strip().splitlines()[0]
+    except Exception:
+        return "?"
+out = []
+out.append("# bench/all.sh results\n")
+out.append("Generated by `bash bench/all.sh` on %s." % time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+out.append("Machine: %s, %s CPUs (`nproc`), Linux %s; load average %s at the start, %s at the end."
+           % (cpu, subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip(),
+              platform.release(), load_start, load_end))
+out.append("%s; %s; %s; hey (Debian)." % (ver(["nginx", "-v"]), ver(["haproxy", "-v"]), ver(["wrk", "--version"])))
+out.append("")
+out.append("**The machine is shared with other engineers' builds and tests while this runs: absolute"
+           " figures are noisy (15–35 %% between runs); compare ratios within this run only.**"
+           " Every cell: %s s of `wrk -t1 --latency` after %s s of warm-up, target started fresh."
+           " 1-worker targets (nginx 1 worker, HAProxy `nbthread 1`, gateway `--workers 1`) and"
+           " the upstream nginx share CPU 1, wrk has CPU 0; the 2-worker/2-thread targets may use"
+           " both CPUs and so compete with wrk and the upstream (on 2 cores this is not per-core"
+           " scaling). Latencies in ms; p99.9 from wrk's histogram (Lua `done()` hook). Peak RSS:"
+           " VmHWM in KiB of the proxying process (the sum over nginx's workers)." % (duration, warmup))
+out.append("")
+labels = {
+    "a-small": "(a) 13-byte body, keep-alive",
+    "b-16k": "(b) 16 KiB body, keep-alive",
+    "c-tls": "(c) TLS keep-alive (TLS 1.3), 13 bytes",
+    "d-close": "(d) new connection per request (`Connection: close`), 13 bytes",
+    "e-filters": "(e) filter chain (request_id, headers, cors, rate_limit, auth_jwt HS256); every target gets the same Origin and Bearer headers",
+}
+nginx_name = {"a-small": "nginx", "b-16k": "nginx", "c-tls": "tls-nginx", "d-close": "nginx", "e-filters": "nginx"}
+haproxy_name = {"a-small": "haproxy", "b-16k": "haproxy", "c-tls": "tls-haproxy", "d-close": "haproxy", "e-filters": None}
+for case in ["a-small", "b-16k", "c-tls", "d-close", "e-filters"]:
+    out.append("## " + labels[case] + "\n")
+    out.append("| target | conns | requests/s | p50 | p99 | p99.9 | rps vs nginx | p99 vs nginx | rps vs HAProxy | peak RSS KiB | errors |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        if r[0] != case:
+            continue
+        if r[3] != "ok":
+            out.append("| %s | %s | skipped | | | | | | | | |" % (r[1], r[2]))
+            continue
+        conns = r[2]
+        # 2-worker targets run at 256 only; compare them with the 1-worker nginx at 256.
+        n = ok.get((case, nginx_name[case], conns))
+        h = ok.get((case, haproxy_name[case], conns)) if haproxy_name[case] else None
+        rps = num(r[4])
+        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            r[1], conns, r[4], r[5], r[6], r[7],
+            ratio(rps, num(n[4])) if n else "-",
+            ratio(num(r[6]), num(n[6])) if n else "-",
+            ratio(rps, num(h[4])) if h else "-", r[8], r[9]))
+    if case == "a-small":
+        d = ok.get(("a-small", "direct", "256"))
+        g = ok.get(("a-small", "gateway", "256"))
+        if d and g:
+            out.append("\nGateway (1 worker) at 256 connections: %s of direct-to-upstream requests/s."
+                       % ratio(num(g[4]), num(d[4])))
+    out.append("")
+out.append("## Latency at a fixed rate\n")
+out.append("`hey -z %ss -c 64 -q R/64` with R = %s requests/s (half of nginx's requests/s in (a) at"
+           " 256 connections); keep-alive, 13 bytes. \"added\" is the proxy's percentile minus"
+           " direct's. hey's own latency (Go client on one CPU) is in every figure." % (duration, rate))
+out.append("")
+out.append("| target | achieved req/s | p50 | p99 | p99.9 | added p50 | added p99 | added p99.9 | errors |")
+out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+d = ok.get(("rate", "direct", "64"))
+for r in rows:
+    if r[0] != "rate":
+        continue
+    if r[3] != "ok":
+        out.append("| %s | skipped | | | | | | | |" % r[1]); continue
+    add = ["-"] * 3
+    if d and r[1] != "direct":
+        add = ["%.3f" % (num(r[5 + i]) - num(d[5 + i])) if num(r[5 + i]) is not None and num(d[5 + i]) is not None else "-" for i in range(3)]
+    out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (r[1], r[4], r[5], r[6], r[7], add[0], add[1], add[2], r[9]))
+out.append("")
+out.append("Raw: `bench/results/all-*.tsv` (not committed). Targets of issue 8: ≥ 1.2× nginx's"
+           " requests/s and ≤ 0.8× its p99 on (a) and (b); ≥ nginx on (c) and (d); ≥ 85 % of"
+           " direct on (a).")
+open(md, "w").write("\n".join(out) + "\n")
+PY
+log "wrote ${RESULTS_MD#"$ROOT"/}"
+cat "$RESULTS_MD"
