@@ -1,5 +1,6 @@
 #include "filters/trace/trace.h"
 
+#include <cstring>
 #include <random>
 
 #include "gateway/http/parser.h"
@@ -44,6 +45,9 @@ class Trace final : public filter::Filter {
     bool single = ctx.request_headers.dropsOriginal(kTraceParent) || ctx.request.head == nullptr ||
                   ctx.request.head->count(kTraceParent) <= 1;
     if (found && single && parseTraceParent(incoming, trace)) {
+      char* caller = static_cast<char*>(ctx.arena().allocate(sizeof trace.parent_id, 1));
+      std::memcpy(caller, trace.parent_id, sizeof trace.parent_id);
+      ctx.parent_span_id = std::string_view(caller, sizeof trace.parent_id);
       randomHex(trace.parent_id, sizeof trace.parent_id);  // our hop: a child span
     } else {
       randomHex(trace.trace_id, sizeof trace.trace_id);
@@ -54,7 +58,8 @@ class Trace final : public filter::Filter {
     }
     char* out = static_cast<char*>(ctx.arena().allocate(kTraceParentLength, 1));
     formatTraceParent(trace, out);
-    ctx.request_headers.set(kTraceParent, std::string_view(out, kTraceParentLength));
+    ctx.traceparent = std::string_view(out, kTraceParentLength);
+    ctx.request_headers.set(kTraceParent, ctx.traceparent);
     return filter::Status::Continue;
   }
 

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -36,14 +38,25 @@ constexpr std::string_view kFieldNames[] = {"time",
                                             "host",
                                             "trace_id"};
 
-// ,"name": for each field, ready to append.
-const std::vector<std::string>& jsonKeys() {
-  static const std::vector<std::string> kKeys = [] {
-    std::vector<std::string> keys;
-    for (std::string_view name : kFieldNames) keys.push_back(",\"" + std::string(name) + "\":");
+// ,"name": for each field, ready to copy: padded to 32 bytes so that a key is written
+// with one fixed-size copy (the line's reserved space covers the padding).
+struct JsonKey {
+  char text[32] = {};
+  uint8_t size = 0;
+};
+constexpr size_t kFieldCount = sizeof kFieldNames / sizeof kFieldNames[0];
+
+const JsonKey* jsonKeys() {
+  static const auto kKeys = [] {
+    std::array<JsonKey, kFieldCount> keys{};
+    for (size_t i = 0; i < kFieldCount; ++i) {
+      std::string key = ",\"" + std::string(kFieldNames[i]) + "\":";
+      std::memcpy(keys[i].text, key.data(), key.size());
+      keys[i].size = static_cast<uint8_t>(key.size());
+    }
     return keys;
   }();
-  return kKeys;
+  return kKeys.data();
 }
 
 // The wall-clock second formatted both ways, cached per thread (one worker per thread):
@@ -100,42 +113,22 @@ void appendClfToken(std::string& out, std::string_view s) {
   for (char c : s) out += static_cast<unsigned char>(c) <= 0x20 ? '_' : c;
 }
 
-// The value of a string field ("" for the others).
-std::string_view stringField(const AccessLogEntry& e, AccessLogField field) {
-  switch (field) {
-    case AccessLogField::RequestId:
-      return e.request_id;
-    case AccessLogField::Client:
-      return e.client;
-    case AccessLogField::Method:
-      return e.method;
-    case AccessLogField::Path:
-      return e.path;
-    case AccessLogField::Protocol:
-      return e.protocol;
-    case AccessLogField::Route:
-      return e.route;
-    case AccessLogField::Service:
-      return e.service;
-    case AccessLogField::Pool:
-      return e.pool;
-    case AccessLogField::Endpoint:
-      return e.endpoint;
-    case AccessLogField::TlsVersion:
-      return e.tls_version;
-    case AccessLogField::Sni:
-      return e.sni;
-    case AccessLogField::UserAgent:
-      return e.user_agent;
-    case AccessLogField::Referer:
-      return e.referer;
-    case AccessLogField::Host:
-      return e.host;
-    case AccessLogField::TraceId:
-      return e.trace_id;
-    default:
-      return {};
-  }
+uint64_t load64(const char* p) {
+  uint64_t x;
+  std::memcpy(&x, p, 8);
+  return x;
+}
+
+// Non-zero when one of the 8 bytes of `x` is below 0x20, '"' or '\\' (it may also flag
+// a byte above one that is, which only sends the string to the exact path).
+uint64_t needsEscape(uint64_t x) {
+  constexpr uint64_t kOnes = 0x0101010101010101ull;
+  constexpr uint64_t kHigh = 0x8080808080808080ull;
+  uint64_t quote = x ^ (kOnes * '"');
+  uint64_t backslash = x ^ (kOnes * '\\');
+  return (((x - kOnes * 0x20) & ~x) | ((quote - kOnes) & ~quote) |
+          ((backslash - kOnes) & ~backslash)) &
+         kHigh;
 }
 
 // Writes into memory reserved beforehand (no capacity check per byte).
@@ -148,6 +141,11 @@ class LineWriter {
     std::memcpy(p_, s.data(), s.size());
     p_ += s.size();
   }
+  // `size` bytes of a 24-byte array, copied whole (the reserved space covers it).
+  void putFixed(const char (&text)[24], size_t size) {
+    std::memcpy(p_, text, sizeof text);
+    p_ += size;
+  }
   void putUint(uint64_t v) { p_ = std::to_chars(p_, p_ + 20, v).ptr; }
   // Microseconds as milliseconds with three decimals: 1234 -> "1.234".
   void putMs(uint64_t us) {
@@ -158,34 +156,75 @@ class LineWriter {
     p_[3] = static_cast<char>('0' + us % 10);
     p_ += 4;
   }
-  // A JSON string (at most 6 bytes out per byte in). Eight bytes at a time while none
-  // of them needs an escape (a control byte, '"' or '\\'), which is the usual case.
+  // 32 bytes from `from` (the padded key), advancing by `size`.
+  void putKey(const JsonKey& key) {
+    std::memcpy(p_, key.text, sizeof key.text);
+    p_ += key.size;
+  }
+  // A JSON string (at most 6 bytes out per byte in). The usual string needs no escape:
+  // it is read as whole 8-byte words (a short one as two overlapping halves, or its
+  // first, middle and last byte), checked for a byte that needs one (a control byte,
+  // '"' or '\\') with a few word operations, and copied the same way. Only a string
+  // with such a byte takes the byte-by-byte path.
   void putJson(std::string_view s) {
-    static const char kHex[] = "0123456789abcdef";
-    constexpr uint64_t kOnes = 0x0101010101010101ull;
-    constexpr uint64_t kHigh = 0x8080808080808080ull;
-    *p_++ = '"';
     const char* in = s.data();
-    const char* end = in + s.size();
-    while (end - in >= 8) {
-      uint64_t x;
-      std::memcpy(&x, in, 8);
-      uint64_t quote = x ^ (kOnes * '"');
-      uint64_t backslash = x ^ (kOnes * '\\');
-      uint64_t special = ((x - kOnes * 0x20) & ~x) | ((quote - kOnes) & ~quote) |
-                         ((backslash - kOnes) & ~backslash);
-      if ((special & kHigh) != 0) break;
-      std::memcpy(p_, in, 8);
-      p_ += 8;
-      in += 8;
+    size_t n = s.size();
+    *p_++ = '"';
+    if (n >= 8) {
+      // Copied while checked; a string that needs an escape is written again.
+      uint64_t special = 0;
+      for (size_t i = 0; i + 8 <= n; i += 8) {
+        uint64_t word = load64(in + i);
+        special |= needsEscape(word);
+        std::memcpy(p_ + i, &word, 8);
+      }
+      uint64_t last = load64(in + n - 8);
+      special |= needsEscape(last);
+      std::memcpy(p_ + n - 8, &last, 8);
+      if (special == 0) {
+        p_ += n;
+      } else {
+        putEscaped(s);
+      }
+    } else if (n >= 4) {
+      uint32_t lo, hi;
+      std::memcpy(&lo, in, 4);
+      std::memcpy(&hi, in + n - 4, 4);
+      if (needsEscape(lo | static_cast<uint64_t>(hi) << 32) == 0) {
+        std::memcpy(p_, &lo, 4);
+        std::memcpy(p_ + n - 4, &hi, 4);
+        p_ += n;
+      } else {
+        putEscaped(s);
+      }
+    } else if (n > 0) {
+      auto a = static_cast<unsigned char>(in[0]);
+      auto b = static_cast<unsigned char>(in[n / 2]);
+      auto c = static_cast<unsigned char>(in[n - 1]);
+      // The other five bytes are 'a', which needs no escape.
+      uint64_t word = 0x6161616161000000ull | a | b << 8 | c << 16;
+      if (needsEscape(word) == 0) {
+        p_[0] = static_cast<char>(a);
+        p_[n / 2] = static_cast<char>(b);
+        p_[n - 1] = static_cast<char>(c);
+        p_ += n;
+      } else {
+        putEscaped(s);
+      }
     }
-    for (; in < end; ++in) {
-      auto u = static_cast<unsigned char>(*in);
+    *p_++ = '"';
+  }
+
+  // Byte by byte, escaping what must be: runs of plain bytes are copied as they come.
+  void putEscaped(std::string_view s) {
+    static const char kHex[] = "0123456789abcdef";
+    for (char ch : s) {
+      auto u = static_cast<unsigned char>(ch);
       if (u >= 0x20 && u != '"' && u != '\\') {
-        *p_++ = static_cast<char>(u);
+        *p_++ = ch;
       } else if (u == '"' || u == '\\') {
         p_[0] = '\\';
-        p_[1] = static_cast<char>(u);
+        p_[1] = ch;
         p_ += 2;
       } else {
         const char escape[6] = {'\\', 'u', '0', '0', kHex[u >> 4], kHex[u & 15]};
@@ -193,35 +232,48 @@ class LineWriter {
         p_ += 6;
       }
     }
-    *p_++ = '"';
   }
 
  private:
   char* p_;
 };
 
-void formatJson(const AccessLogSettings& settings, const AccessLogEntry& e, const timespec& now,
-                std::string& out) {
-  const std::vector<std::string>& keys = jsonKeys();
-  // The most this line can take: each string escaped at 6 bytes per byte, 64 bytes for
-  // each key with its number (or the time), and the braces. Counted per listed field, so
-  // the bound holds whatever the list holds.
-  size_t bound = 4;
-  for (AccessLogField field : settings.fields) bound += 64 + 6 * stringField(e, field).size();
-  size_t before = out.size();
-  out.resize(before + bound);
-  LineWriter w(out.data() + before);
-  w.put('{');
-  bool first = true;
+// The most a JSON line can take: 64 bytes for each listed field's key with its number
+// (or the time), every string escaped at 6 bytes per byte (counted even when not listed,
+// which is cheaper than finding out), and the braces.
+size_t jsonBound(const AccessLogSettings& settings, const AccessLogEntry& e) {
+  size_t strings = e.request_id.size() + e.client.size() + e.method.size() + e.path.size() +
+                   e.protocol.size() + e.route.size() + e.service.size() + e.pool.size() +
+                   e.endpoint.size() + e.tls_version.size() + e.sni.size() + e.user_agent.size() +
+                   e.referer.size() + e.host.size() + e.trace_id.size();
+  // A field listed twice (the config refuses it, the API does not) writes its string
+  // twice: then count every string as often as there are fields.
+  uint32_t seen = 0;
+  size_t repeat = 1;
   for (AccessLogField field : settings.fields) {
-    std::string_view key = keys[static_cast<size_t>(field)];  // ,"name":
-    w.put(first ? key.substr(1) : key);
-    first = false;
+    uint32_t bit = 1u << static_cast<unsigned>(field);
+    if ((seen & bit) != 0) {
+      repeat = settings.fields.size();
+      break;
+    }
+    seen |= bit;
+  }
+  return 4 + 64 * settings.fields.size() + 6 * strings * repeat;
+}
+
+// Writes the line at `p` (jsonBound bytes reserved) and returns its end.
+char* writeJson(const AccessLogSettings& settings, const AccessLogEntry& e, const timespec& now,
+                char* p) {
+  const JsonKey* keys = jsonKeys();
+  LineWriter w(p);
+  if (settings.fields.empty()) w.put('{');
+  for (AccessLogField field : settings.fields) {
+    w.putKey(keys[static_cast<size_t>(field)]);  // ,"name":
     switch (field) {
       case AccessLogField::Time: {
         const TimeCache& t = timeFor(now.tv_sec);
         w.put('"');
-        w.put(std::string_view(t.iso, t.iso_len));
+        w.putFixed(t.iso, t.iso_len);
         char ms[6] = {'.',
                       static_cast<char>('0' + now.tv_nsec / 100'000'000 % 10),
                       static_cast<char>('0' + now.tv_nsec / 10'000'000 % 10),
@@ -298,7 +350,16 @@ void formatJson(const AccessLogSettings& settings, const AccessLogEntry& e, cons
     }
   }
   w.put("}\n");
-  out.resize(static_cast<size_t>(w.end() - out.data()));
+  *p = '{';  // over the first key's comma
+  return w.end();
+}
+
+void formatJson(const AccessLogSettings& settings, const AccessLogEntry& e, const timespec& now,
+                std::string& out) {
+  size_t before = out.size();
+  out.resize(before + jsonBound(settings, e));
+  char* end = writeJson(settings, e, now, out.data() + before);
+  out.resize(static_cast<size_t>(end - out.data()));
 }
 
 // host ident authuser [date] "request" status bytes ["referer" "user-agent"]
@@ -379,9 +440,28 @@ void formatAccessLog(const AccessLogSettings& settings, const AccessLogEntry& en
 
 // ---------------------------------------------------------------- the writer
 
+char* LogBuffer::reserve(size_t bytes) {
+  if (capacity_ - size_ < bytes) {
+    size_t capacity = std::max(capacity_ * 2, size_ + bytes);
+    capacity = std::max<size_t>(capacity, 4096);
+    auto bigger = std::make_unique<char[]>(capacity);
+    if (size_ > 0) std::memcpy(bigger.get(), data_.get(), size_);
+    data_ = std::move(bigger);
+    capacity_ = capacity;
+  }
+  return data_.get() + size_;
+}
+
+void LogBuffer::append(std::string_view bytes) {
+  char* at = reserve(bytes.size());
+  std::memcpy(at, bytes.data(), bytes.size());
+  commit(at + bytes.size());
+}
+
 AccessLogWriter::~AccessLogWriter() {
   switchFdIfReady();
-  std::string rest = inflight_.substr(inflight_done_) + pending_;
+  std::string rest(inflight_.data() + inflight_done_, inflight_.size() - inflight_done_);
+  rest.append(pending_.data(), pending_.size());
   size_t done = 0;
   while (fd_ >= 0 && done < rest.size()) {
     ssize_t n = ::write(fd_, rest.data() + done, rest.size() - done);
@@ -468,9 +548,16 @@ void AccessLogWriter::append(const AccessLogSettings& settings, const AccessLogE
   timespec now;
   clock_gettime(CLOCK_REALTIME_COARSE, &now);
   size_t before = pending_.size();
-  formatAccessLog(settings, entry, now, pending_);
+  if (settings.format == AccessLogFormat::Json) {
+    char* at = pending_.reserve(jsonBound(settings, entry));
+    pending_.commit(writeJson(settings, entry, now, at));
+  } else {
+    scratch_.clear();
+    formatAccessLog(settings, entry, now, scratch_);
+    pending_.append(scratch_);
+  }
   if (pending_.size() + inflight_.size() > settings.buffer_bytes) {
-    pending_.resize(before);  // the disk does not keep up: drop rather than grow
+    pending_.commit(pending_.data() + before);  // the disk does not keep up: drop, not grow
     counters_.dropped.add();
     return;
   }
