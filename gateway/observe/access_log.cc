@@ -3,6 +3,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <algorithm>
 #include <array>
 #include <cerrno>
@@ -113,22 +117,51 @@ void appendClfToken(std::string& out, std::string_view s) {
   for (char c : s) out += static_cast<unsigned char>(c) <= 0x20 ? '_' : c;
 }
 
-uint64_t load64(const char* p) {
-  uint64_t x;
-  std::memcpy(&x, p, 8);
-  return x;
+// Copies n > 0 bytes with a few fixed-size moves (overlapping ones for the tail) rather
+// than a call to memcpy: the strings of a log line are short.
+[[gnu::always_inline]] inline void copyExact(char* to, const char* from, size_t n) {
+  if (n >= 16) {
+    for (size_t i = 0; i + 16 <= n; i += 16) std::memcpy(to + i, from + i, 16);
+    std::memcpy(to + n - 16, from + n - 16, 16);
+  } else if (n >= 8) {
+    std::memcpy(to, from, 8);
+    std::memcpy(to + n - 8, from + n - 8, 8);
+  } else if (n >= 4) {
+    std::memcpy(to, from, 4);
+    std::memcpy(to + n - 4, from + n - 4, 4);
+  } else {
+    to[0] = from[0];
+    to[n / 2] = from[n / 2];
+    to[n - 1] = from[n - 1];
+  }
 }
 
-// Non-zero when one of the 8 bytes of `x` is below 0x20, '"' or '\\' (it may also flag
-// a byte above one that is, which only sends the string to the exact path).
-uint64_t needsEscape(uint64_t x) {
-  constexpr uint64_t kOnes = 0x0101010101010101ull;
-  constexpr uint64_t kHigh = 0x8080808080808080ull;
-  uint64_t quote = x ^ (kOnes * '"');
-  uint64_t backslash = x ^ (kOnes * '\\');
-  return (((x - kOnes * 0x20) & ~x) | ((quote - kOnes) & ~quote) |
-          ((backslash - kOnes) & ~backslash)) &
-         kHigh;
+// Whether one of the n bytes at `p` needs a JSON escape. Reads up to 15 bytes past them,
+// which must be readable (the line's reserved space).
+[[gnu::always_inline]] inline bool needsEscape(const char* p, size_t n) {
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  const __m128i control = _mm_set1_epi8(0x1f);
+  auto mask = [&](const char* at) {
+    __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(at));
+    __m128i bad = _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, backslash));
+    // x <= 0x1f (unsigned) exactly when max(x, 0x1f) == 0x1f.
+    bad = _mm_or_si128(bad, _mm_cmpeq_epi8(_mm_max_epu8(x, control), control));
+    return static_cast<unsigned>(_mm_movemask_epi8(bad));
+  };
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    if (mask(p + i) != 0) return true;
+  }
+  return i < n && (mask(p + i) & ((1u << (n - i)) - 1)) != 0;
+#else
+  for (size_t i = 0; i < n; ++i) {
+    auto u = static_cast<unsigned char>(p[i]);
+    if (u < 0x20 || u == '"' || u == '\\') return true;
+  }
+  return false;
+#endif
 }
 
 // Writes into memory reserved beforehand (no capacity check per byte).
@@ -161,55 +194,20 @@ class LineWriter {
     std::memcpy(p_, key.text, sizeof key.text);
     p_ += key.size;
   }
-  // A JSON string (at most 6 bytes out per byte in). The usual string needs no escape:
-  // it is read as whole 8-byte words (a short one as two overlapping halves, or its
-  // first, middle and last byte), checked for a byte that needs one (a control byte,
-  // '"' or '\\') with a few word operations, and copied the same way. Only a string
-  // with such a byte takes the byte-by-byte path.
-  void putJson(std::string_view s) {
-    const char* in = s.data();
+  // A JSON string (at most 6 bytes out per byte in). The usual string needs no escape,
+  // so it is copied as it is (in whole words, never reading past its end) and then the
+  // copy is checked 16 bytes at a time (SSE2, reading the line's reserved space past it);
+  // only a string with a byte that needs an escape (a control byte, '"' or '\\') is
+  // written again, byte by byte.
+  [[gnu::always_inline]] void putJson(std::string_view s) {
     size_t n = s.size();
     *p_++ = '"';
-    if (n >= 8) {
-      // Copied while checked; a string that needs an escape is written again.
-      uint64_t special = 0;
-      for (size_t i = 0; i + 8 <= n; i += 8) {
-        uint64_t word = load64(in + i);
-        special |= needsEscape(word);
-        std::memcpy(p_ + i, &word, 8);
-      }
-      uint64_t last = load64(in + n - 8);
-      special |= needsEscape(last);
-      std::memcpy(p_ + n - 8, &last, 8);
-      if (special == 0) {
-        p_ += n;
-      } else {
+    if (n != 0) {
+      copyExact(p_, s.data(), n);
+      if (needsEscape(p_, n)) {
         putEscaped(s);
-      }
-    } else if (n >= 4) {
-      uint32_t lo, hi;
-      std::memcpy(&lo, in, 4);
-      std::memcpy(&hi, in + n - 4, 4);
-      if (needsEscape(lo | static_cast<uint64_t>(hi) << 32) == 0) {
-        std::memcpy(p_, &lo, 4);
-        std::memcpy(p_ + n - 4, &hi, 4);
-        p_ += n;
       } else {
-        putEscaped(s);
-      }
-    } else if (n > 0) {
-      auto a = static_cast<unsigned char>(in[0]);
-      auto b = static_cast<unsigned char>(in[n / 2]);
-      auto c = static_cast<unsigned char>(in[n - 1]);
-      // The other five bytes are 'a', which needs no escape.
-      uint64_t word = 0x6161616161000000ull | a | b << 8 | c << 16;
-      if (needsEscape(word) == 0) {
-        p_[0] = static_cast<char>(a);
-        p_[n / 2] = static_cast<char>(b);
-        p_[n - 1] = static_cast<char>(c);
         p_ += n;
-      } else {
-        putEscaped(s);
       }
     }
     *p_++ = '"';
@@ -239,25 +237,26 @@ class LineWriter {
 };
 
 // The most a JSON line can take: 64 bytes for each listed field's key with its number
-// (or the time), every string escaped at 6 bytes per byte (counted even when not listed,
+// (or the time; this also leaves the 16 bytes that needsEscape may read past a string),
+// every string escaped at 6 bytes per byte (counted even when not listed,
 // which is cheaper than finding out), and the braces.
-size_t jsonBound(const AccessLogSettings& settings, const AccessLogEntry& e) {
+// How often a string may be written: 1, or every field's count when one is listed twice
+// (the config refuses that, the API does not).
+size_t stringRepeat(const std::vector<AccessLogField>& fields) {
+  uint32_t seen = 0;
+  for (AccessLogField field : fields) {
+    uint32_t bit = 1u << static_cast<unsigned>(field);
+    if ((seen & bit) != 0) return fields.size();
+    seen |= bit;
+  }
+  return 1;
+}
+
+size_t jsonBound(const AccessLogSettings& settings, const AccessLogEntry& e, size_t repeat) {
   size_t strings = e.request_id.size() + e.client.size() + e.method.size() + e.path.size() +
                    e.protocol.size() + e.route.size() + e.service.size() + e.pool.size() +
                    e.endpoint.size() + e.tls_version.size() + e.sni.size() + e.user_agent.size() +
                    e.referer.size() + e.host.size() + e.trace_id.size();
-  // A field listed twice (the config refuses it, the API does not) writes its string
-  // twice: then count every string as often as there are fields.
-  uint32_t seen = 0;
-  size_t repeat = 1;
-  for (AccessLogField field : settings.fields) {
-    uint32_t bit = 1u << static_cast<unsigned>(field);
-    if ((seen & bit) != 0) {
-      repeat = settings.fields.size();
-      break;
-    }
-    seen |= bit;
-  }
   return 4 + 64 * settings.fields.size() + 6 * strings * repeat;
 }
 
@@ -357,7 +356,7 @@ char* writeJson(const AccessLogSettings& settings, const AccessLogEntry& e, cons
 void formatJson(const AccessLogSettings& settings, const AccessLogEntry& e, const timespec& now,
                 std::string& out) {
   size_t before = out.size();
-  out.resize(before + jsonBound(settings, e));
+  out.resize(before + jsonBound(settings, e, stringRepeat(settings.fields)));
   char* end = writeJson(settings, e, now, out.data() + before);
   out.resize(static_cast<size_t>(end - out.data()));
 }
@@ -549,7 +548,11 @@ void AccessLogWriter::append(const AccessLogSettings& settings, const AccessLogE
   clock_gettime(CLOCK_REALTIME_COARSE, &now);
   size_t before = pending_.size();
   if (settings.format == AccessLogFormat::Json) {
-    char* at = pending_.reserve(jsonBound(settings, entry));
+    if (settings.fields != repeat_fields_) {  // a new field list: compared, not trusted
+      repeat_fields_ = settings.fields;
+      repeat_ = stringRepeat(repeat_fields_);
+    }
+    char* at = pending_.reserve(jsonBound(settings, entry, repeat_));
     pending_.commit(writeJson(settings, entry, now, at));
   } else {
     scratch_.clear();

@@ -154,7 +154,10 @@ class AccessLogWriter {
   int next_fd_ = -1;  // opened by reopen(), used once no write is in flight
   LogBuffer pending_;
   LogBuffer inflight_;
-  std::string scratch_;  // a Common/Combined line before it is copied in
+  std::string scratch_;
+  // The last field list seen and how often a string may appear in its lines.
+  std::vector<AccessLogField> repeat_fields_;
+  size_t repeat_ = 1;  // a Common/Combined line before it is copied in
   size_t inflight_done_ = 0;
   uv_fs_t write_req_{};
   uv_fs_t open_req_{};
