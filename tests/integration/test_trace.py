@@ -245,6 +245,37 @@ class TraceExport(GatewayTestCase):
         self.assertGreaterEqual(exported[""], want)
 
 
+class TraceExportReload(GatewayTestCase):
+
+    def test_a_reload_moves_the_export_to_the_new_endpoint(self):
+        app = self.upstream(EchoUpstream("app"))
+        first = self.upstream(Collector())
+        second = self.upstream(Collector())
+        routes = [{"name": "api", "match": {"path_prefix": "/"}, "service": "app",
+                   "filters": [{"type": "trace"}]}]
+        doc = config({"app": [app.address]}, routes=routes, admin="127.0.0.1:0")
+        doc["tracing"] = {"otlp_endpoint": first.address, "flush_interval": "20ms"}
+        gw = self.gateway(doc)
+        self.assertEqual(self.client(gw.addr).request("GET", "/one").status, 200)
+        self.assertEqual(first.wait_spans(1), 1)
+
+        doc["tracing"] = {"otlp_endpoint": second.address, "flush_interval": "20ms",
+                          "service_name": "renamed"}
+        tmp = gw.config_path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(harness.toml_dumps(doc))
+        os.rename(tmp, gw.config_path)
+        req = urllib.request.Request("http://%s:%d/config/reload" % gw.admin, method="POST",
+                                     data=b"")
+        with urllib.request.urlopen(req, timeout=IO_TIMEOUT) as r:
+            self.assertEqual(r.status, 200)
+        for path in ("/two", "/three"):
+            self.assertEqual(self.client(gw.addr).request("GET", path).status, 200)
+        self.assertEqual(second.wait_spans(2), 2)
+        self.assertEqual([s["service"] for s in second.spans()], ["renamed", "renamed"])
+        self.assertEqual(len(first.spans()), 1)
+
+
 def silent_collector(server, conn, r, index):
     """Accepts and reads, never answers."""
     while r.read_some():
