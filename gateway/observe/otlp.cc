@@ -53,34 +53,91 @@ constexpr std::string_view kPath = "/v1/traces";
 
 }  // namespace
 
+namespace {
+
+// Writes into space reserved beforehand: literals are fixed-size copies, not calls.
+class SpanWriter {
+ public:
+  explicit SpanWriter(char* p) : p_(p) {}
+  char* end() const { return p_; }
+  template <size_t N>
+  void lit(const char (&text)[N]) {
+    std::memcpy(p_, text, N - 1);
+    p_ += N - 1;
+  }
+  void raw(std::string_view s) {
+    std::memcpy(p_, s.data(), s.size());
+    p_ += s.size();
+  }
+  void uint(uint64_t v) { p_ = std::to_chars(p_, p_ + 20, v).ptr; }
+  void json(std::string_view s) {
+    static const char kHex[] = "0123456789abcdef";
+    *p_++ = '"';
+    for (char ch : s) {
+      auto u = static_cast<unsigned char>(ch);
+      if (u >= 0x20 && u != '"' && u != '\\') {
+        *p_++ = ch;
+      } else if (u == '"' || u == '\\') {
+        p_[0] = '\\';
+        p_[1] = ch;
+        p_ += 2;
+      } else {
+        const char escape[6] = {'\\', 'u', '0', '0', kHex[u >> 4], kHex[u & 15]};
+        std::memcpy(p_, escape, 6);
+        p_ += 6;
+      }
+    }
+    *p_++ = '"';
+  }
+
+ private:
+  char* p_;
+};
+
+}  // namespace
+
 void appendOtlpSpan(const SpanRecord& span, std::string& out) {
-  out += "{\"traceId\":\"";
-  out += span.trace_id;
-  out += "\",\"spanId\":\"";
-  out += span.span_id;
+  // Fixed text and numbers take under 512 bytes; a string at most 6 bytes per byte.
+  size_t bound =
+      512 + span.trace_id.size() + span.span_id.size() + span.parent_span_id.size() +
+      6 * (span.name.size() + span.method.size() + span.path.size() + span.upstream.size());
+  size_t before = out.size();
+  out.resize(before + bound);
+  SpanWriter w(out.data() + before);
+  w.lit("{\"traceId\":\"");
+  w.raw(span.trace_id);
+  w.lit("\",\"spanId\":\"");
+  w.raw(span.span_id);
   if (!span.parent_span_id.empty()) {
-    out += "\",\"parentSpanId\":\"";
-    out += span.parent_span_id;
+    w.lit("\",\"parentSpanId\":\"");
+    w.raw(span.parent_span_id);
   }
-  out += "\",\"name\":";
-  appendJsonString(out, span.name);
-  out += ",\"kind\":2,\"startTimeUnixNano\":\"";
-  appendUint(out, span.start_unix_ns);
-  out += "\",\"endTimeUnixNano\":\"";
-  appendUint(out, span.end_unix_ns);
-  out += "\",\"attributes\":[";
-  appendStringAttribute(out, "http.request.method", span.method, true);
-  appendStringAttribute(out, "url.path", span.path);
+  w.lit("\",\"name\":");
+  w.json(span.name);
+  w.lit(",\"kind\":2,\"startTimeUnixNano\":\"");
+  w.uint(span.start_unix_ns);
+  w.lit("\",\"endTimeUnixNano\":\"");
+  w.uint(span.end_unix_ns);
+  w.lit("\",\"attributes\":[{\"key\":\"http.request.method\",\"value\":{\"stringValue\":");
+  w.json(span.method);
+  w.lit("}},{\"key\":\"url.path\",\"value\":{\"stringValue\":");
+  w.json(span.path);
+  w.lit("}}");
   if (span.status != 0) {
-    out += ",{\"key\":\"http.response.status_code\",\"value\":{\"intValue\":\"";
-    appendUint(out, static_cast<uint64_t>(span.status));
-    out += "\"}}";
+    w.lit(",{\"key\":\"http.response.status_code\",\"value\":{\"intValue\":\"");
+    w.uint(static_cast<uint64_t>(span.status));
+    w.lit("\"}}");
   }
-  if (!span.upstream.empty()) appendStringAttribute(out, "server.address", span.upstream);
-  out += ']';
+  if (!span.upstream.empty()) {
+    w.lit(",{\"key\":\"server.address\",\"value\":{\"stringValue\":");
+    w.json(span.upstream);
+    w.lit("}}");
+  }
+  w.lit("]");
   // Status ERROR (2) on a 5xx or no response at all; otherwise UNSET (the default).
-  if (span.status >= 500 || span.status == 0) out += ",\"status\":{\"code\":2}";
-  out += '}';
+  if (span.status >= 500 || span.status == 0) w.lit(",\"status\":{\"code\":2}");
+  w.lit("}");
+  out.resize(static_cast<size_t>(w.end() - out.data()));
 }
 
 void appendOtlpRequest(std::string_view service_name, std::string_view spans, std::string& out) {
@@ -279,16 +336,16 @@ void SpanExporter::flush() {
   // The spans without the leading comma of the first.
   std::string_view spans(queue_.data() + 1, spans_end - 1);
   body_.clear();
-  appendOtlpRequest(settings_.service_name, spans, body_);
+  appendOtlpRequest(settings_.service_name, "", body_);  // the envelope, to measure it
   c.request.clear();
   c.request += "POST ";
   c.request += kPath;
   c.request += " HTTP/1.1\r\nHost: ";
   c.request += settings_.otlp_endpoint;
   c.request += "\r\nContent-Type: application/json\r\nContent-Length: ";
-  appendUint(c.request, body_.size());
+  appendUint(c.request, body_.size() + spans.size());
   c.request += "\r\nUser-Agent: gateway\r\n\r\n";
-  c.request += body_;
+  appendOtlpRequest(settings_.service_name, spans, c.request);
   llhttp_settings_init(&c.parser_settings);
   c.parser_settings.on_message_complete = &Connection::onMessageComplete;
   llhttp_init(&c.parser, HTTP_RESPONSE, &c.parser_settings);
