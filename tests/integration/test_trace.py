@@ -241,8 +241,15 @@ class TraceExport(GatewayTestCase):
         with self.collector.cond:
             paths = {(p, t) for p, t, _ in self.collector.posts}
         self.assertEqual(paths, {("/v1/traces", "application/json")})
-        exported = metric_values(self.gw, "gateway_trace_spans_exported_total")
-        self.assertGreaterEqual(exported[""], want)
+        # The collector kept the last batch before it answered: the counter follows the
+        # answer, so poll it (with a deadline).
+        deadline = time.monotonic() + IO_TIMEOUT
+        while True:
+            exported = metric_values(self.gw, "gateway_trace_spans_exported_total")[""]
+            if exported >= want or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        self.assertGreaterEqual(exported, want)
 
 
 class TraceExportReload(GatewayTestCase):
