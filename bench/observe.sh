@@ -5,16 +5,21 @@
 #                no access log
 #   metrics      the default: per-route and per-pool counters and duration histograms
 #   metrics+log  metrics and a JSON access log (every field) to a file
+#   trace        metrics, the trace filter on the route (every request sampled) and OTLP
+#                span export ([tracing] otlp_endpoint) to the upstream nginx, which
+#                answers 200 to POST /v1/traces
+#   all          metrics, the JSON access log, the trace filter and OTLP export
 # Each variant runs ROUNDS times, interleaved (off, metrics, metrics+log, off, ...), so a
 # drift of the shared machine spreads over all of them; the table shows the median of
 # each and its ratio to `off`. Targets: metrics >= 0.97, metrics+log >= 0.90.
+# --variants "off all" runs only those.
 #
 # --instructions: instead, user-space instructions per request of each variant, counted
 # by callgrind as the slope between a SHORT (default 3 s) and a LONG (default 9 s) wrk
 # run (as bench/instructions.sh does): a figure the machine's noise hardly moves.
 #
 # Usage: bench/observe.sh [--quick] [--rounds N] [--duration SECONDS] [--warmup SECONDS]
-#                         [--instructions] [--no-setup] [--no-build]
+#                         [--instructions] [--variants "V..."] [--no-setup] [--no-build]
 # Environment as bench/run.sh (DURATION WARMUP CONNECTIONS WRK_THREADS BENCH_PORT_BASE ...).
 set -euo pipefail
 
@@ -39,6 +44,7 @@ LONG="${LONG:-9}"
 DO_SETUP=1
 DO_BUILD=1
 INSTRUCTIONS=0
+VARIANT_LIST="off metrics metrics+log trace all"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) DURATION=3; WARMUP=0; ROUNDS=1 ;;
@@ -46,9 +52,10 @@ while [ $# -gt 0 ]; do
     --duration) DURATION="${2:?}"; shift ;;
     --warmup) WARMUP="${2:?}"; shift ;;
     --instructions) INSTRUCTIONS=1 ;;
+    --variants) VARIANT_LIST="${2:?}"; shift ;;
     --no-setup) DO_SETUP=0 ;;
     --no-build) DO_BUILD=0 ;;
-    -h | --help) sed -n 2,19p "$0"; exit 0 ;;
+    -h | --help) sed -n 2,25p "$0"; exit 0 ;;
     *) echo "observe.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
   shift
@@ -74,20 +81,25 @@ gateway_config() {  # gateway_config FILE VARIANT
       echo '[metrics]'
       echo 'enabled = false'
     fi
-    if [ "$2" = metrics+log ]; then
+    if [ "$2" = metrics+log ] || [ "$2" = all ]; then
       echo '[access_log]'
       echo "path = \"$TMP/access.log\""
+    fi
+    if [ "$2" = trace ] || [ "$2" = all ]; then
+      echo '[tracing]'
+      echo "otlp_endpoint = \"127.0.0.1:$UPSTREAM_PORT\""
     fi
     echo '[[listeners]]'
     echo "listen = \"127.0.0.1:$GATEWAY_PORT\""
     echo '[[routes]]'
     echo 'name = "api"'
     echo 'service = "up"'
+    if [ "$2" = trace ] || [ "$2" = all ]; then echo 'filters = [{ type = "trace" }]'; fi
     echo '[services.up]'
     echo "pools.main.endpoints = [\"127.0.0.1:$UPSTREAM_PORT\"]"
   } >"$1"
 }
-VARIANTS=(off metrics metrics+log)
+read -r -a VARIANTS <<<"$VARIANT_LIST"
 for v in "${VARIANTS[@]}"; do gateway_config "$TMP/$v.toml" "$v"; done
 
 if [ "$INSTRUCTIONS" = 1 ]; then
@@ -151,9 +163,9 @@ for round in $(seq 1 "$ROUNDS"); do
     wait_ready "gateway-$v" "$pid" 15 || die "gateway ($v) did not start"
     measure "$v" "$round"
     stop_pid "$pid"
-    if [ "$v" = metrics+log ]; then
+    if [ -f "$TMP/access.log" ]; then
       lines="$(wc -l <"$TMP/access.log")"
-      log "metrics+log: $lines access log lines"
+      log "$v: $lines access log lines"
       rm -f "$TMP/access.log"
     fi
   done

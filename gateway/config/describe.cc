@@ -158,7 +158,7 @@ std::string effectiveConfigJson(const Snapshot& snapshot) {
 ConfigDiff diffSnapshots(const Snapshot& running, const Snapshot& next) {
   ConfigDiff diff;
   for (const char* key :
-       {"workers", "admin", "log", "access_log", "metrics", "limits", "forwarding"}) {
+       {"workers", "admin", "log", "access_log", "metrics", "tracing", "limits", "forwarding"}) {
     const toml::node* x = running.document ? running.document->table.get(key) : nullptr;
     const toml::node* y = next.document ? next.document->table.get(key) : nullptr;
     if (render(x) == render(y)) continue;

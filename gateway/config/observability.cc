@@ -1,5 +1,6 @@
-// [access_log] and [metrics].
+// [access_log], [metrics] and [tracing].
 #include "gateway/config/sections.h"
+#include "gateway/net/address.h"
 
 namespace gw::config::detail {
 namespace {
@@ -78,11 +79,46 @@ void readMetrics(TableReader& root, Metrics& out) {
   metrics.getBool("enabled", out.enabled);
 }
 
+void readTracing(TableReader& root, observe::TracingSettings& out) {
+  const toml::table* table = root.getTable("tracing");
+  if (table == nullptr) return;
+  TableReader tracing(root.diag(), *table, "in [tracing]",
+                      {"otlp_endpoint", "service_name", "max_queue", "batch_size", "flush_interval",
+                       "export_timeout"});
+  std::string endpoint;
+  if (tracing.getString("otlp_endpoint", endpoint) && !endpoint.empty()) {
+    std::optional<net::SocketAddress> address = net::parseSocketAddress(endpoint);
+    if (!address) {
+      tracing.diag().error(*tracing.find("otlp_endpoint"),
+                           "\"otlp_endpoint\" must be an IP address and port like "
+                           "\"127.0.0.1:4318\" (got " +
+                               quoted(endpoint) + "); names are not resolved on a worker");
+    } else {
+      out.otlp_endpoint = endpoint;
+      out.address = address->storage;
+    }
+  }
+  if (tracing.getString("service_name", out.service_name) && out.service_name.empty()) {
+    tracing.diag().error(*tracing.find("service_name"), "\"service_name\" must not be empty");
+  }
+  tracing.getUint32("max_queue", 1, 1u << 20, out.max_queue);
+  tracing.getUint32("batch_size", 1, 1u << 16, out.batch_size);
+  tracing.getDuration("flush_interval", 1, out.flush_interval_ms);
+  tracing.getDuration("export_timeout", 1, out.export_timeout_ms);
+  if (out.batch_size > out.max_queue && tracing.find("batch_size") != nullptr) {
+    tracing.diag().error(*tracing.find("batch_size"), "\"batch_size\" (" +
+                                                          std::to_string(out.batch_size) +
+                                                          ") must not exceed \"max_queue\" (" +
+                                                          std::to_string(out.max_queue) + ")");
+  }
+}
+
 }  // namespace
 
 void readObservability(TableReader& root, Snapshot& out) {
   readAccessLog(root, out.access_log);
   readMetrics(root, out.metrics);
+  readTracing(root, out.tracing);
 }
 
 }  // namespace gw::config::detail

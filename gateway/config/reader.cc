@@ -41,7 +41,7 @@ const char kTopLevel[] = "at the top level";
 
 const std::vector<std::string_view>& topLevelKeys() {
   static const std::vector<std::string_view> kKeys = {
-      "include", "workers",    "admin",     "log",    "access_log", "metrics",
+      "include", "workers",    "admin",     "log",    "access_log", "metrics", "tracing",
       "limits",  "forwarding", "listeners", "routes", "services",   "filters"};
   return kKeys;
 }

@@ -23,7 +23,7 @@ void readLimits(TableReader& table, Limits& out);
 
 // Grafts flags and environment variables into the merged TOML (overrides.cc).
 void applyOverrides(Diagnostics& diag, const Overrides& overrides, toml::table& root);
-// [access_log] and [metrics] (config/observability.cc).
+// [access_log], [metrics] and [tracing] (config/observability.cc).
 void readObservability(TableReader& root, Snapshot& out);
 
 // workers, [admin], [log], [limits], [forwarding].

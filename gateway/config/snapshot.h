@@ -18,6 +18,7 @@
 #include "gateway/filter/chain.h"
 #include "gateway/net/address.h"
 #include "gateway/observe/access_log.h"
+#include "gateway/observe/otlp.h"
 #include "gateway/route/route.h"
 #include "gateway/tls/context.h"
 
@@ -164,7 +165,8 @@ struct Snapshot {
   Log log;
   observe::AccessLogSettings access_log;  // [access_log]; off unless the table is present
   Metrics metrics;
-  Limits limits;  // the [limits] defaults (listeners hold their resolved copy)
+  observe::TracingSettings tracing;  // [tracing]: OTLP span export (off by default)
+  Limits limits;                     // the [limits] defaults (listeners hold their resolved copy)
   // [limits] shutdown_delay (process-wide, not per listener): after SIGTERM, how long the
   // gateway keeps serving with /ready at 503 before it stops accepting and drains.
   uint64_t shutdown_delay_ms = 0;

@@ -24,6 +24,8 @@ void Context::resume(Status status) {
 void Context::reset() {
   request = RequestInfo{};
   request_id = {};
+  traceparent = {};
+  parent_span_id = {};
   upstream_target = {};
   request_headers.clear();
   response_status = 0;

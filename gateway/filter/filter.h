@@ -85,6 +85,11 @@ class Context {
   RequestInfo request;
   // The request's id (set by the request_id filter); shown in local replies.
   std::string_view request_id;
+  // Set by the trace filter (in the arena): the traceparent sent upstream, whose parent
+  // id is this hop's span id, and the caller's span id ("" when the trace began here).
+  // The exchange exports the span from them (gateway/observe/otlp.h).
+  std::string_view traceparent;
+  std::string_view parent_span_id;
   // The path and query to send upstream (starts as the route's rewrite of the target).
   std::string_view upstream_target;
   HeaderEdits request_headers;

@@ -103,6 +103,7 @@ class Control {
   void appendFilterMetrics(observe::PrometheusWriter& out) const;
   void appendWorkerMetrics(observe::PrometheusWriter& out) const;
   void appendAccessLogMetrics(observe::PrometheusWriter& out) const;
+  void appendTraceExportMetrics(observe::PrometheusWriter& out) const;
   // --- TLS (control_tls.cc) ---
   // Appends ",\"tls_handshakes\":N,..." (the workers' TLS counters, summed).
   void appendTlsStats(std::string& out) const;

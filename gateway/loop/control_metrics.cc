@@ -442,6 +442,23 @@ void Control::appendAccessLogMetrics(PrometheusWriter& out) const {
               static_cast<double>(sum(&AccessLogCounters::buffered_bytes)));
 }
 
+void Control::appendTraceExportMetrics(PrometheusWriter& out) const {
+  using observe::TraceExportCounters;
+  auto sum = [&](Counter TraceExportCounters::*counter) {
+    return sumWorkers([&](const WorkerStats& w) { return (w.trace_export.*counter).get(); });
+  };
+  appendCounter(out, "gateway_trace_spans_exported_total", "Spans the OTLP collector accepted.",
+                sum(&TraceExportCounters::exported));
+  out.family("gateway_trace_spans_dropped_total", "counter",
+             "Spans not exported: the queue was full, or their batch failed.");
+  out.sample("gateway_trace_spans_dropped_total", {{"reason", "queue_full"}},
+             sum(&TraceExportCounters::dropped_queue_full));
+  out.sample("gateway_trace_spans_dropped_total", {{"reason", "export_failed"}},
+             sum(&TraceExportCounters::dropped_export_failed));
+  appendGauge(out, "gateway_trace_spans_queued", "Spans waiting for export (and in flight).",
+              static_cast<double>(sum(&TraceExportCounters::queued)));
+}
+
 std::string Control::metricsText() const {
   PrometheusWriter out;
   appendProcessMetrics(out);
@@ -455,6 +472,7 @@ std::string Control::metricsText() const {
   appendFilterMetrics(out);
   appendWorkerMetrics(out);
   appendAccessLogMetrics(out);
+  appendTraceExportMetrics(out);
   return out.take();
 }
 

@@ -124,6 +124,7 @@ void Worker::run() {
   // Everything that kept the loop alive is closed; close the loop's own handles and
   // what filters keep here (their handles never keep the loop alive on their own).
   proxy_->closeFilterResources();
+  proxy_->closeSpanExporter();
   ctx_->close();
   uv_run(&loop_, UV_RUN_DEFAULT);
   drain_timer_.reset();

@@ -3,6 +3,12 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -36,14 +42,25 @@ constexpr std::string_view kFieldNames[] = {"time",
                                             "host",
                                             "trace_id"};
 
-// ,"name": for each field, ready to append.
-const std::vector<std::string>& jsonKeys() {
-  static const std::vector<std::string> kKeys = [] {
-    std::vector<std::string> keys;
-    for (std::string_view name : kFieldNames) keys.push_back(",\"" + std::string(name) + "\":");
+// ,"name": for each field, ready to copy: padded to 32 bytes so that a key is written
+// with one fixed-size copy (the line's reserved space covers the padding).
+struct JsonKey {
+  char text[32] = {};
+  uint8_t size = 0;
+};
+constexpr size_t kFieldCount = sizeof kFieldNames / sizeof kFieldNames[0];
+
+const JsonKey* jsonKeys() {
+  static const auto kKeys = [] {
+    std::array<JsonKey, kFieldCount> keys{};
+    for (size_t i = 0; i < kFieldCount; ++i) {
+      std::string key = ",\"" + std::string(kFieldNames[i]) + "\":";
+      std::memcpy(keys[i].text, key.data(), key.size());
+      keys[i].size = static_cast<uint8_t>(key.size());
+    }
     return keys;
   }();
-  return kKeys;
+  return kKeys.data();
 }
 
 // The wall-clock second formatted both ways, cached per thread (one worker per thread):
@@ -100,42 +117,51 @@ void appendClfToken(std::string& out, std::string_view s) {
   for (char c : s) out += static_cast<unsigned char>(c) <= 0x20 ? '_' : c;
 }
 
-// The value of a string field ("" for the others).
-std::string_view stringField(const AccessLogEntry& e, AccessLogField field) {
-  switch (field) {
-    case AccessLogField::RequestId:
-      return e.request_id;
-    case AccessLogField::Client:
-      return e.client;
-    case AccessLogField::Method:
-      return e.method;
-    case AccessLogField::Path:
-      return e.path;
-    case AccessLogField::Protocol:
-      return e.protocol;
-    case AccessLogField::Route:
-      return e.route;
-    case AccessLogField::Service:
-      return e.service;
-    case AccessLogField::Pool:
-      return e.pool;
-    case AccessLogField::Endpoint:
-      return e.endpoint;
-    case AccessLogField::TlsVersion:
-      return e.tls_version;
-    case AccessLogField::Sni:
-      return e.sni;
-    case AccessLogField::UserAgent:
-      return e.user_agent;
-    case AccessLogField::Referer:
-      return e.referer;
-    case AccessLogField::Host:
-      return e.host;
-    case AccessLogField::TraceId:
-      return e.trace_id;
-    default:
-      return {};
+// Copies n > 0 bytes with a few fixed-size moves (overlapping ones for the tail) rather
+// than a call to memcpy: the strings of a log line are short.
+[[gnu::always_inline]] inline void copyExact(char* to, const char* from, size_t n) {
+  if (n >= 16) {
+    for (size_t i = 0; i + 16 <= n; i += 16) std::memcpy(to + i, from + i, 16);
+    std::memcpy(to + n - 16, from + n - 16, 16);
+  } else if (n >= 8) {
+    std::memcpy(to, from, 8);
+    std::memcpy(to + n - 8, from + n - 8, 8);
+  } else if (n >= 4) {
+    std::memcpy(to, from, 4);
+    std::memcpy(to + n - 4, from + n - 4, 4);
+  } else {
+    to[0] = from[0];
+    to[n / 2] = from[n / 2];
+    to[n - 1] = from[n - 1];
   }
+}
+
+// Whether one of the n bytes at `p` needs a JSON escape. Reads up to 15 bytes past them,
+// which must be readable (the line's reserved space).
+[[gnu::always_inline]] inline bool needsEscape(const char* p, size_t n) {
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  const __m128i control = _mm_set1_epi8(0x1f);
+  auto mask = [&](const char* at) {
+    __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(at));
+    __m128i bad = _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, backslash));
+    // x <= 0x1f (unsigned) exactly when max(x, 0x1f) == 0x1f.
+    bad = _mm_or_si128(bad, _mm_cmpeq_epi8(_mm_max_epu8(x, control), control));
+    return static_cast<unsigned>(_mm_movemask_epi8(bad));
+  };
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    if (mask(p + i) != 0) return true;
+  }
+  return i < n && (mask(p + i) & ((1u << (n - i)) - 1)) != 0;
+#else
+  for (size_t i = 0; i < n; ++i) {
+    auto u = static_cast<unsigned char>(p[i]);
+    if (u < 0x20 || u == '"' || u == '\\') return true;
+  }
+  return false;
+#endif
 }
 
 // Writes into memory reserved beforehand (no capacity check per byte).
@@ -148,6 +174,11 @@ class LineWriter {
     std::memcpy(p_, s.data(), s.size());
     p_ += s.size();
   }
+  // `size` bytes of a 24-byte array, copied whole (the reserved space covers it).
+  void putFixed(const char (&text)[24], size_t size) {
+    std::memcpy(p_, text, sizeof text);
+    p_ += size;
+  }
   void putUint(uint64_t v) { p_ = std::to_chars(p_, p_ + 20, v).ptr; }
   // Microseconds as milliseconds with three decimals: 1234 -> "1.234".
   void putMs(uint64_t us) {
@@ -158,34 +189,40 @@ class LineWriter {
     p_[3] = static_cast<char>('0' + us % 10);
     p_ += 4;
   }
-  // A JSON string (at most 6 bytes out per byte in). Eight bytes at a time while none
-  // of them needs an escape (a control byte, '"' or '\\'), which is the usual case.
-  void putJson(std::string_view s) {
-    static const char kHex[] = "0123456789abcdef";
-    constexpr uint64_t kOnes = 0x0101010101010101ull;
-    constexpr uint64_t kHigh = 0x8080808080808080ull;
+  // 32 bytes from `from` (the padded key), advancing by `size`.
+  void putKey(const JsonKey& key) {
+    std::memcpy(p_, key.text, sizeof key.text);
+    p_ += key.size;
+  }
+  // A JSON string (at most 6 bytes out per byte in). The usual string needs no escape,
+  // so it is copied as it is (in whole words, never reading past its end) and then the
+  // copy is checked 16 bytes at a time (SSE2, reading the line's reserved space past it);
+  // only a string with a byte that needs an escape (a control byte, '"' or '\\') is
+  // written again, byte by byte.
+  [[gnu::always_inline]] void putJson(std::string_view s) {
+    size_t n = s.size();
     *p_++ = '"';
-    const char* in = s.data();
-    const char* end = in + s.size();
-    while (end - in >= 8) {
-      uint64_t x;
-      std::memcpy(&x, in, 8);
-      uint64_t quote = x ^ (kOnes * '"');
-      uint64_t backslash = x ^ (kOnes * '\\');
-      uint64_t special = ((x - kOnes * 0x20) & ~x) | ((quote - kOnes) & ~quote) |
-                         ((backslash - kOnes) & ~backslash);
-      if ((special & kHigh) != 0) break;
-      std::memcpy(p_, in, 8);
-      p_ += 8;
-      in += 8;
+    if (n != 0) {
+      copyExact(p_, s.data(), n);
+      if (needsEscape(p_, n)) {
+        putEscaped(s);
+      } else {
+        p_ += n;
+      }
     }
-    for (; in < end; ++in) {
-      auto u = static_cast<unsigned char>(*in);
+    *p_++ = '"';
+  }
+
+  // Byte by byte, escaping what must be: runs of plain bytes are copied as they come.
+  void putEscaped(std::string_view s) {
+    static const char kHex[] = "0123456789abcdef";
+    for (char ch : s) {
+      auto u = static_cast<unsigned char>(ch);
       if (u >= 0x20 && u != '"' && u != '\\') {
-        *p_++ = static_cast<char>(u);
+        *p_++ = ch;
       } else if (u == '"' || u == '\\') {
         p_[0] = '\\';
-        p_[1] = static_cast<char>(u);
+        p_[1] = ch;
         p_ += 2;
       } else {
         const char escape[6] = {'\\', 'u', '0', '0', kHex[u >> 4], kHex[u & 15]};
@@ -193,35 +230,49 @@ class LineWriter {
         p_ += 6;
       }
     }
-    *p_++ = '"';
   }
 
  private:
   char* p_;
 };
 
-void formatJson(const AccessLogSettings& settings, const AccessLogEntry& e, const timespec& now,
-                std::string& out) {
-  const std::vector<std::string>& keys = jsonKeys();
-  // The most this line can take: each string escaped at 6 bytes per byte, 64 bytes for
-  // each key with its number (or the time), and the braces. Counted per listed field, so
-  // the bound holds whatever the list holds.
-  size_t bound = 4;
-  for (AccessLogField field : settings.fields) bound += 64 + 6 * stringField(e, field).size();
-  size_t before = out.size();
-  out.resize(before + bound);
-  LineWriter w(out.data() + before);
-  w.put('{');
-  bool first = true;
+// The most a JSON line can take: 64 bytes for each listed field's key with its number
+// (or the time; this also leaves the 16 bytes that needsEscape may read past a string),
+// every string escaped at 6 bytes per byte (counted even when not listed,
+// which is cheaper than finding out), and the braces.
+// How often a string may be written: 1, or every field's count when one is listed twice
+// (the config refuses that, the API does not).
+size_t stringRepeat(const std::vector<AccessLogField>& fields) {
+  uint32_t seen = 0;
+  for (AccessLogField field : fields) {
+    uint32_t bit = 1u << static_cast<unsigned>(field);
+    if ((seen & bit) != 0) return fields.size();
+    seen |= bit;
+  }
+  return 1;
+}
+
+size_t jsonBound(const AccessLogSettings& settings, const AccessLogEntry& e, size_t repeat) {
+  size_t strings = e.request_id.size() + e.client.size() + e.method.size() + e.path.size() +
+                   e.protocol.size() + e.route.size() + e.service.size() + e.pool.size() +
+                   e.endpoint.size() + e.tls_version.size() + e.sni.size() + e.user_agent.size() +
+                   e.referer.size() + e.host.size() + e.trace_id.size();
+  return 4 + 64 * settings.fields.size() + 6 * strings * repeat;
+}
+
+// Writes the line at `p` (jsonBound bytes reserved) and returns its end.
+char* writeJson(const AccessLogSettings& settings, const AccessLogEntry& e, const timespec& now,
+                char* p) {
+  const JsonKey* keys = jsonKeys();
+  LineWriter w(p);
+  if (settings.fields.empty()) w.put('{');
   for (AccessLogField field : settings.fields) {
-    std::string_view key = keys[static_cast<size_t>(field)];  // ,"name":
-    w.put(first ? key.substr(1) : key);
-    first = false;
+    w.putKey(keys[static_cast<size_t>(field)]);  // ,"name":
     switch (field) {
       case AccessLogField::Time: {
         const TimeCache& t = timeFor(now.tv_sec);
         w.put('"');
-        w.put(std::string_view(t.iso, t.iso_len));
+        w.putFixed(t.iso, t.iso_len);
         char ms[6] = {'.',
                       static_cast<char>('0' + now.tv_nsec / 100'000'000 % 10),
                       static_cast<char>('0' + now.tv_nsec / 10'000'000 % 10),
@@ -298,7 +349,16 @@ void formatJson(const AccessLogSettings& settings, const AccessLogEntry& e, cons
     }
   }
   w.put("}\n");
-  out.resize(static_cast<size_t>(w.end() - out.data()));
+  *p = '{';  // over the first key's comma
+  return w.end();
+}
+
+void formatJson(const AccessLogSettings& settings, const AccessLogEntry& e, const timespec& now,
+                std::string& out) {
+  size_t before = out.size();
+  out.resize(before + jsonBound(settings, e, stringRepeat(settings.fields)));
+  char* end = writeJson(settings, e, now, out.data() + before);
+  out.resize(static_cast<size_t>(end - out.data()));
 }
 
 // host ident authuser [date] "request" status bytes ["referer" "user-agent"]
@@ -379,9 +439,28 @@ void formatAccessLog(const AccessLogSettings& settings, const AccessLogEntry& en
 
 // ---------------------------------------------------------------- the writer
 
+char* LogBuffer::reserve(size_t bytes) {
+  if (capacity_ - size_ < bytes) {
+    size_t capacity = std::max(capacity_ * 2, size_ + bytes);
+    capacity = std::max<size_t>(capacity, 4096);
+    auto bigger = std::make_unique<char[]>(capacity);
+    if (size_ > 0) std::memcpy(bigger.get(), data_.get(), size_);
+    data_ = std::move(bigger);
+    capacity_ = capacity;
+  }
+  return data_.get() + size_;
+}
+
+void LogBuffer::append(std::string_view bytes) {
+  char* at = reserve(bytes.size());
+  std::memcpy(at, bytes.data(), bytes.size());
+  commit(at + bytes.size());
+}
+
 AccessLogWriter::~AccessLogWriter() {
   switchFdIfReady();
-  std::string rest = inflight_.substr(inflight_done_) + pending_;
+  std::string rest(inflight_.data() + inflight_done_, inflight_.size() - inflight_done_);
+  rest.append(pending_.data(), pending_.size());
   size_t done = 0;
   while (fd_ >= 0 && done < rest.size()) {
     ssize_t n = ::write(fd_, rest.data() + done, rest.size() - done);
@@ -468,9 +547,20 @@ void AccessLogWriter::append(const AccessLogSettings& settings, const AccessLogE
   timespec now;
   clock_gettime(CLOCK_REALTIME_COARSE, &now);
   size_t before = pending_.size();
-  formatAccessLog(settings, entry, now, pending_);
+  if (settings.format == AccessLogFormat::Json) {
+    if (settings.fields != repeat_fields_) {  // a new field list: compared, not trusted
+      repeat_fields_ = settings.fields;
+      repeat_ = stringRepeat(repeat_fields_);
+    }
+    char* at = pending_.reserve(jsonBound(settings, entry, repeat_));
+    pending_.commit(writeJson(settings, entry, now, at));
+  } else {
+    scratch_.clear();
+    formatAccessLog(settings, entry, now, scratch_);
+    pending_.append(scratch_);
+  }
   if (pending_.size() + inflight_.size() > settings.buffer_bytes) {
-    pending_.resize(before);  // the disk does not keep up: drop rather than grow
+    pending_.commit(pending_.data() + before);  // the disk does not keep up: drop, not grow
     counters_.dropped.add();
     return;
   }

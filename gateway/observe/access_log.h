@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -88,6 +89,32 @@ struct AccessLogCounters {
   Counter buffered_bytes;  // gauge: waiting or being written now
 };
 
+// A byte buffer that grows without zero-filling what it reserves (a std::string's resize
+// would write every reserved byte once more per line).
+class LogBuffer {
+ public:
+  const char* data() const { return data_.get(); }
+  char* data() { return data_.get(); }
+  size_t size() const { return size_; }
+  size_t capacity() const { return capacity_; }
+  bool empty() const { return size_ == 0; }
+  void clear() { size_ = 0; }
+  // Room for `bytes` more at the end; returns where they go. Commit what was written.
+  char* reserve(size_t bytes);
+  void commit(char* end) { size_ = static_cast<size_t>(end - data_.get()); }
+  void append(std::string_view bytes);
+  void swap(LogBuffer& other) noexcept {
+    data_.swap(other.data_);
+    std::swap(size_, other.size_);
+    std::swap(capacity_, other.capacity_);
+  }
+
+ private:
+  std::unique_ptr<char[]> data_;
+  size_t size_ = 0;
+  size_t capacity_ = 0;
+};
+
 class AccessLogWriter {
  public:
   // `counters` outlives the writer.
@@ -125,8 +152,12 @@ class AccessLogWriter {
   std::string path_;
   int fd_ = -1;
   int next_fd_ = -1;  // opened by reopen(), used once no write is in flight
-  std::string pending_;
-  std::string inflight_;
+  LogBuffer pending_;
+  LogBuffer inflight_;
+  std::string scratch_;
+  // The last field list seen and how often a string may appear in its lines.
+  std::vector<AccessLogField> repeat_fields_;
+  size_t repeat_ = 1;  // a Common/Combined line before it is copied in
   size_t inflight_done_ = 0;
   uv_fs_t write_req_{};
   uv_fs_t open_req_{};

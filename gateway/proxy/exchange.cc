@@ -94,7 +94,8 @@ void Exchange::reset() {
   start_ns_ = upstream_start_ns_ = upstream_end_ns_ = 0;
   bytes_in_ = bytes_out_ = 0;
   status_ = 0;
-  timed_ = logged_ = head_seen_ = false;
+  timed_ = logged_ = traced_ = head_seen_ = false;
+  shrink(head_text_);
 }
 
 // ---------------------------------------------------------------- request side

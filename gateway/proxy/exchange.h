@@ -202,12 +202,27 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   uint64_t bytes_in_ = 0;                // request head (as parsed) and body
   uint64_t bytes_out_ = 0;               // response head and body handed to the client
   int status_ = 0;                       // the status sent; 0: none
-  bool timed_ = false;                   // metrics or the access log want durations
+  bool timed_ = false;                   // metrics, the access log or spans want durations
   bool logged_ = false;                  // the access log is on for this request
+  bool traced_ = false;                  // spans are exported (when the trace filter ran)
   bool head_seen_ = false;
   const char* log_method_ = "";
   uint8_t log_minor_ = 1;
-  std::string log_target_, log_host_, log_user_agent_, log_referer_, log_request_id_, log_trace_id_;
+  // The head's fields that the log line and the span need, copied into one buffer that
+  // keeps its capacity from one exchange to the next (the head's views die with it).
+  struct TextRef {
+    uint32_t at = 0, size = 0;
+  };
+  std::string head_text_;
+  TextRef log_target_, log_host_, log_user_agent_, log_referer_, log_request_id_, log_trace_id_;
+  TextRef keepText(std::string_view text) {
+    TextRef ref{static_cast<uint32_t>(head_text_.size()), static_cast<uint32_t>(text.size())};
+    head_text_.append(text);
+    return ref;
+  }
+  std::string_view text(TextRef ref) const { return {head_text_.data() + ref.at, ref.size}; }
+  // Exports this exchange's span when the trace filter ran and sampled it.
+  void exportSpan(uint64_t total_us);
 
   upstream::PoolRuntime* pool_ = nullptr;
   upstream::PickRequest pick_;  // the request's hash key and the members tried so far

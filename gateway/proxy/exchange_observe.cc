@@ -3,6 +3,8 @@
 // formatted into the worker's buffer and written by the loop later.
 #include <uv.h>
 
+#include <ctime>
+
 #include "gateway/http/header.h"
 #include "gateway/proxy/downstream_session.h"
 #include "gateway/proxy/exchange.h"
@@ -36,17 +38,16 @@ void Exchange::observeRequestHead(const http::MessageHead& head) {
   const config::Snapshot& snapshot = pinned_->get();
   head_seen_ = true;
   logged_ = snapshot.access_log.enabled && ctx_.accessLog().open();
-  timed_ = snapshot.metrics.enabled || logged_;
+  traced_ = snapshot.tracing.exporting() && ctx_.spanExporter().exporting();
+  timed_ = snapshot.metrics.enabled || logged_ || traced_;
   if (timed_) start_ns_ = uv_hrtime();
-  if (!logged_) return;
+  if (!logged_ && !traced_) return;
   log_method_ = llhttp_method_name(static_cast<llhttp_method_t>(head.method));
   log_minor_ = head.http_minor;
-  log_target_.assign(head.url);
-  log_host_.clear();
-  log_user_agent_.clear();
-  log_referer_.clear();
-  log_request_id_.clear();
-  log_trace_id_.clear();
+  head_text_.clear();
+  log_target_ = keepText(head.url);
+  log_host_ = log_user_agent_ = log_referer_ = log_request_id_ = log_trace_id_ = TextRef{};
+  if (!logged_) return;
   // bytes_in: the head as it would be written ("NAME: value\r\n" per field), plus body.
   uint64_t head_bytes = std::char_traits<char>::length(log_method_) + 1 + head.url.size() + 11 + 2;
   for (size_t i = 0; i < head.header_count; ++i) {
@@ -56,22 +57,24 @@ void Exchange::observeRequestHead(const http::MessageHead& head) {
     if (name.size() < 4) continue;
     switch (name[0] | 0x20) {
       case 'h':
-        if (log_host_.empty() && http::equalsIgnoreCase(name, "host")) log_host_.assign(value);
+        if (log_host_.size == 0 && http::equalsIgnoreCase(name, "host")) {
+          log_host_ = keepText(value);
+        }
         break;
       case 'u':
-        if (http::equalsIgnoreCase(name, "user-agent")) log_user_agent_.assign(value);
+        if (http::equalsIgnoreCase(name, "user-agent")) log_user_agent_ = keepText(value);
         break;
       case 'r':
-        if (http::equalsIgnoreCase(name, "referer")) log_referer_.assign(value);
+        if (http::equalsIgnoreCase(name, "referer")) log_referer_ = keepText(value);
         break;
       case 'x':
-        if (log_request_id_.empty() && http::equalsIgnoreCase(name, "x-request-id")) {
-          log_request_id_.assign(value);
+        if (log_request_id_.size == 0 && http::equalsIgnoreCase(name, "x-request-id")) {
+          log_request_id_ = keepText(value);
         }
         break;
       case 't':
-        if (log_trace_id_.empty() && http::equalsIgnoreCase(name, "traceparent")) {
-          log_trace_id_.assign(traceId(value));
+        if (log_trace_id_.size == 0 && http::equalsIgnoreCase(name, "traceparent")) {
+          log_trace_id_ = keepText(traceId(value));
         }
         break;
       default:
@@ -79,6 +82,30 @@ void Exchange::observeRequestHead(const http::MessageHead& head) {
     }
   }
   bytes_in_ += head_bytes;
+}
+
+void Exchange::exportSpan(uint64_t total_us) {
+  if (!chain_.active()) return;
+  std::string_view traceparent = chain_.context().traceparent;
+  // "00-" trace id "-" span id "-" flags: only sampled traces (flags bit 0) are exported.
+  if (traceparent.size() != 55 || (traceparent[54] & 1) == 0) return;
+  timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  uint64_t end_ns =
+      static_cast<uint64_t>(now.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(now.tv_nsec);
+  observe::SpanRecord span;
+  span.trace_id = traceparent.substr(3, 32);
+  span.span_id = traceparent.substr(36, 16);
+  span.parent_span_id = chain_.context().parent_span_id;
+  span.method = log_method_;
+  span.name = route_ != nullptr ? std::string_view(route_->name) : span.method;
+  span.end_unix_ns = end_ns;
+  span.start_unix_ns = end_ns - total_us * 1000;
+  std::string_view target = text(log_target_);
+  span.path = target.substr(0, target.find('?'));
+  span.status = status_;
+  if (endpoint_ != nullptr) span.upstream = endpoint_->key();
+  ctx_.spanExporter().add(span);
 }
 
 void Exchange::recordEnd() {
@@ -118,14 +145,15 @@ void Exchange::recordEnd() {
       }
     }
   }
+  if (traced_) exportSpan(total_us);
   if (!logged_) return;
   observe::AccessLogEntry e;
   e.request_id = chain_.active() && !chain_.context().request_id.empty()
                      ? std::string_view(chain_.context().request_id)
-                     : std::string_view(log_request_id_);
+                     : text(log_request_id_);
   e.client = peerIp();
   e.method = log_method_;
-  e.path = log_target_;
+  e.path = text(log_target_);
   e.protocol = log_minor_ == 0 ? "HTTP/1.0" : "HTTP/1.1";
   e.status = status_;
   e.bytes_in = bytes_in_;
@@ -142,10 +170,10 @@ void Exchange::recordEnd() {
     e.tls_version = tls->protocolVersion();
     e.sni = tls->serverName();
   }
-  e.user_agent = log_user_agent_;
-  e.referer = log_referer_;
-  e.host = log_host_;
-  e.trace_id = log_trace_id_;
+  e.user_agent = text(log_user_agent_);
+  e.referer = text(log_referer_);
+  e.host = text(log_host_);
+  e.trace_id = text(log_trace_id_);
   ctx_.accessLog().append(snapshot.access_log, e);
 }
 

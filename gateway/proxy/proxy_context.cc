@@ -17,10 +17,12 @@ ProxyContext::ProxyContext(LoopContext& loop, std::shared_ptr<const config::Snap
       upstreams_(loop),
       stats_(stats),
       filter_resources_(loop),
-      access_log_(loop, stats.access_log) {
+      access_log_(loop, stats.access_log),
+      span_exporter_(loop, stats.trace_export) {
   upstreams_.setStats(&stats_.balancing);
   upstreams_.apply(current_->get());
   configureAccessLog();
+  span_exporter_.configure(current_->get().tracing);
 }
 
 void ProxyContext::configureAccessLog() {
@@ -54,6 +56,7 @@ void ProxyContext::applySnapshot(std::shared_ptr<const config::Snapshot> snapsho
   }
   upstreams_.apply(current_->get());
   configureAccessLog();
+  span_exporter_.configure(current_->get().tracing);
   // Idle keep-alive sessions move to the new snapshot now, so that only work in flight
   // (and sessions of removed listeners) keeps an old one alive.
   for (DownstreamSession* s = sessions_; s != nullptr; s = s->next_session) s->onSnapshotChanged();

@@ -59,6 +59,10 @@ class ProxyContext {
   void closeFilterResources() { filter_resources_.close(); }
   // This worker's access log (configured from the current snapshot's [access_log]).
   observe::AccessLogWriter& accessLog() { return access_log_; }
+  // This worker's OTLP span exporter (follows the current snapshot's [tracing]).
+  observe::SpanExporter& spanExporter() { return span_exporter_; }
+  // The worker stops: closes the exporter's connection (before the loop's last run).
+  void closeSpanExporter() { span_exporter_.close(); }
   size_t freeExchanges() const { return free_exchanges_.size(); }
   size_t freeParsers() const { return free_parsers_.size(); }
 
@@ -111,6 +115,7 @@ class ProxyContext {
   WorkerStats& stats_;
   filter::WorkerResources filter_resources_;
   observe::AccessLogWriter access_log_;
+  observe::SpanExporter span_exporter_;
   std::vector<Exchange*> free_exchanges_;
   std::vector<http::Parser*> free_parsers_;
   DownstreamSession* sessions_ = nullptr;  // intrusive list

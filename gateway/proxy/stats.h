@@ -9,6 +9,7 @@
 #include "gateway/filter/chain.h"
 #include "gateway/observe/access_log.h"
 #include "gateway/observe/histogram.h"
+#include "gateway/observe/otlp.h"
 #include "gateway/route/route.h"
 #include "gateway/tls/counters.h"
 #include "gateway/upstream/balancing_stats.h"
@@ -78,7 +79,8 @@ struct WorkerStats {
   Counter exchanges_pooled;  // gauge: free exchanges kept for reuse
   Counter parsers_pooled;    // gauge: free request parsers kept for reuse
   observe::AccessLogCounters access_log;
-  tls::TlsCounters tls;                // TLS handshakes and their failures (gateway/tls)
+  observe::TraceExportCounters trace_export;  // OTLP span export (gateway/observe/otlp.h)
+  tls::TlsCounters tls;                       // TLS handshakes and their failures (gateway/tls)
   upstream::BalancingStats balancing;  // ejections, breakers, retries, panic (gateway/upstream)
 
   void countStatus(int status) {

@@ -182,3 +182,33 @@ TEST_CASE("a field listed many times still fits the line's reserved space") {
   // {"path":"...", 40 times (the first without its comma), each quote escaped, "}\n"
   CHECK(out.size() == 1 + 40 * (8 + 2 + 2 * 5000) - 1 + 2);
 }
+
+TEST_CASE("JSON strings of every length up to 40, plain or with one special anywhere") {
+  AccessLogSettings s;
+  s.fields = {AccessLogField::Path, AccessLogField::Route};
+  for (size_t n = 0; n <= 40; ++n) {
+    std::string plain(n, 'x');
+    for (size_t i = 0; i < n; ++i) plain[i] = static_cast<char>('a' + i % 26);
+    AccessLogEntry e;
+    e.path = plain;
+    e.route = "r";
+    std::string out;
+    formatAccessLog(s, e, kNow, out);
+    CHECK(out == "{\"path\":\"" + plain + "\",\"route\":\"r\"}\n");
+    for (size_t i = 0; i < n; ++i) {
+      for (char special : {'"', '\\', '\x01', '\x1f'}) {
+        std::string value = plain;
+        value[i] = special;
+        e.path = value;
+        out.clear();
+        formatAccessLog(s, e, kNow, out);
+        std::string escaped = special == '"'    ? "\\\""
+                              : special == '\\' ? "\\\\"
+                              : special == 1    ? "\\u0001"
+                                                : "\\u001f";
+        CHECK(out == "{\"path\":\"" + plain.substr(0, i) + escaped + plain.substr(i + 1) +
+                         "\",\"route\":\"r\"}\n");
+      }
+    }
+  }
+}
