@@ -17,6 +17,7 @@
 
 namespace gw::proxy {
 
+class Downstream;
 class DownstreamSession;
 class Exchange;
 
@@ -75,7 +76,7 @@ class ProxyContext {
   // Opens the current snapshot's access log file if it changed (errors are logged).
   void configureAccessLog();
 
-  Exchange* acquireExchange(DownstreamSession& session);
+  Exchange* acquireExchange(Downstream& downstream);
   void releaseExchange(Exchange* exchange);
 
   void addSession(DownstreamSession* session);

@@ -7,6 +7,7 @@
 #include "gateway/config/snapshot.h"
 #include "gateway/core/counter.h"
 #include "gateway/filter/chain.h"
+#include "gateway/http2/counters.h"
 #include "gateway/observe/access_log.h"
 #include "gateway/observe/histogram.h"
 #include "gateway/route/route.h"
@@ -78,6 +79,7 @@ struct WorkerStats {
   Counter exchanges_pooled;  // gauge: free exchanges kept for reuse
   observe::AccessLogCounters access_log;
   tls::TlsCounters tls;                // TLS handshakes and their failures (gateway/tls)
+  http2::Http2Counters http2;          // HTTP/2 streams, limits and flood defences
   upstream::BalancingStats balancing;  // ejections, breakers, retries, panic (gateway/upstream)
 
   void countStatus(int status) {
