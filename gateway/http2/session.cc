@@ -217,6 +217,7 @@ void Session::send() {
     // nghttp2's buffer is reused by the next call: copy (stageCopy coalesces).
     transport_.stageCopy(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
     staged += static_cast<size_t>(n);
+    bytes_sent_ += static_cast<uint64_t>(n);
     if (staged >= kFlushEvery) {
       if (!transport_.flush()) failed = true;
       staged = 0;
@@ -237,6 +238,16 @@ void Session::send() {
     done_reported_ = true;
     handler_.onSessionDone();
   }
+}
+
+bool Session::stalled() {
+  bool waiting = transport_.queuedBytes() > 0;
+  for (auto it = streams_.begin(); !waiting && it != streams_.end(); ++it) {
+    waiting = (*it)->pending() > 0;
+  }
+  bool stalled = waiting && bytes_sent_ == sent_at_check_;
+  sent_at_check_ = bytes_sent_;
+  return stalled;
 }
 
 void Session::closeStream(Stream* s, uint32_t error_code) {

@@ -100,6 +100,9 @@ class Session {
   // sent.
   void closeAllStreams();
   size_t openStreams() const { return streams_.size(); }
+  // True when response bytes wait for the client and none went out since the previous
+  // call: its windows stay shut or it does not read. Asked once per idle timeout.
+  bool stalled();
   // A deferred send is scheduled: the owner must not free the session before it ran.
   bool sendScheduled() const { return send_scheduled_; }
 
@@ -142,6 +145,8 @@ class Session {
   std::vector<int32_t> drained_;  // streams to tell onStreamDrained after the send
   RateWindow resets_, control_, empty_;
   uint32_t continuations_ = 0;
+  uint64_t bytes_sent_ = 0;
+  uint64_t sent_at_check_ = 0;
   bool send_scheduled_ = false;
   bool sending_ = false;
   bool terminated_ = false;  // GOAWAY for an error queued: input is ignored

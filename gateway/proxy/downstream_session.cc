@@ -360,8 +360,10 @@ void DownstreamSession::onTimer(void* self) {
       }
       return;
     case TimerKind::Idle:
-      if (s->state_ == State::Http2 && s->h2_->openStreams() > 0) {
-        s->timer_kind_ = TimerKind::Idle;  // streams are open: not idle
+      // Open streams keep an HTTP/2 connection, unless their responses wait for a
+      // client that took nothing for a whole idle timeout (it would hold them forever).
+      if (s->state_ == State::Http2 && s->h2_->openStreams() > 0 && !s->h2_->stalled()) {
+        s->timer_kind_ = TimerKind::Idle;
         s->ctx_.loop().timers().arm(s->timer_, s->listener_->limits.idle_timeout_ms);
         return;
       }

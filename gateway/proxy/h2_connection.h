@@ -123,6 +123,7 @@ class H2Connection final : public http2::SessionHandler {
   void closeAllStreams() { codec_.closeAllStreams(); }
   bool busy() const { return codec_.sendScheduled(); }
   size_t openStreams() const { return codec_.openStreams(); }
+  bool stalled() { return codec_.stalled(); }
 
   DownstreamSession& session() { return session_; }
   ProxyContext& ctx() { return ctx_; }

@@ -401,5 +401,21 @@ class Http2Drain(GatewayTestCase):
         self.assertEqual(gw.wait_exit(), 0)
 
 
+class Http2SlowClient(GatewayTestCase):
+
+    def test_backpressure_and_a_client_that_takes_nothing(self):
+        # The client opens no window: the gateway stops reading the upstream (it does not
+        # buffer the 64 MiB response), and after idle timeouts without progress it closes.
+        echo = self.upstream(EchoUpstream("echo"))
+        gw = self.gateway(h2_doc(echo, idle_timeout="1s"))
+        c = H2Client(gw.listeners["main"], window=0)
+        self.addCleanup(c.close)
+        sid = c.request("GET", "/stuck", [("x-echo-body-size", str(64 << 20))])
+        self.assertTrue(c.wait(lambda: c.eof))
+        self.assertEqual(c.responses[sid]["status"], 200)
+        self.assertEqual(c.responses[sid]["body"], b"")
+        self.assertLess(echo.body_bytes_sent, 32 << 20)
+
+
 if __name__ == "__main__":
     harness.main()
