@@ -401,6 +401,30 @@ class Http2Drain(GatewayTestCase):
         self.assertEqual(gw.wait_exit(), 0)
 
 
+class Http2AccessLog(GatewayTestCase):
+
+    def test_access_log_records_the_protocol(self):
+        echo = self.upstream(EchoUpstream("echo"))
+        path = os.path.join(harness.tmp_dir(), "access.log")
+        doc = h2_doc(echo)
+        doc["access_log"] = {"path": path}
+        gw = self.gateway(doc)
+        host, port = gw.listeners["main"]
+        for args in (["--http2-prior-knowledge"], ["--http1.1"]):
+            code, _, status, _ = curl("http://%s:%d/logged" % (host, port), *args)
+            self.assertEqual((code, status), (0, 200))
+
+        def lines():
+            try:
+                with open(path) as f:
+                    return [json.loads(line) for line in f if line.strip()]
+            except FileNotFoundError:
+                return []
+        self.assertTrue(harness.wait_until(lambda: len(lines()) >= 2))
+        self.assertEqual([(r["protocol"], r["path"], r["status"]) for r in lines()],
+                         [("HTTP/2.0", "/logged", 200), ("HTTP/1.1", "/logged", 200)])
+
+
 class Http2SlowClient(GatewayTestCase):
 
     def test_backpressure_and_a_client_that_takes_nothing(self):
