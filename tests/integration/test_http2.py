@@ -326,6 +326,19 @@ class Http2(GatewayTestCase):
         self.assertEqual(metric(self.gw, "gateway_http2_rejected_streams_total",
                                 '{reason="header_list_too_large"}'), before + 1)
 
+    def test_hpack_bomb_is_bounded_by_the_decoded_size(self):
+        # One 4000-byte field enters the HPACK table, then 9 one-byte references to it:
+        # a small block that decodes to 40 KB, over max_header_bytes (16 KiB).
+        before = metric(self.gw, "gateway_http2_rejected_streams_total",
+                        '{reason="header_list_too_large"}')
+        c = self.client()
+        sid = c.request("GET", "/bomb", [("x-bomb", "b" * 4000)] * 10)
+        self.assertLess(len(c.conn.encoder.encode([("x-bomb", "b" * 4000)])), 10)
+        self.assertTrue(c.wait(lambda: c.finished(sid)))
+        self.assertEqual(c.responses[sid]["reset"], ENHANCE_YOUR_CALM)
+        self.assertEqual(metric(self.gw, "gateway_http2_rejected_streams_total",
+                                '{reason="header_list_too_large"}'), before + 1)
+
     def assertClosedForAbuse(self, c, reason, before):
         self.assertTrue(c.wait(lambda: c.terminated is not None or c.eof))
         if c.terminated is not None:
@@ -366,6 +379,13 @@ class Http2(GatewayTestCase):
                         '{reason="control_flood"}')
         c = self.client()
         c.send_raw(b"".join(frame(6, 0, 0, struct.pack(">Q", i)) for i in range(1500)))
+        self.assertClosedForAbuse(c, "control_flood", before)
+
+    def test_settings_flood_closes_the_connection(self):
+        before = metric(self.gw, "gateway_http2_connections_closed_total",
+                        '{reason="control_flood"}')
+        c = self.client()
+        c.send_raw(frame(4, 0, 0) * 1500)  # empty SETTINGS, each wants an ACK
         self.assertClosedForAbuse(c, "control_flood", before)
 
     def test_empty_data_flood_closes_the_connection(self):
