@@ -6,11 +6,13 @@ set -euo pipefail
 PACKAGES=(
   # build
   bazel-bootstrap g++ libuv1-dev libssl-dev libtomlplusplus-dev node-llhttp libre2-dev catch2
-  libhiredis-dev
+  libhiredis-dev libnghttp2-dev
   # fuzzing (tests/fuzz/build.sh: clang with libFuzzer, ASan and UBSan)
   clang-14 libfuzzer-14-dev llvm-14
   # tests and demo
   curl python3 openssl procps redis-server
+  # HTTP/2 tests: nghttp and h2load, and a raw-frame client
+  nghttp2-client python3-h2
   # metrics tests: promtool and a real Prometheus server (loopback only)
   prometheus
   # benchmark

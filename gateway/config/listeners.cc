@@ -41,7 +41,7 @@ bool readListener(TableReader& root, const toml::table& table, size_t index, con
                   Listener& out) {
   Diagnostics& diag = root.diag();
   TableReader listener(diag, table, "in [[listeners]]",
-                       {"name", "listen", "limits", "tls", "redirect_to_https"});
+                       {"name", "listen", "limits", "tls", "redirect_to_https", "http2"});
   out.name = "listener-" + std::to_string(index);
   if (listener.getString("name", out.name) && out.name.empty()) {
     diag.error(*listener.find("name"), "\"name\" must not be empty");
@@ -51,6 +51,7 @@ bool readListener(TableReader& root, const toml::table& table, size_t index, con
     TableReader limits(diag, *limits_table, "in [[listeners]] limits", limitKeys());
     readLimits(limits, out.limits);
   }
+  listener.getBool("http2", out.http2);  // before the TLS context: it decides the ALPN list
   readListenerTls(listener, out);
   readRedirectToHttps(listener, out);
   if (!listener.getString("listen", out.listen)) {

@@ -1,4 +1,6 @@
 // [access_log], [metrics] and [tracing].
+#include <cstring>
+
 #include "gateway/config/sections.h"
 #include "gateway/net/address.h"
 
@@ -95,7 +97,7 @@ void readTracing(TableReader& root, observe::TracingSettings& out) {
                                quoted(endpoint) + "); names are not resolved on a worker");
     } else {
       out.otlp_endpoint = endpoint;
-      out.address = address->storage;
+      std::memcpy(&out.address, &address->storage, sizeof address->storage);
     }
   }
   if (tracing.getString("service_name", out.service_name) && out.service_name.empty()) {

@@ -72,6 +72,9 @@ struct Listener {
   // `redirect_to_https`: answer every request with 308 to https://host[:port]/target
   // (443 leaves the port out). 0: proxy as usual.
   uint16_t redirect_https_port = 0;
+  // `http2`: serve HTTP/2 too: ALPN "h2" on a `tls` listener, prior knowledge (h2c, the
+  // client preface) on a plain one. Off by default, like nginx's `http2 on`.
+  bool http2 = false;
 };
 
 struct Endpoint {

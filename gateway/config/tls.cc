@@ -180,6 +180,7 @@ void readListenerTls(TableReader& listener, Listener& out) {
   }
   if (diag.count() != errors_before || settings.certificates.empty()) return;
 
+  settings.http2 = out.http2;
   tls::ContextError error;
   out.tls = tls::ServerContext::build(settings, error);
   if (out.tls != nullptr) return;

@@ -100,6 +100,7 @@ class Control {
   void appendEndpointMetrics(observe::PrometheusWriter& out) const;
   void appendBalancingMetrics(observe::PrometheusWriter& out) const;
   void appendTlsMetrics(observe::PrometheusWriter& out) const;
+  void appendHttp2Metrics(observe::PrometheusWriter& out) const;
   void appendFilterMetrics(observe::PrometheusWriter& out) const;
   void appendWorkerMetrics(observe::PrometheusWriter& out) const;
   void appendAccessLogMetrics(observe::PrometheusWriter& out) const;

@@ -369,6 +369,41 @@ void Control::appendTlsMetrics(PrometheusWriter& out) const {
                 sum(&TlsCounters::upstream_handshake_failures));
 }
 
+void Control::appendHttp2Metrics(PrometheusWriter& out) const {
+  using http2::Http2Counters;
+  auto sum = [&](Counter Http2Counters::*counter) {
+    return sumWorkers([&](const WorkerStats& w) { return (w.http2.*counter).get(); });
+  };
+  appendCounter(out, "gateway_http2_connections_total", "Client connections that spoke HTTP/2.",
+                sum(&Http2Counters::connections));
+  appendCounter(out, "gateway_http2_streams_total", "HTTP/2 request streams.",
+                sum(&Http2Counters::streams));
+  appendCounter(out, "gateway_http2_client_resets_total", "RST_STREAM frames from clients.",
+                sum(&Http2Counters::client_resets));
+  appendCounter(out, "gateway_http2_goaway_sent_total", "GOAWAY frames sent.",
+                sum(&Http2Counters::goaway_sent));
+  out.family("gateway_http2_rejected_streams_total", "counter",
+             "HTTP/2 streams reset by the gateway, by reason.");
+  std::pair<const char*, Counter Http2Counters::*> streams[] = {
+      {"refused", &Http2Counters::refused_streams},
+      {"malformed", &Http2Counters::malformed_requests},
+      {"header_list_too_large", &Http2Counters::header_list_too_large}};
+  for (const auto& [reason, counter] : streams) {
+    out.sample("gateway_http2_rejected_streams_total", {{"reason", reason}}, sum(counter));
+  }
+  out.family("gateway_http2_connections_closed_total", "counter",
+             "HTTP/2 connections ended with GOAWAY for abuse or protocol errors, by reason.");
+  std::pair<const char*, Counter Http2Counters::*> reasons[] = {
+      {"rapid_reset", &Http2Counters::rapid_reset},
+      {"continuation_flood", &Http2Counters::continuation_flood},
+      {"control_flood", &Http2Counters::control_flood},
+      {"empty_frame_flood", &Http2Counters::empty_frame_flood},
+      {"protocol_error", &Http2Counters::protocol_errors}};
+  for (const auto& [reason, counter] : reasons) {
+    out.sample("gateway_http2_connections_closed_total", {{"reason", reason}}, sum(counter));
+  }
+}
+
 void Control::appendFilterMetrics(PrometheusWriter& out) const {
   out.family("gateway_filter_replies_total", "counter",
              "Local replies made by filters (rate limit 429, auth 401/403, ...), by filter "
@@ -469,6 +504,7 @@ std::string Control::metricsText() const {
   appendEndpointMetrics(out);
   appendBalancingMetrics(out);
   appendTlsMetrics(out);
+  appendHttp2Metrics(out);
   appendFilterMetrics(out);
   appendWorkerMetrics(out);
   appendAccessLogMetrics(out);

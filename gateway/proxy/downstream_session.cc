@@ -1,8 +1,10 @@
 #include "gateway/proxy/downstream_session.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "gateway/proxy/exchange.h"
+#include "gateway/proxy/h2_connection.h"
 #include "gateway/proxy/messages.h"
 
 namespace gw::proxy {
@@ -57,9 +59,22 @@ void DownstreamSession::onRead(const char* data, size_t length) {
     case State::Tunnel:
       exchange_->tunnelFromClient(data, length);
       return;
+    case State::Http2:
+      // Any frame counts as activity; the idle timer closes only a connection without
+      // open streams (onTimer).
+      ctx_.loop().timers().arm(timer_, listener_->limits.idle_timeout_ms);
+      h2_->onRead(data, length);
+      return;
     case State::Waiting:
     case State::Reading:
       break;
+  }
+  if (first_read_) {
+    first_read_ = false;
+    if (listener_->http2 && wantsHttp2(data, length)) {
+      enterHttp2(data, length);
+      return;
+    }
   }
   if (timer_kind_ == TimerKind::Idle) {
     // The first bytes of a new request: the header-read clock starts.
@@ -69,6 +84,22 @@ void DownstreamSession::onRead(const char* data, size_t length) {
   if (parser_ == nullptr) parser_ = ctx_.acquireParser(this, listener_->limits);
   handleOutcome(parser_->feed(data, length));
   flushAll();
+}
+
+bool DownstreamSession::wantsHttp2(const char* data, size_t length) const {
+  if (tls_ && tls_->alpn() == "h2") return true;
+  // Prior knowledge (h2c): "PRI " cannot start an HTTP/1 request we would serve.
+  size_t n = std::min(length, sizeof kH2Preface - 1);
+  return n >= 4 && std::memcmp(data, kH2Preface, n) == 0;
+}
+
+void DownstreamSession::enterHttp2(const char* data, size_t length) {
+  state_ = State::Http2;
+  timer_kind_ = TimerKind::Idle;
+  ctx_.loop().timers().arm(timer_, listener_->limits.idle_timeout_ms);
+  h2_ = std::make_unique<H2Connection>(*this, ctx_, transport());
+  h2_->start(data, length);
+  if (draining_) h2_->drain();
 }
 
 void DownstreamSession::handleOutcome(http::Parser::Outcome outcome) {
@@ -228,6 +259,8 @@ bool DownstreamSession::startDrain(uint64_t spread_ms) {
   draining_ = true;
   drain_start_ms_ = static_cast<uint32_t>(uv_now(ctx_.loop().loop()));
   drain_spread_ms_ = static_cast<uint32_t>(std::min<uint64_t>(spread_ms, UINT32_MAX));
+  // HTTP/2 says it once for all streams: GOAWAY, and the open streams finish.
+  if (state_ == State::Http2) h2_->drain();
   return true;
 }
 
@@ -264,6 +297,7 @@ void DownstreamSession::closeNow() {
   timer_kind_ = TimerKind::None;
   ctx_.loop().timers().disarm(timer_);
   if (exchange_ != nullptr) exchange_->clientClosed();
+  if (h2_) h2_->closeAllStreams();
   transport().close();
 }
 
@@ -279,6 +313,10 @@ void DownstreamSession::onReadEnd(int status) {
 }
 
 void DownstreamSession::onDrained() {
+  if (h2_) {
+    if (state_ == State::Http2) h2_->onDrained();
+    return;
+  }
   if (exchange_ != nullptr) exchange_->onClientDrained();
 }
 
@@ -289,7 +327,7 @@ void DownstreamSession::onClosed() {
   if (listener_gauge_ != nullptr) listener_gauge_->sub();
   ctx_.removeSession(this);
   // A deferred TLS delivery must run (and see the transport closed) before the free.
-  if (continuation_pending_ || (tls_ && tls_->deferredPending())) {
+  if (continuation_pending_ || (tls_ && tls_->deferredPending()) || (h2_ && h2_->busy())) {
     ctx_.loop().defer(&DownstreamSession::destroy, this);
   } else {
     destroy(this);
@@ -300,6 +338,7 @@ void DownstreamSession::destroy(void* self) {
   auto* s = static_cast<DownstreamSession*>(self);
   if (s->exchange_ != nullptr) s->ctx_.releaseExchange(s->exchange_);
   s->releaseParser();
+  s->h2_.reset();  // its streams' exchanges log through the listener: before the unpin
   s->ctx_.unpin(s->pinned_);
   delete s;
 }
@@ -326,6 +365,15 @@ void DownstreamSession::onTimer(void* self) {
       }
       return;
     case TimerKind::Idle:
+      // Open streams keep an HTTP/2 connection, unless their responses wait for a
+      // client that took nothing for a whole idle timeout (it would hold them forever).
+      if (s->state_ == State::Http2 && s->h2_->openStreams() > 0 && !s->h2_->stalled()) {
+        s->timer_kind_ = TimerKind::Idle;
+        s->ctx_.loop().timers().arm(s->timer_, s->listener_->limits.idle_timeout_ms);
+        return;
+      }
+      s->closeNow();
+      return;
     case TimerKind::Linger:
     case TimerKind::Drain:
     case TimerKind::None:

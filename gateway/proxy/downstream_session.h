@@ -6,12 +6,14 @@
 // Lifecycle: created on accept, freed after its transport's close callback (deferred if
 // a continuation is still scheduled). Loop-confined.
 
+#include <memory>
 #include <string>
 
 #include "gateway/config/snapshot.h"
 #include "gateway/core/timer.h"
 #include "gateway/http/parser.h"
 #include "gateway/net/tcp_transport.h"
+#include "gateway/proxy/downstream.h"
 #include "gateway/proxy/proxy_context.h"
 #include "gateway/tls/tls_transport.h"
 
@@ -19,7 +21,13 @@ namespace gw::proxy {
 
 class Exchange;
 
-class DownstreamSession final : public net::TransportHandler, public http::MessageSink {
+class H2Connection;
+
+// Also the owner of the connection when it speaks HTTP/2 (H2Connection): it keeps the
+// transport, the timer, the drain and the worker's bookkeeping, and hands the bytes over.
+class DownstreamSession final : public Downstream,
+                                public net::TransportHandler,
+                                public http::MessageSink {
  public:
   DownstreamSession(ProxyContext& ctx, PinnedSnapshot* pinned, const config::Listener& listener);
   DownstreamSession(const DownstreamSession&) = delete;
@@ -30,36 +38,39 @@ class DownstreamSession final : public net::TransportHandler, public http::Messa
 
   ProxyContext& ctx() { return ctx_; }
   // The client's byte stream: the TCP socket, or TLS over it on a `tls` listener.
-  net::Transport& transport() {
+  net::Transport& transport() override {
     return tls_ ? static_cast<net::Transport&>(*tls_) : static_cast<net::Transport&>(tcp_);
   }
   // The TLS layer on a `tls` listener (client certificate, ALPN), else null.
-  const tls::TlsTransport* tls() const { return tls_.get(); }
-  const config::Listener& listener() const { return *listener_; }
-  const net::SocketAddress& peer() const { return peer_; }
+  const tls::TlsTransport* tls() const override { return tls_.get(); }
+  const config::Listener& listener() const override { return *listener_; }
+  const net::SocketAddress& peer() const override { return peer_; }
   // The request parser; present while a request is read or served (see parser_).
   http::Parser& parser() { return *parser_; }
+  void failRequest(int status, const char* reason) override { parser_->fail(status, reason); }
+  bool requestInputOwned() const override { return parser_->inputIsOwned(); }
+  PinnedSnapshot* pinned() const { return pinned_; }
 
   // --- called by the current exchange ---
   // The response has been handed to the transport. `keep_alive`: the connection may
   // carry another request. Continues with pipelined input after the current callback.
-  void exchangeDone(bool keep_alive);
+  void exchangeDone(bool keep_alive) override;
   // Something failed mid-response: close now so the client sees a truncated message.
-  void abort();
+  void abort() override;
   // Upstream backpressure on the request body.
-  void pauseReading();
-  void resumeReading();
+  void pauseReading() override;
+  void resumeReading() override;
   // A filter paused the request after its head (the parser stopped there) and the
   // exchange went on: parse the body and whatever follows. May close the session.
-  void resumeParsing();
+  void resumeParsing() override;
   // The exchange switched protocols: from now on bytes are piped both ways.
-  void enterTunnel();
+  void enterTunnel() override;
   // The response will end the connection (sent with Connection: close).
-  bool closeAfterResponse() const { return close_after_; }
-  void setCloseAfterResponse() { close_after_ = true; }
+  bool closeAfterResponse() const override { return close_after_; }
+  void setCloseAfterResponse() override { close_after_ = true; }
   // Asked once per response head: whether it should end the connection because the
   // session is draining (a growing share over the drain spread), latched.
-  bool decideCloseAfterResponse();
+  bool decideCloseAfterResponse() override;
 
   // The connection must go (graceful shutdown, or its listener was removed): from now on
   // a growing share of its responses carries Connection: close, reaching all of them
@@ -86,6 +97,8 @@ class DownstreamSession final : public net::TransportHandler, public http::Messa
   void onWriteError(int status) override;
   void onClosed() override;
 
+  bool http2() const { return h2_ != nullptr; }
+
   // MessageSink (requests)
   int onHead(const http::MessageHead& head) override;
   int onBody(const char* data, size_t length) override;
@@ -96,7 +109,11 @@ class DownstreamSession final : public net::TransportHandler, public http::Messa
   DownstreamSession* next_session = nullptr;
 
  private:
-  enum class State : uint8_t { Reading, Waiting, Tunnel, Lingering, Closed };
+  enum class State : uint8_t { Reading, Waiting, Tunnel, Http2, Lingering, Closed };
+
+  // The first bytes of an `http2` listener's connection: ALPN h2, or the client preface.
+  bool wantsHttp2(const char* data, size_t length) const;
+  void enterHttp2(const char* data, size_t length);
 
   void handleOutcome(http::Parser::Outcome outcome);
   void replyAndClose(int status, const char* message);
@@ -123,6 +140,7 @@ class DownstreamSession final : public net::TransportHandler, public http::Messa
   Timer timer_;
   net::SocketAddress peer_;
   Exchange* exchange_ = nullptr;
+  std::unique_ptr<H2Connection> h2_;  // after enterHttp2()
   Counter* listener_gauge_ = nullptr;
   // Small fields together: an idle connection's whole state should stay under 512 bytes.
   State state_ = State::Reading;
@@ -134,6 +152,7 @@ class DownstreamSession final : public net::TransportHandler, public http::Messa
   bool paused_for_backpressure_ = false;
   bool client_eof_ = false;  // the client half-closed while its request waited
   bool started_ = false;
+  bool first_read_ = true;
   bool draining_ = false;
   // Low 32 bits of the loop time the drain began: differences stay right across a wrap
   // (a drain lasts minutes, not 49 days).

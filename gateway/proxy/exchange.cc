@@ -6,7 +6,7 @@
 
 #include "gateway/core/log.h"
 #include "gateway/http/hop_by_hop.h"
-#include "gateway/proxy/downstream_session.h"
+#include "gateway/proxy/downstream.h"
 #include "gateway/proxy/messages.h"
 
 namespace gw::proxy {
@@ -32,7 +32,7 @@ void shrink(std::string& s) {
 
 // On a `tls` listener: X-Forwarded-Proto https, and the client certificate headers
 // (always stripped from the client's head; sent when a certificate was verified).
-void addTlsFacts(DownstreamSession& session, UpstreamRequest& request) {
+void addTlsFacts(Downstream& session, UpstreamRequest& request) {
   const tls::TlsTransport* tls = session.tls();
   if (tls == nullptr) return;
   request.proto = "https";
@@ -51,7 +51,7 @@ Exchange::Exchange(ProxyContext& ctx)
   response_parser_.setLimits(kMaxResponseHeaderBytes, kMaxResponseHeaders);
 }
 
-void Exchange::begin(DownstreamSession& session) {
+void Exchange::begin(Downstream& session) {
   session_ = &session;
   pinned_ = ctx_.pin();
   ctx_.stats().requests_active.add();
@@ -109,7 +109,6 @@ int Exchange::onRequestHead(const http::MessageHead& head) {
   client_keep_alive_ = head.keep_alive;
   request_chunked_ = head.chunked;
   request_has_body_ = head.chunked || head.content_length > 0;
-  http::Parser& parser = session_->parser();
   observeRequestHead(head);
 
   if (head.http_major != 1) {
@@ -122,7 +121,7 @@ int Exchange::onRequestHead(const http::MessageHead& head) {
   }
   if (client_http10_ && head.has_transfer_encoding) {
     // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 request means faulty framing.
-    parser.fail(400, "Transfer-Encoding in an HTTP/1.0 request");
+    session_->failRequest(400, "Transfer-Encoding in an HTTP/1.0 request");
     return kReject;
   }
   std::string_view te;
@@ -132,27 +131,27 @@ int Exchange::onRequestHead(const http::MessageHead& head) {
     // not flag an empty value; the upstream request carries only "chunked", so another
     // coding would be dropped silently, and an empty one next to a Content-Length is
     // conflicting framing (RFC 9112 §6.1). Only a single "chunked" is forwarded.
-    parser.fail(400, "unsupported Transfer-Encoding");
+    session_->failRequest(400, "unsupported Transfer-Encoding");
     return kReject;
   }
   std::string_view host;
   size_t hosts = head.count("host", &host);
   if (hosts > 1) {
-    parser.fail(400, "multiple Host headers");
+    session_->failRequest(400, "multiple Host headers");
     return kReject;
   }
   if (hosts == 0 && !client_http10_) {
-    parser.fail(400, "missing Host header");
+    session_->failRequest(400, "missing Host header");
     return kReject;
   }
   RequestTarget target;
   if (!parseRequestTarget(head.url, head.method == HTTP_OPTIONS, target) ||
       !validHost(target.authority)) {
-    parser.fail(400, "invalid request target");
+    session_->failRequest(400, "invalid request target");
     return kReject;
   }
   if (!validHost(host)) {
-    parser.fail(400, "invalid Host header");
+    session_->failRequest(400, "invalid Host header");
     return kReject;
   }
   if (session_->listener().redirect_https_port != 0) {
@@ -261,7 +260,7 @@ int Exchange::onRequestBody(const char* data, size_t length) {
   body_received_ += length;
   if (body_received_ > max_body_) {
     if (response_started_) {
-      session_->parser().fail(413, "request body too large");
+      session_->failRequest(413, "request body too large");
       return kReject;
     }
     closeUpstream();
@@ -271,7 +270,7 @@ int Exchange::onRequestBody(const char* data, size_t length) {
   if (chain_.active() && !filterRequestBody(std::string_view(data, length), false)) {
     return kContinue;
   }
-  bool copy = session_->parser().inputIsOwned();
+  bool copy = session_->requestInputOwned();
   if (request_chunked_) {
     char header[20];
     stageUpstream(header, chunkHeader(header, length), true);
@@ -836,7 +835,7 @@ Exchange::FilterOutcome Exchange::runRequestFilters(const config::Snapshot& snap
 
 void Exchange::onFiltersResumed(void* self, filter::Status status) {
   auto* e = static_cast<Exchange*>(self);
-  DownstreamSession* session = e->session_;
+  Downstream* session = e->session_;
   filter::Context& c = e->chain_.context();
   c.request.head = nullptr;
   if (status == filter::Status::Respond) {

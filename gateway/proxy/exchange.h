@@ -19,7 +19,7 @@
 
 namespace gw::proxy {
 
-class DownstreamSession;
+class Downstream;
 
 class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
  public:
@@ -27,7 +27,7 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   Exchange(const Exchange&) = delete;
   Exchange& operator=(const Exchange&) = delete;
 
-  void begin(DownstreamSession& session);
+  void begin(Downstream& session);
   // Ends the exchange: closes an unfinished upstream connection, unpins the snapshot.
   void reset();
 
@@ -106,7 +106,7 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   static void onTimer(void* self);
 
   ProxyContext& ctx_;
-  DownstreamSession* session_ = nullptr;
+  Downstream* session_ = nullptr;
   PinnedSnapshot* pinned_ = nullptr;
   const config::Service* service_ = nullptr;
   upstream::EndpointRuntime* endpoint_ = nullptr;

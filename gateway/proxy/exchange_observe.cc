@@ -154,7 +154,7 @@ void Exchange::recordEnd() {
   e.client = peerIp();
   e.method = log_method_;
   e.path = text(log_target_);
-  e.protocol = log_minor_ == 0 ? "HTTP/1.0" : "HTTP/1.1";
+  e.protocol = session_->protocolName(log_minor_);
   e.status = status_;
   e.bytes_in = bytes_in_;
   e.bytes_out = bytes_out_;

@@ -63,7 +63,7 @@ void ProxyContext::applySnapshot(std::shared_ptr<const config::Snapshot> snapsho
   stats_.snapshots_retained.set(retired_.size());
 }
 
-Exchange* ProxyContext::acquireExchange(DownstreamSession& session) {
+Exchange* ProxyContext::acquireExchange(Downstream& session) {
   Exchange* e;
   if (free_exchanges_.empty()) {
     e = new Exchange(*this);

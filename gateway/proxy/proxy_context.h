@@ -18,6 +18,7 @@
 
 namespace gw::proxy {
 
+class Downstream;
 class DownstreamSession;
 class Exchange;
 
@@ -81,7 +82,7 @@ class ProxyContext {
   // Opens the current snapshot's access log file if it changed (errors are logged).
   void configureAccessLog();
 
-  Exchange* acquireExchange(DownstreamSession& session);
+  Exchange* acquireExchange(Downstream& downstream);
   void releaseExchange(Exchange* exchange);
   // Request parsers, pooled like exchanges: a session holds one only while a request
   // is read or served, not while it idles between requests.

@@ -7,6 +7,7 @@
 #include "gateway/config/snapshot.h"
 #include "gateway/core/counter.h"
 #include "gateway/filter/chain.h"
+#include "gateway/http2/counters.h"
 #include "gateway/observe/access_log.h"
 #include "gateway/observe/histogram.h"
 #include "gateway/observe/otlp.h"
@@ -81,6 +82,7 @@ struct WorkerStats {
   observe::AccessLogCounters access_log;
   observe::TraceExportCounters trace_export;  // OTLP span export (gateway/observe/otlp.h)
   tls::TlsCounters tls;                       // TLS handshakes and their failures (gateway/tls)
+  http2::Http2Counters http2;                 // HTTP/2 streams, limits and flood defences
   upstream::BalancingStats balancing;  // ejections, breakers, retries, panic (gateway/upstream)
 
   void countStatus(int status) {

@@ -22,8 +22,9 @@ const char kDefaultGroups[] = "X25519:P-256:P-384";
 
 namespace {
 
-// ALPN wire format: length-prefixed names. Only HTTP/1.1 today; h2 goes first here later.
+// ALPN wire format: length-prefixed names, in the server's order of preference.
 const unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+const unsigned char kAlpnH2[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 
 std::string lowered(std::string_view text) {
   std::string out(text);
@@ -73,11 +74,15 @@ std::vector<std::string> sanDnsNames(X509* cert) {
   return out;
 }
 
+// `arg` non-null: the listener serves HTTP/2 (kAlpnH2).
 int onAlpn(SSL*, const unsigned char** out, unsigned char* out_length, const unsigned char* in,
-           unsigned int in_length, void*) {
+           unsigned int in_length, void* arg) {
   unsigned char* selected = nullptr;
   unsigned char selected_length = 0;
-  if (SSL_select_next_proto(&selected, &selected_length, kAlpn, sizeof kAlpn, in, in_length) !=
+  const unsigned char* ours = arg != nullptr ? kAlpnH2 : kAlpn;
+  unsigned int ours_length = arg != nullptr ? sizeof kAlpnH2 : sizeof kAlpn;
+  // SSL_select_next_proto walks the server's list first: h2 wins when both offer it.
+  if (SSL_select_next_proto(&selected, &selected_length, ours, ours_length, in, in_length) !=
       OPENSSL_NPN_NEGOTIATED) {
     return SSL_TLSEXT_ERR_NOACK;  // no common protocol: go on without ALPN
   }
@@ -120,7 +125,7 @@ bool configureServer(SSL_CTX* ctx, const ServerSettings& s, ContextError& error)
     SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
     SSL_CTX_set_num_tickets(ctx, 0);
   }
-  SSL_CTX_set_alpn_select_cb(ctx, &onAlpn, nullptr);
+  SSL_CTX_set_alpn_select_cb(ctx, &onAlpn, s.http2 ? const_cast<unsigned char*>(kAlpnH2) : nullptr);
   if (s.client_auth != ClientAuth::None) {
     if (!readable(s.client_ca_file, error)) return false;
     if (SSL_CTX_load_verify_locations(ctx, s.client_ca_file.c_str(), nullptr) != 1) {

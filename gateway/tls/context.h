@@ -41,6 +41,7 @@ struct ServerSettings {
   // header of these names coming from the client is removed.
   std::string client_subject_header = "x-client-cert-subject";
   std::string client_fingerprint_header = "x-client-cert-sha256";
+  bool http2 = false;  // ALPN offers "h2" (first) as well as "http/1.1"
 };
 
 // ECDHE with AEAD ciphers only (forward secrecy, no CBC, no RSA key exchange).

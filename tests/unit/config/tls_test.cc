@@ -154,6 +154,26 @@ TEST_CASE("redirect_to_https: true means 443, an integer is the port") {
   CHECK(load("70000").errors.size() == 1);
 }
 
+TEST_CASE("http2: off by default; on a tls listener its context offers h2") {
+  auto c = makeCert("cfg-h2", "h2", {});
+  auto load = [&](const std::string& extra) {
+    return loadConfigString("[[listeners]]\nlisten = \"127.0.0.1:0\"\n" + extra + "\n" + kRest,
+                            "t.toml");
+  };
+  LoadResult plain = load("");
+  REQUIRE(plain.ok());
+  CHECK_FALSE(plain.snapshot->listeners[0].http2);
+  LoadResult on = load("http2 = true\ntls.certificates = [{ cert = \"" + c.cert + "\", key = \"" +
+                       c.key + "\" }]");
+  INFO(allErrors(on));
+  REQUIRE(on.ok());
+  CHECK(on.snapshot->listeners[0].http2);
+  CHECK(on.snapshot->listeners[0].tls->settings().http2);
+  LoadResult bad = load("http2 = \"on\"");
+  REQUIRE(bad.errors.size() == 1);
+  CHECK(bad.errors[0].toString() == "t.toml:3:9: \"http2\" must be true or false");
+}
+
 TEST_CASE("a pool's upstream tls: true, or a table; files checked at load") {
   auto c = makeCert("pool-client", "client", {});
   auto load = [](const std::string& tls) {

@@ -1,0 +1,198 @@
+#include "gateway/proxy/h2_connection.h"
+
+#include "gateway/proxy/downstream_session.h"
+#include "gateway/proxy/exchange.h"
+#include "gateway/proxy/messages.h"
+
+namespace gw::proxy {
+namespace {
+
+http2::Limits limitsFor(const config::Listener& listener) {
+  http2::Limits limits;
+  limits.max_header_list_bytes = listener.limits.max_header_bytes;
+  return limits;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- H2Stream
+
+H2Stream::H2Stream(H2Connection& connection, int32_t id, bool head_request)
+    : connection_(connection),
+      id_(id),
+      response_parser_(HTTP_RESPONSE, this),
+      head_request_(head_request) {
+  // The exchange's own output: generous limits, it is not from the network.
+  response_parser_.setLimits(1024 * 1024, 10'000);
+}
+
+const tls::TlsTransport* H2Stream::tls() const { return connection_.session().tls(); }
+const config::Listener& H2Stream::listener() const { return connection_.session().listener(); }
+const net::SocketAddress& H2Stream::peer() const { return connection_.session().peer(); }
+
+void H2Stream::start(const http::MessageHead& head) {
+  ProxyContext& ctx = connection_.ctx();
+  ctx.stats().requests.add();
+  exchange_ = ctx.acquireExchange(*this);
+  int result = exchange_->onRequestHead(head);
+  if (result == kReject) {
+    rejected();
+  } else if (result == kPause) {
+    filter_paused_ = true;  // the body waits in held_ until resumeParsing()
+  }
+}
+
+void H2Stream::rejected() {
+  ProxyContext& ctx = connection_.ctx();
+  ctx.stats().bad_requests.add();
+  if (exchange_->responseStarted()) {
+    if (!exchange_->localReply()) abort();
+    return;
+  }
+  exchange_->clientClosed();
+  std::string reply;
+  int status = fail_status_ != 0 ? fail_status_ : 400;
+  writeLocalReply(status, fail_reason_ != nullptr ? fail_reason_ : "bad request", false,
+                  head_request_, reply);
+  ctx.stats().local_replies.add();
+  ctx.stats().countStatus(status);
+  stageCopy(reply.data(), reply.size());
+  exchange_done_ = true;
+}
+
+void H2Stream::giveWindow(size_t length) { connection_.codec().consume(id_, length); }
+
+void H2Stream::onData(const char* data, size_t length) {
+  body_bytes_ += length;
+  if (exchange_ == nullptr || exchange_done_ || reset_) {
+    giveWindow(length);  // discarded
+    return;
+  }
+  if (filter_paused_) {
+    held_.append(data, length);
+    return;
+  }
+  deliverBody(data, length);
+}
+
+void H2Stream::deliverBody(const char* data, size_t length) {
+  if (exchange_->onRequestBody(data, length) == kReject) {
+    rejected();
+    giveWindow(length);
+    return;
+  }
+  exchange_->flushUpstream();
+  // The window reopens only once the upstream took the bytes (resumeReading()).
+  if (paused_) {
+    unconsumed_ += length;
+  } else {
+    giveWindow(length);
+  }
+}
+
+void H2Stream::onRequestEnd() {
+  if (filter_paused_) {
+    held_end_ = true;
+    return;
+  }
+  deliverEnd();
+}
+
+void H2Stream::deliverEnd() {
+  if (exchange_ == nullptr || exchange_done_ || reset_) return;
+  exchange_->onRequestComplete();
+  exchange_->flushUpstream();
+}
+
+void H2Stream::resumeReading() {
+  paused_ = false;
+  if (unconsumed_ > 0) {
+    giveWindow(unconsumed_);
+    unconsumed_ = 0;
+  }
+}
+
+void H2Stream::resumeParsing() {
+  if (!filter_paused_) return;
+  filter_paused_ = false;
+  std::string held;
+  held.swap(held_);
+  if (!held.empty()) {
+    if (exchange_done_ || reset_) {
+      giveWindow(held.size());
+    } else {
+      deliverBody(held.data(), held.size());
+    }
+  }
+  if (held_end_) deliverEnd();
+}
+
+void H2Stream::abort() {
+  if (reset_) return;
+  reset_ = true;
+  connection_.codec().resetStream(id_, NGHTTP2_INTERNAL_ERROR);
+}
+
+void H2Stream::onStreamClose(uint32_t) {
+  reset_ = true;
+  if (exchange_ != nullptr) {
+    if (!exchange_done_) exchange_->clientClosed();
+    connection_.ctx().releaseExchange(exchange_);
+    exchange_ = nullptr;
+  }
+  // The session forgets this handler when the call returns; nothing else points here.
+  delete this;
+}
+
+void H2Stream::onStreamDrained() {
+  if (exchange_ != nullptr && !exchange_done_) exchange_->onClientDrained();
+}
+
+void H2Stream::stageCopy(const char* data, size_t length) {
+  if (reset_ || length == 0) return;
+  if (response_parser_.feed(data, length) == http::Parser::Outcome::Error) abort();
+}
+
+size_t H2Stream::queuedBytes() const { return connection_.codec().bufferedBody(id_); }
+
+int H2Stream::onHead(const http::MessageHead& head) {
+  if (head.status < 200) return kContinue;  // 100 Continue: HTTP/2 clients need none
+  http2::ResponseFields fields;
+  http2::toResponseFields(head, fields);
+  bool no_body = head_request_ || head.status == 204 || head.status == 304 ||
+                 (head.has_content_length && head.content_length == 0);
+  response_head_sent_ = true;
+  response_has_body_ = !no_body;
+  if (!connection_.codec().submitResponse(id_, fields, no_body)) abort();
+  return head_request_ ? kSkipBody : kContinue;
+}
+
+int H2Stream::onBody(const char* data, size_t length) {
+  connection_.codec().appendBody(id_, data, length);
+  return kContinue;
+}
+
+bool H2Stream::onMessageComplete() {
+  if (response_head_sent_ && response_has_body_) connection_.codec().endBody(id_);
+  return false;
+}
+
+// ---------------------------------------------------------------- H2Connection
+
+H2Connection::H2Connection(DownstreamSession& session, ProxyContext& ctx, net::Transport& transport)
+    : session_(session),
+      ctx_(ctx),
+      codec_(ctx.loop(), transport, *this, limitsFor(session.listener()), ctx.stats().http2) {}
+
+H2Connection::~H2Connection() = default;
+
+http2::StreamHandler* H2Connection::onRequest(int32_t stream_id, const http::MessageHead& head,
+                                              bool) {
+  auto* stream = new H2Stream(*this, stream_id, head.method == HTTP_HEAD);
+  stream->start(head);
+  return stream;
+}
+
+void H2Connection::onSessionDone() { session_.closeNow(); }
+
+}  // namespace gw::proxy
