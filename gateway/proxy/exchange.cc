@@ -1,5 +1,6 @@
 #include "gateway/proxy/exchange.h"
 
+#include <atomic>
 #include <charconv>
 #include <cstring>
 #include <optional>
@@ -63,7 +64,13 @@ std::string_view Exchange::peerIp() {
 }
 
 void Exchange::reset() {
-  if (session_ != nullptr) recordEnd();
+  if (session_ != nullptr) {
+    recordEnd();
+    // Last, and after a release fence (free on x86): a scrape that sees no request in
+    // flight also sees every counter the ended requests added.
+    std::atomic_thread_fence(std::memory_order_release);
+    ctx_.stats().requests_active.sub();
+  }
   closeUpstream();
   releaseBalancing();
   disarmTimer();

@@ -110,7 +110,6 @@ void Exchange::exportSpan(uint64_t total_us) {
 
 void Exchange::recordEnd() {
   WorkerStats& stats = ctx_.stats();
-  stats.requests_active.sub();
   stats.bytes_sent.add(bytes_out_);
   if (!timed_) return;
   // When the upstream's response ended, so did the exchange's work (what is left is

@@ -73,6 +73,19 @@ class MetricsEndpoint(GatewayTestCase):
         self.assertTrue(ctype.startswith("text/plain; version=0.0.4"), ctype)
         return text, parse_metrics(text)
 
+    def settled_scrape(self):
+        """A scrape taken once no request is in flight. A worker counts a request when its
+        exchange ends, just after the last response byte went out, so a client can read the
+        response before the counters move; the in-flight gauge drops after them."""
+        settled = []
+
+        def idle():
+            _, samples = self.scrape()
+            settled[:] = [samples]
+            return value(samples, "gateway_downstream_requests_active") == 0
+        self.assertTrue(harness.wait_until(idle), "requests still in flight")
+        return settled[0]
+
     def test_counters_and_histograms_after_known_traffic(self):
         _, before = self.scrape()
         c = self.client(self.gw.addr)
@@ -81,7 +94,7 @@ class MetricsEndpoint(GatewayTestCase):
         self.assertEqual(c.request("GET", "/nothing-here").status, 404)
         self.assertEqual(c.request("GET", "/api/fail", headers=[("X-Echo-Status", "503")]).status,
                          503)
-        _, after = self.scrape()
+        after = self.settled_scrape()
 
         def delta(name, **labels):
             return (value(after, name, **labels) or 0) - (value(before, name, **labels) or 0)
