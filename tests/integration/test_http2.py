@@ -78,6 +78,11 @@ def metric(gw, name, labels=""):
     raise AssertionError("metric %s not found" % key)
 
 
+def stats(gw):
+    with urllib.request.urlopen("http://%s:%d/stats" % gw.admin, timeout=IO_TIMEOUT) as r:
+        return json.loads(r.read())
+
+
 def frame(ftype, flags, stream_id, payload=b""):
     return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + \
         struct.pack(">I", stream_id) + payload
@@ -411,6 +416,10 @@ class Http2Drain(GatewayTestCase):
         self.assertTrue(echo.held.wait(IO_TIMEOUT))
         gw.send_signal(signal.SIGTERM)
         self.assertTrue(gw.wait_log(lambda r: r.get("msg") == "draining"))
+        # "draining" is the control thread's line; the worker drains when its mailbox
+        # message arrives. Release the stream only once the worker has sent GOAWAY.
+        self.assertTrue(harness.wait_until(lambda: stats(gw)["drains_started"] >= 1),
+                        "the worker never started draining")
         echo.release()
         out, _ = client.communicate(timeout=IO_TIMEOUT)
         text = out.decode("utf-8", "replace")
