@@ -36,6 +36,39 @@ std::string lineNote(int line) {
   return line > 0 ? " (first used on line " + std::to_string(line) + ")" : "";
 }
 
+// `http2 = true`, or a table of limits (which turns HTTP/2 on unless `enabled = false`).
+void readHttp2(TableReader& listener, Listener& out) {
+  const toml::node* node = listener.find("http2");
+  if (node == nullptr || !node->is_table()) {
+    listener.getBool("http2", out.http2);
+    return;
+  }
+  TableReader t(listener.diag(), *node->as_table(), "in [[listeners]] http2",
+                {"enabled", "max_concurrent_streams", "max_frame_size", "stream_window",
+                 "connection_window", "flood_window", "max_resets", "max_control_frames",
+                 "max_empty_frames", "max_continuations"});
+  out.http2 = true;
+  t.getBool("enabled", out.http2);
+  Http2Settings& h = out.http2_settings;
+  t.getUint32("max_concurrent_streams", 1, 10'000, h.max_concurrent_streams);
+  // RFC 9113 §6.5.2: frame sizes 2^14 .. 2^24-1, windows up to 2^31-1.
+  uint64_t size = h.max_frame_size;
+  if (t.getSize("max_frame_size", 16'384, 16'777'215, size))
+    h.max_frame_size = static_cast<uint32_t>(size);
+  size = h.stream_window;
+  if (t.getSize("stream_window", 65'535, 0x7fffffff, size))
+    h.stream_window = static_cast<uint32_t>(size);
+  size = h.connection_window;
+  if (t.getSize("connection_window", 65'535, 0x7fffffff, size)) {
+    h.connection_window = static_cast<uint32_t>(size);
+  }
+  t.getDuration("flood_window", 1'000, h.flood_window_ms);
+  t.getUint32("max_resets", 1, 1'000'000, h.max_resets);
+  t.getUint32("max_control_frames", 1, 1'000'000, h.max_control_frames);
+  t.getUint32("max_empty_frames", 1, 1'000'000, h.max_empty_frames);
+  t.getUint32("max_continuations", 1, 1'000, h.max_continuations);
+}
+
 // Reads one [[listeners]] table into `out`; false when it has no usable address.
 bool readListener(TableReader& root, const toml::table& table, size_t index, const Limits& defaults,
                   Listener& out) {
@@ -51,7 +84,7 @@ bool readListener(TableReader& root, const toml::table& table, size_t index, con
     TableReader limits(diag, *limits_table, "in [[listeners]] limits", limitKeys());
     readLimits(limits, out.limits);
   }
-  listener.getBool("http2", out.http2);  // before the TLS context: it decides the ALPN list
+  readHttp2(listener, out);  // before the TLS context: it decides the ALPN list
   readListenerTls(listener, out);
   readRedirectToHttps(listener, out);
   if (!listener.getString("listen", out.listen)) {

@@ -62,6 +62,21 @@ struct Forwarding {
   std::vector<net::Cidr> trusted_proxies;
 };
 
+// A listener's HTTP/2 limits (`http2 = { ... }`). Each flood defence closes the connection
+// with GOAWAY ENHANCE_YOUR_CALM once more than `max_*` such frames arrive within
+// `flood_window_ms`.
+struct Http2Settings {
+  uint32_t max_concurrent_streams = 100;
+  uint32_t max_frame_size = 16 * 1024;       // SETTINGS_MAX_FRAME_SIZE we accept
+  uint32_t stream_window = 256 * 1024;       // request body in flight per stream
+  uint32_t connection_window = 1024 * 1024;  // request body in flight per connection
+  uint64_t flood_window_ms = 10'000;
+  uint32_t max_resets = 200;           // client RST_STREAMs (rapid reset, CVE-2023-44487)
+  uint32_t max_control_frames = 1000;  // SETTINGS and PING frames
+  uint32_t max_empty_frames = 200;     // DATA/HEADERS/CONTINUATION without payload
+  uint32_t max_continuations = 8;      // CONTINUATION frames in one header block
+};
+
 struct Listener {
   std::string name;
   std::string listen;  // as written, "0.0.0.0:8080"
@@ -75,6 +90,7 @@ struct Listener {
   // `http2`: serve HTTP/2 too: ALPN "h2" on a `tls` listener, prior knowledge (h2c, the
   // client preface) on a plain one. Off by default, like nginx's `http2 on`.
   bool http2 = false;
+  Http2Settings http2_settings;
 };
 
 struct Endpoint {

@@ -8,8 +8,18 @@ namespace gw::proxy {
 namespace {
 
 http2::Limits limitsFor(const config::Listener& listener) {
+  const config::Http2Settings& h = listener.http2_settings;
   http2::Limits limits;
   limits.max_header_list_bytes = listener.limits.max_header_bytes;
+  limits.max_concurrent_streams = h.max_concurrent_streams;
+  limits.max_frame_size = h.max_frame_size;
+  limits.stream_window = h.stream_window;
+  limits.connection_window = h.connection_window;
+  limits.window_ms = h.flood_window_ms;
+  limits.max_resets = h.max_resets;
+  limits.max_control_frames = h.max_control_frames;
+  limits.max_empty_frames = h.max_empty_frames;
+  limits.max_continuations = h.max_continuations;
   return limits;
 }
 

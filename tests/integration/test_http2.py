@@ -402,6 +402,54 @@ class Http2(GatewayTestCase):
         self.assertClosedForAbuse(c, "empty_frame_flood", before)
 
 
+class Http2ConfiguredLimits(GatewayTestCase):
+    """`http2 = { ... }` on a listener: the limits are advertised and enforced."""
+
+    def setUp(self):
+        self.echo = self.upstream(EchoUpstream("echo"))
+        doc = h2_doc(self.echo)
+        doc["listeners"][0]["http2"] = {"max_concurrent_streams": 3, "max_resets": 5,
+                                        "stream_window": "128KiB"}
+        self.gw = self.gateway(doc)
+
+    def client(self):
+        c = H2Client(self.gw.listeners["main"])
+        self.addCleanup(c.close)
+        return c
+
+    def test_settings_advertise_the_configured_limits(self):
+        c = self.client()
+        self.assertTrue(c.wait(lambda: c.conn.remote_settings.max_concurrent_streams == 3),
+                        "SETTINGS_MAX_CONCURRENT_STREAMS 3 never arrived")
+        self.assertEqual(c.conn.remote_settings.initial_window_size, 128 * 1024)
+        sid = c.request("GET", "/ok")
+        self.assertTrue(c.wait(lambda: c.finished(sid)))
+        self.assertEqual(c.responses[sid]["status"], 200)
+
+    def test_reset_limit_is_the_configured_one(self):
+        label = '{reason="rapid_reset"}'
+        before = metric(self.gw, "gateway_http2_connections_closed_total", label)
+        c = self.client()
+        self.assertTrue(c.wait(lambda: c.conn.remote_settings.max_concurrent_streams == 3))
+
+        def resets(n):
+            for _ in range(n):
+                sid = c.conn.get_next_available_stream_id()
+                c.conn.send_headers(sid, [(":method", "GET"), (":scheme", "http"),
+                                          (":authority", "localhost"), (":path", "/rr")])
+                c.conn.reset_stream(sid)
+            c.flush()
+        resets(5)  # at the limit: the connection goes on
+        sid = c.request("GET", "/still-open")
+        self.assertTrue(c.wait(lambda: c.finished(sid)))
+        self.assertEqual(c.responses[sid]["status"], 200)
+        resets(3)
+        self.assertTrue(c.wait(lambda: c.terminated is not None))
+        self.assertEqual(c.terminated.error_code, ENHANCE_YOUR_CALM)
+        self.assertEqual(metric(self.gw, "gateway_http2_connections_closed_total", label),
+                         before + 1)
+
+
 class Http2Drain(GatewayTestCase):
 
     def test_goaway_on_sigterm_lets_the_open_stream_finish(self):

@@ -174,6 +174,48 @@ TEST_CASE("http2: off by default; on a tls listener its context offers h2") {
   CHECK(bad.errors[0].toString() == "t.toml:3:9: \"http2\" must be true or false");
 }
 
+TEST_CASE("http2 as a table: limits, each checked with its line") {
+  auto load = [&](const std::string& extra) {
+    return loadConfigString("[[listeners]]\nlisten = \"127.0.0.1:0\"\n" + extra + "\n" + kRest,
+                            "t.toml");
+  };
+  LoadResult on = load(
+      "http2 = { max_concurrent_streams = 8, max_frame_size = \"64KiB\", stream_window = "
+      "\"1MiB\", connection_window = \"4MiB\", flood_window = \"2s\", max_resets = 5, "
+      "max_control_frames = 50, max_empty_frames = 7, max_continuations = 2 }");
+  INFO(allErrors(on));
+  REQUIRE(on.ok());
+  const Listener& l = on.snapshot->listeners[0];
+  CHECK(l.http2);
+  CHECK(l.http2_settings.max_concurrent_streams == 8);
+  CHECK(l.http2_settings.max_frame_size == 64 * 1024);
+  CHECK(l.http2_settings.stream_window == 1024 * 1024);
+  CHECK(l.http2_settings.connection_window == 4 * 1024 * 1024);
+  CHECK(l.http2_settings.flood_window_ms == 2000);
+  CHECK(l.http2_settings.max_resets == 5);
+  CHECK(l.http2_settings.max_control_frames == 50);
+  CHECK(l.http2_settings.max_empty_frames == 7);
+  CHECK(l.http2_settings.max_continuations == 2);
+
+  LoadResult defaults = load("http2 = {}");
+  REQUIRE(defaults.ok());
+  CHECK(defaults.snapshot->listeners[0].http2);
+  CHECK(defaults.snapshot->listeners[0].http2_settings.max_concurrent_streams == 100);
+  LoadResult off = load("http2 = { enabled = false, max_resets = 10 }");
+  REQUIRE(off.ok());
+  CHECK_FALSE(off.snapshot->listeners[0].http2);
+
+  LoadResult small_frame = load("http2 = { max_frame_size = \"8KiB\" }");
+  REQUIRE(small_frame.errors.size() == 1);
+  CHECK(small_frame.errors[0].toString().rfind("t.toml:3:", 0) == 0);
+  CHECK(small_frame.errors[0].toString().find("max_frame_size") != std::string::npos);
+  LoadResult unknown = load("http2 = { max_stream = 3 }");
+  REQUIRE(unknown.errors.size() == 1);
+  CHECK(unknown.errors[0].toString().find("max_stream") != std::string::npos);
+  CHECK(load("http2 = { max_concurrent_streams = 0 }").errors.size() == 1);
+  CHECK(load("http2 = { flood_window = \"10ms\" }").errors.size() == 1);
+}
+
 TEST_CASE("a pool's upstream tls: true, or a table; files checked at load") {
   auto c = makeCert("pool-client", "client", {});
   auto load = [](const std::string& tls) {
