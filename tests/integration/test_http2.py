@@ -426,6 +426,22 @@ class Http2ConfiguredLimits(GatewayTestCase):
         self.assertTrue(c.wait(lambda: c.finished(sid)))
         self.assertEqual(c.responses[sid]["status"], 200)
 
+    def test_a_stream_over_the_limit_ends_the_connection(self):
+        c = self.client()
+        self.assertTrue(c.wait(lambda: c.conn.remote_settings.max_concurrent_streams == 3))
+        self.addCleanup(self.echo.release)
+        held = [c.request("GET", "/held/%d" % i, [("x-echo-hold", "1")]) for i in range(3)]
+        self.assertTrue(self.echo.held.wait(IO_TIMEOUT))
+        # A fourth stream: python3-h2 would refuse to open it, so it goes out as a raw
+        # HEADERS frame (END_STREAM | END_HEADERS) encoded with the client's own HPACK
+        # context.
+        block = c.conn.encoder.encode([(":method", "GET"), (":scheme", "http"),
+                                       (":authority", "localhost"), (":path", "/over")])
+        c.send_raw(frame(1, 0x5, held[-1] + 2, block))
+        self.assertTrue(c.wait(lambda: c.terminated is not None or c.eof))
+        self.assertIsNotNone(c.terminated, "closed without GOAWAY")
+        self.assertEqual(c.terminated.error_code, PROTOCOL_ERROR)
+
     def test_reset_limit_is_the_configured_one(self):
         label = '{reason="rapid_reset"}'
         before = metric(self.gw, "gateway_http2_connections_closed_total", label)
