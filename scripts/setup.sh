@@ -7,6 +7,8 @@ PACKAGES=(
   # build
   bazel-bootstrap g++ libuv1-dev libssl-dev libtomlplusplus-dev node-llhttp libre2-dev catch2
   libhiredis-dev libnghttp2-dev
+  # optional heap profiling (bazel build --config=jemalloc; jeprof)
+  libjemalloc-dev
   # fuzzing (tests/fuzz/build.sh: clang with libFuzzer, ASan and UBSan)
   clang-14 libfuzzer-14-dev llvm-14
   # tests and demo

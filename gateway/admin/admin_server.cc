@@ -116,6 +116,11 @@ class AdminSession final : public net::TransportHandler, public http::MessageSin
                      "{\"error\":\"use POST /services/NAME/flip or PUT "
                      "/services/NAME/active\"}\n");
     }
+    if (path_ == "/debug/heap/dump" && h.heap_dump) {
+      if (method_ != HTTP_POST) return respond(405, "{\"error\":\"use POST\"}\n");
+      AdminReply r = h.heap_dump();
+      return respond(r.status, r.json);
+    }
     if (method_ != HTTP_GET && method_ != HTTP_HEAD) {
       return respond(405, "{\"error\":\"method not allowed\"}\n");
     }
@@ -174,6 +179,7 @@ class AdminSession final : public net::TransportHandler, public http::MessageSin
     std::string out = "HTTP/1.1 " + std::to_string(status) +
                       (status == 200   ? " OK"
                        : status == 401 ? " Unauthorized"
+                       : status == 501 ? " Not Implemented"
                        : status == 503 ? " Service Unavailable"
                                        : " Error") +
                       "\r\nContent-Type: " + content_type +

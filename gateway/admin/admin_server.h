@@ -34,6 +34,7 @@ struct AdminHandlers {
   std::function<std::string()> metrics;       // GET /metrics: Prometheus text format
   std::function<AdminReply()> debug_workers;  // GET /debug/workers
   std::function<AdminReply()> debug_memory;   // GET /debug/memory
+  std::function<AdminReply()> heap_dump;      // POST /debug/heap/dump
   std::function<std::string()> reload;        // POST /config/reload: JSON result
   std::function<AdminReply()> services;       // GET /services
   std::function<AdminReply()> config;         // GET /config

@@ -5,6 +5,7 @@
 #include "gateway/config/loader.h"
 #include "gateway/core/log.h"
 #include "gateway/net/tcp_transport.h"
+#include "gateway/observe/heap_profile.h"
 #include "gateway/observe/process_stats.h"
 
 namespace gw::loop {
@@ -111,6 +112,19 @@ int Control::run() {
     handlers.metrics = [this] { return metricsText(); };
     handlers.debug_workers = [this] { return debugWorkersJson(); };
     handlers.debug_memory = [this] { return debugMemoryJson(); };
+    handlers.heap_dump = [] {
+      observe::HeapDumpResult r = observe::dumpHeapProfile();
+      std::string json;
+      if (r.status == 200) {
+        json = "{\"path\":\"";
+        log::appendJsonEscaped(json, r.path);
+      } else {
+        json = "{\"error\":\"";
+        log::appendJsonEscaped(json, r.error);
+      }
+      json += "\"}\n";
+      return admin::AdminReply{r.status, json};
+    };
     handlers.reload = [this] { return reload("admin API"); };
     handlers.services = [this] { return servicesJson(); };
     handlers.set_active = [this](const std::string& service, const std::string& pool, bool force) {

@@ -9,6 +9,7 @@
 
 #include "gateway/core/log.h"
 #include "gateway/loop/control.h"
+#include "gateway/observe/heap_profile.h"
 #include "gateway/observe/process_stats.h"
 #include "gateway/observe/prometheus.h"
 
@@ -559,6 +560,7 @@ admin::AdminReply Control::debugMemoryJson() const {
   std::free(xml);
   out += "\"}";
 #endif
+  observe::appendJemallocStats(out);
   out += ",\"workers\":[";
   for (size_t i = 0; i < workers_.size(); ++i) {
     const WorkerStats& s = workers_[i]->stats();

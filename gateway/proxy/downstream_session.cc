@@ -152,9 +152,28 @@ void DownstreamSession::replyAndClose(int status, const char* message) {
   writeLocalReply(status, message != nullptr ? message : "bad request", true, false, reply);
   ctx_.stats().local_replies.add();
   ctx_.stats().countStatus(status);
+  // A request refused before its exchange began has no one else to log it.
+  if (exchange_ == nullptr) logLocalReply(status, reply.size());
   transport().stageCopy(reply);
   transport().flush();
   lingeringClose();
+}
+
+void DownstreamSession::logLocalReply(int status, size_t bytes_out) {
+  const config::Snapshot& snapshot = pinned_->get();
+  if (!snapshot.access_log.enabled || !ctx_.accessLog().open()) return;
+  // Off the hot path (a refused request): the address text may allocate.
+  std::string client;
+  peer_.appendIp(client);
+  observe::AccessLogEntry e;  // what the request did not get to say stays empty
+  e.client = client;
+  e.status = status;
+  e.bytes_out = bytes_out;
+  if (const tls::TlsTransport* tls = tls_.get()) {
+    e.tls_version = tls->protocolVersion();
+    e.sni = tls->serverName();
+  }
+  ctx_.accessLog().append(snapshot.access_log, e);
 }
 
 void DownstreamSession::lingeringClose() {

@@ -117,6 +117,8 @@ class DownstreamSession final : public Downstream,
 
   void handleOutcome(http::Parser::Outcome outcome);
   void replyAndClose(int status, const char* message);
+  // One access-log line for a reply sent before any exchange began (bad head, timeout).
+  void logLocalReply(int status, size_t bytes_out);
   void lingeringClose();
   void becomeIdle();
   // Between requests: serve the next one on the worker's current snapshot (new limits),

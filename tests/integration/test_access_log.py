@@ -157,6 +157,68 @@ class AccessLog(GatewayTestCase):
         self.assertEqual([json.loads(line)["path"] for line in read_lines(rotated)],
                          ["/api/before"])
 
+    def test_bytes_in_is_the_parsed_head_plus_payload(self):
+        # bytes_in is the head as re-serialised from what was parsed (README) plus the
+        # body without chunk framing: for heads sent in that canonical form it is the
+        # wire count for Content-Length bodies and the wire count minus framing for
+        # chunked ones.
+        gw = self.start({"path": self.path})
+        c = harness.RawClient(gw.addr)
+        self.addCleanup(c.sock.close)
+        head = b"POST /api/cl HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n"
+        c.send(head + b"hello")
+        self.assertEqual(c.read_response().status, 200)
+        head2 = b"POST /api/ch HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+        c.send(head2 + b"5\r\nhello\r\n3\r\nabc\r\n0\r\n\r\n")
+        self.assertEqual(c.read_response().status, 200)
+        lines = [json.loads(line) for line in self.wait_lines(self.path, 2)]
+        self.assertEqual([(e["path"], e["bytes_in"]) for e in lines],
+                         [("/api/cl", len(head) + 5), ("/api/ch", len(head2) + 8)])
+
+    def local_reply_line(self, gw):
+        lines = self.wait_lines(self.path, 1)
+        self.assertEqual(len(lines), 1, lines)
+        entry = json.loads(lines[0])
+        self.assertEqual(entry["client"], "127.0.0.1")
+        self.assertGreater(entry["bytes_out"], 0)
+        self.assertEqual(entry["route"], "")
+        return entry
+
+    def test_malformed_request_gets_one_line(self):
+        gw = self.start({"path": self.path})
+        c = harness.RawClient(gw.addr)
+        self.addCleanup(c.sock.close)
+        c.send(b"GET /api/x HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n")
+        self.assertEqual(c.read_head()[1], 400)
+        entry = self.local_reply_line(gw)
+        self.assertEqual(entry["status"], 400)
+        # nothing more is logged for it (e.g. once the connection closes)
+        self.assertEqual(self.client(gw.addr).request("GET", "/api/ok").status, 200)
+        lines = self.wait_lines(self.path, 2)
+        self.assertEqual([json.loads(line)["status"] for line in lines], [400, 200])
+
+    def test_header_timeout_gets_one_line(self):
+        doc = config({"api": [self.echo.address]}, admin="127.0.0.1:0",
+                     listener_limits={"header_read_timeout": "1s"})
+        doc["access_log"] = {"path": self.path}
+        gw = self.gateway(doc)
+        c = harness.RawClient(gw.addr)
+        self.addCleanup(c.sock.close)
+        c.send(b"GET /api/slow HTTP/1.1\r\nHost: a\r\n")  # the head never ends
+        self.assertEqual(c.read_head()[1], 408)
+        entry = self.local_reply_line(gw)
+        self.assertEqual(entry["status"], 408)
+
+    def test_local_reply_in_common_format(self):
+        gw = self.start({"path": self.path, "format": "common"})
+        c = harness.RawClient(gw.addr)
+        self.addCleanup(c.sock.close)
+        c.send(b"NOT HTTP AT ALL\r\n\r\n")
+        self.assertEqual(c.read_head()[1], 400)
+        lines = self.wait_lines(self.path, 1)
+        self.assertEqual(len(lines), 1, lines)
+        self.assertRegex(lines[0], r'^127\.0\.0\.1 - - \[[^]]+\] "[^"]*" 400 \d+')
+
     def test_config_errors_name_file_line_and_column(self):
         doc = config({"api": [self.echo.address]})
         doc["access_log"] = {"format": "jsn", "fields": ["status", "statuss"]}

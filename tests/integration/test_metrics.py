@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -297,6 +298,52 @@ class DebugEndpoints(GatewayTestCase):
         for w in body["workers"]:
             self.assertEqual(w["read_slab_bytes"], 65536)
             self.assertIn("exchanges_pooled", w)
+
+
+def admin_call(gw, method, path, token=None):
+    """(status, body text), also for error statuses."""
+    url = "http://%s:%d%s" % (gw.admin[0], gw.admin[1], path)
+    req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(req, timeout=IO_TIMEOUT) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+class HeapProfile(GatewayTestCase):
+    """POST /debug/heap/dump. The default build has no jemalloc: the endpoint says so
+    (scripts/heap_profile_check.sh checks a --config=jemalloc build)."""
+
+    TOKEN = "heap-token"
+
+    def setUp(self):
+        self.echo = self.upstream(EchoUpstream("api"))
+        doc = config({"api": [self.echo.address]}, admin="127.0.0.1:0")
+        doc["admin"]["token"] = self.TOKEN
+        self.gw = self.gateway(doc)
+
+    def test_dump_needs_the_token_and_post(self):
+        self.assertEqual(admin_call(self.gw, "POST", "/debug/heap/dump")[0], 401)
+        self.assertEqual(admin_call(self.gw, "GET", "/debug/heap/dump", self.TOKEN)[0], 405)
+
+    def test_dump_without_jemalloc_is_501_with_the_reason(self):
+        status, text = admin_call(self.gw, "GET", "/debug/memory", self.TOKEN)
+        self.assertEqual(status, 200)
+        linked = json.loads(text)["jemalloc"] is not None
+        status, text = admin_call(self.gw, "POST", "/debug/heap/dump", self.TOKEN)
+        body = json.loads(text)
+        if linked and os.environ.get("MALLOC_CONF", "").find("prof:true") >= 0:
+            self.assertEqual(status, 200, body)
+            self.assertGreater(os.path.getsize(body["path"]), 0)
+        elif linked:
+            self.assertEqual(status, 501)
+            self.assertIn("MALLOC_CONF=prof:true", body["error"])
+        else:
+            self.assertEqual(status, 501)
+            self.assertIn("--config=jemalloc", body["error"])
 
 
 if __name__ == "__main__":
