@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <ctime>
 
 namespace gw::log {
@@ -42,6 +43,25 @@ bool parseLevel(std::string_view text, Level& out) {
   else
     return false;
   return true;
+}
+
+char* putJsonEscaped(char* p, std::string_view text) {
+  static const char kHex[] = "0123456789abcdef";
+  for (char ch : text) {
+    auto u = static_cast<unsigned char>(ch);
+    if (u >= 0x20 && u != '"' && u != '\\') {
+      *p++ = ch;
+    } else if (u == '"' || u == '\\') {
+      p[0] = '\\';
+      p[1] = ch;
+      p += 2;
+    } else {
+      const char escape[6] = {'\\', 'u', '0', '0', kHex[u >> 4], kHex[u & 15]};
+      std::memcpy(p, escape, 6);
+      p += 6;
+    }
+  }
+  return p;
 }
 
 void appendJsonEscaped(std::string& out, std::string_view text) {

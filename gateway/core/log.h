@@ -40,5 +40,8 @@ inline void error(std::string_view m, std::initializer_list<Field> f = {}) {
 
 // Appends `text` to `out` as the inside of a JSON string (escapes quotes, controls).
 void appendJsonEscaped(std::string& out, std::string_view text);
+// The same into space the caller reserved (at most 6 bytes per input byte); returns the
+// end of what was written. For writers that format straight into a buffer.
+char* putJsonEscaped(char* out, std::string_view text);
 
 }  // namespace gw::log

@@ -71,22 +71,8 @@ class SpanWriter {
   }
   void uint(uint64_t v) { p_ = std::to_chars(p_, p_ + 20, v).ptr; }
   void json(std::string_view s) {
-    static const char kHex[] = "0123456789abcdef";
     *p_++ = '"';
-    for (char ch : s) {
-      auto u = static_cast<unsigned char>(ch);
-      if (u >= 0x20 && u != '"' && u != '\\') {
-        *p_++ = ch;
-      } else if (u == '"' || u == '\\') {
-        p_[0] = '\\';
-        p_[1] = ch;
-        p_ += 2;
-      } else {
-        const char escape[6] = {'\\', 'u', '0', '0', kHex[u >> 4], kHex[u & 15]};
-        std::memcpy(p_, escape, 6);
-        p_ += 6;
-      }
-    }
+    p_ = log::putJsonEscaped(p_, s);
     *p_++ = '"';
   }
 
