@@ -65,20 +65,9 @@ char* putJsonEscaped(char* p, std::string_view text) {
 }
 
 void appendJsonEscaped(std::string& out, std::string_view text) {
-  static const char kHex[] = "0123456789abcdef";
-  for (char c : text) {
-    unsigned char u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (u < 0x20) {
-      out += "\\u00";
-      out.push_back(kHex[u >> 4]);
-      out.push_back(kHex[u & 15]);
-    } else {
-      out.push_back(c);
-    }
-  }
+  size_t at = out.size();
+  out.resize(at + 6 * text.size());  // the most an escape can take
+  out.resize(static_cast<size_t>(putJsonEscaped(out.data() + at, text) - out.data()));
 }
 
 void write(Level level, std::string_view message, std::initializer_list<Field> fields) {

@@ -761,7 +761,7 @@ void Exchange::sendLocalReply(int status, std::string_view message, bool close,
 
 void Exchange::establishClient(const config::Snapshot& snapshot, const http::MessageHead& head) {
   client_address_ = session_->peer();
-  client_ip_.assign(peerIp());
+  client_ip_.clear();  // empty: the TCP peer, whose text peerIp() already holds
   const std::vector<net::Cidr>& trusted = snapshot.forwarding.trusted_proxies;
   auto isTrusted = [&](const net::SocketAddress& a) {
     for (const net::Cidr& cidr : trusted) {
@@ -809,7 +809,7 @@ Exchange::FilterOutcome Exchange::runRequestFilters(const config::Snapshot& snap
   info.path_and_query = c.arena().copy(target.path_and_query);
   info.path = info.path_and_query.substr(0, target.path.size());
   info.host = c.arena().copy(host);
-  info.client_ip = client_ip_;
+  info.client_ip = client_ip_.empty() ? peerIp() : std::string_view(client_ip_);
   info.client_address = &client_address_;
   info.route = route.name;
   info.head = &head;

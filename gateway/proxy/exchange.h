@@ -135,7 +135,7 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   std::string_view peerIp();
   std::string peer_ip_;
   net::SocketAddress client_address_;  // established by establishClient()
-  std::string client_ip_;
+  std::string client_ip_;              // from X-Forwarded-For past trusted proxies; empty: peerIp()
   uint64_t body_received_ = 0;
   uint64_t max_body_ = 0;
   uint64_t response_bytes_ = 0;

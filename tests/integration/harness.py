@@ -680,20 +680,22 @@ class _ServerBase:
             self.closed = True
             conns = list(self.conns)
             self.cond.notify_all()
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
+        close_quietly(self.sock)
         for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            try:
-                c.close()
-            except OSError:
-                pass
+            close_quietly(c)
+
+
+def close_quietly(sock):
+    """shutdown() then close(), ignoring a socket that is already gone. shutdown() also
+    wakes a thread blocked in accept() on a listening socket (close() alone does not)."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    try:
+        sock.close()
+    except OSError:
+        pass
 
 
 def read_request(r, max_body=None, body_sink=None):

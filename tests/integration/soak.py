@@ -108,24 +108,10 @@ class SoakUpstream:
             conns, self.conns = list(self.conns), set()
             self.generation += 1
         if s is not None:
-            try:
-                s.shutdown(socket.SHUT_RDWR)   # wakes the thread blocked in accept()
-            except OSError:
-                pass
-            try:
-                s.close()
-            except OSError:
-                pass
+            harness.close_quietly(s)  # its shutdown() wakes the thread blocked in accept()
         for c in conns:
             _linger_rst(c)
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            try:
-                c.close()
-            except OSError:
-                pass
+            harness.close_quietly(c)
 
     def _accept(self, s, gen):
         while True:

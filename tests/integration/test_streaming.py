@@ -120,6 +120,21 @@ class Counter:
         self.crc = zlib.crc32(data, self.crc)
 
 
+def send_body(sock, total, sizes, chunked, counter):
+    """Sends `total` pattern bytes in pieces of `sizes` (cycling), each a chunk when
+    `chunked` (then the last-chunk), counting them into `counter`."""
+    for piece in stream_pieces(total, sizes):
+        if chunked:
+            sock.sendall(b"%x\r\n" % len(piece))
+            sock.sendall(piece)
+            sock.sendall(b"\r\n")
+        else:
+            sock.sendall(piece)
+        counter(piece)
+    if chunked:
+        sock.sendall(b"0\r\n\r\n")
+
+
 class StreamingUpstream(harness._ServerBase):
     """POST /upload: consumes the body, answers {"bytes": N, "crc32": C}.
     GET /download/N[?chunked]: sends N pattern bytes, records what it sent in
@@ -158,16 +173,7 @@ class StreamingUpstream(harness._ServerBase):
                              + framing + b"\r\n\r\n")
                 sent = Counter()
                 sizes = (65536, 300007, 1 << 20) if chunked else (MIB,)
-                for piece in stream_pieces(size, sizes):
-                    if chunked:
-                        conn.sendall(b"%x\r\n" % len(piece))
-                        conn.sendall(piece)
-                        conn.sendall(b"\r\n")
-                    else:
-                        conn.sendall(piece)
-                    sent(piece)
-                if chunked:
-                    conn.sendall(b"0\r\n\r\n")
+                send_body(conn, size, sizes, chunked, sent)
                 with self.cond:
                     self.sent[rid] = (sent.n, sent.crc)
                     self.cond.notify_all()
@@ -271,16 +277,7 @@ class Streaming(GatewayTestCase):
                          + b"\r\nContent-Type: application/octet-stream\r\n" + framing
                          + b"\r\n\r\n")
             sizes = (1, 65536, 262147, 1 << 20, 4093) if chunked else (MIB,)
-            for piece in stream_pieces(TOTAL, sizes):
-                if chunked:
-                    sock.sendall(b"%x\r\n" % len(piece))
-                    sock.sendall(piece)
-                    sock.sendall(b"\r\n")
-                else:
-                    sock.sendall(piece)
-                sent(piece)
-            if chunked:
-                sock.sendall(b"0\r\n\r\n")
+            send_body(sock, TOTAL, sizes, chunked, sent)
             first, headers = parse_head(r.until(b"\r\n\r\n"))
             body = bytearray()
             r.body(int(headers["content-length"]), body.extend)
