@@ -39,10 +39,11 @@ def open_fds(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
 
-def connect_many(addr, n, sel, batch=200, connected=None):
+def connect_many(addr, n, sel, batch=200, connected=None, on_connect=None):
     """n non-blocking connects, `batch` in flight at a time (so the listen backlog
     never overflows). Returns the connected sockets; registers none. `connected`
-    (a dict), if given, gets each socket's connect completion time."""
+    (a dict), if given, gets each socket's connect completion time; `on_connect`, if
+    given, is called with each socket as its connect completes."""
     done = []
     pending = 0
     started = 0
@@ -71,6 +72,8 @@ def connect_many(addr, n, sel, batch=200, connected=None):
             done.append(s)
             if connected is not None:
                 connected[s] = time.monotonic()
+            if on_connect is not None:
+                on_connect(s)
     return done
 
 
@@ -137,22 +140,38 @@ class Slowloris(GatewayTestCase):
         socks = []
         self.addCleanup(sel.close)
         self.addCleanup(lambda: [s.close() for s in socks])
-        connected = {}
-        socks += connect_many(self.gw.addr, SLOW_CLIENTS, sel, connected=connected)
-        normal.start()
-        self.addCleanup(normal.stop_event.set)
-
         # Per slow socket: bytes sent, time of the first byte, next send time, bytes
         # received, time it was cut.
-        sent = {s: 0 for s in socks}
+        sent = {}
         first = {}
         next_send = {}
-        got = {s: b"" for s in socks}
+        got = {}
         cut = {}
+
+        # The first byte goes out as each connect completes: the header-read timer runs
+        # from the accept, and opening 2,000 connections can take longer than the timeout
+        # on a slow (sanitizer) build, so a first byte sent only after the last connect
+        # could come too late for the earliest sockets.
+        def send_first(s):
+            now = time.monotonic()
+            sent[s] = 0
+            got[s] = b""
+            try:
+                sent[s] = s.send(SLOW_HEAD[:1])
+            except (BlockingIOError, BrokenPipeError, ConnectionResetError):
+                pass
+            if sent[s]:
+                first[s] = now
+            next_send[s] = now + 1.0
+
+        connected = {}
+        socks += connect_many(self.gw.addr, SLOW_CLIENTS, sel, connected=connected,
+                              on_connect=send_first)
+        normal.start()
+        self.addCleanup(normal.stop_event.set)
         now = time.monotonic()
-        for i, s in enumerate(socks):
+        for s in socks:
             sel.register(s, selectors.EVENT_READ, "slow")
-            next_send[s] = now + (i % 100) / 100.0  # spread the first bytes over 1 s
 
         deadline = now + HEADER_READ_TIMEOUT + 1.0 + 15.0 * SCALE
         while len(cut) < len(socks) and time.monotonic() < deadline:
