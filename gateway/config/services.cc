@@ -46,7 +46,6 @@ class Resolver {
       if (ai->ai_addrlen > sizeof(net::SocketAddress::Storage)) continue;
       net::SocketAddress address;
       std::memcpy(&address.storage, ai->ai_addr, ai->ai_addrlen);
-      address.length = static_cast<socklen_t>(ai->ai_addrlen);
       bool seen = false;
       for (const auto& a : entry.addresses) seen = seen || a == address;
       if (!seen) entry.addresses.push_back(address);

@@ -4,6 +4,7 @@ namespace gw {
 
 LoopContext::LoopContext(uv_loop_t* loop)
     : loop_(loop), timers_(loop), slab_(new char[kReadSlabSize]) {
+  loop->data = this;
   uv_check_init(loop, &check_);
   check_.data = this;
   uv_check_start(&check_, &LoopContext::onCheck);
@@ -22,10 +23,8 @@ constexpr size_t kMaxPooledEntries = 256;
 }  // namespace
 
 WriteBatch* LoopContext::takeWriteBatch() {
-  if (free_batches_.empty()) return new WriteBatch;
-  WriteBatch* batch = free_batches_.back().release();
-  free_batches_.pop_back();
-  return batch;
+  WriteBatch* batch = free_batches_.take();
+  return batch != nullptr ? batch : new WriteBatch;
 }
 
 void LoopContext::returnWriteBatch(WriteBatch* batch) {
@@ -35,7 +34,7 @@ void LoopContext::returnWriteBatch(WriteBatch* batch) {
     return;
   }
   batch->clear();
-  free_batches_.emplace_back(batch);
+  if (!free_batches_.give(batch)) delete batch;
 }
 
 static void noop(uv_idle_t*) {}

@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "gateway/core/free_list.h"
 #include "gateway/core/timer.h"
 #include "gateway/core/write_batch.h"
 
@@ -25,6 +26,12 @@ class LoopContext {
   LoopContext& operator=(const LoopContext&) = delete;
 
   uv_loop_t* loop() const { return loop_; }
+  // The context of `loop` (one per loop; it keeps itself in loop->data), so that
+  // per-connection objects need not store it.
+  static LoopContext& of(const uv_loop_t* loop) { return *static_cast<LoopContext*>(loop->data); }
+  // What the layer above keeps per loop (the proxy's context), found the same way.
+  void setApp(void* app) { app_ = app; }
+  void* app() const { return app_; }
   TimerQueue& timers() { return timers_; }
 
   // The read slab: valid until the read callback that received it returns. Whoever
@@ -35,6 +42,10 @@ class LoopContext {
   // as soon as its output is flushed.
   WriteBatch* takeWriteBatch();
   void returnWriteBatch(WriteBatch* batch);
+  size_t pooledWriteBatches() const { return free_batches_.size(); }
+  // Lets the loop's pools shrink after a burst (see FreeList); called periodically.
+  // Returns how many objects were freed.
+  size_t trimPools() { return free_batches_.trim(); }
 
   // Runs `fn(arg)` after the current callback returns (in this loop's check phase),
   // so an object is never destroyed while its own callback is on the stack.
@@ -47,6 +58,7 @@ class LoopContext {
   static void onCheck(uv_check_t* handle);
 
   uv_loop_t* loop_;
+  void* app_ = nullptr;
   TimerQueue timers_;
   std::unique_ptr<char[]> slab_;
   uv_check_t check_;
@@ -57,7 +69,7 @@ class LoopContext {
   };
   std::vector<Deferred> deferred_;
   std::vector<Deferred> running_;
-  std::vector<std::unique_ptr<WriteBatch>> free_batches_;
+  FreeList<WriteBatch> free_batches_{1024};
 };
 
 }  // namespace gw

@@ -3,17 +3,8 @@
 namespace gw {
 
 Timer::~Timer() {
-  if (list_ != nullptr) {
-    // Unlink so the queue never calls into a destroyed owner.
-    if (prev_)
-      prev_->next_ = next_;
-    else
-      list_->head = next_;
-    if (next_)
-      next_->prev_ = prev_;
-    else
-      list_->tail = prev_;
-  }
+  // Unlink so the queue never calls into a destroyed owner.
+  if (next_ != nullptr) unlink();
 }
 
 TimerQueue::TimerQueue(uv_loop_t* loop) : loop_(loop) {
@@ -26,22 +17,8 @@ TimerQueue::~TimerQueue() = default;
 
 void TimerQueue::close() { uv_close(reinterpret_cast<uv_handle_t*>(&handle_), nullptr); }
 
-void TimerQueue::unlink(Timer& t) {
-  TimerList* list = t.list_;
-  if (t.prev_)
-    t.prev_->next_ = t.next_;
-  else
-    list->head = t.next_;
-  if (t.next_)
-    t.next_->prev_ = t.prev_;
-  else
-    list->tail = t.prev_;
-  t.prev_ = t.next_ = nullptr;
-  t.list_ = nullptr;
-}
-
 void TimerQueue::disarm(Timer& t) {
-  if (t.list_ != nullptr) unlink(t);
+  if (t.armed()) t.unlink();
 }
 
 void TimerQueue::arm(Timer& t, uint64_t duration_ms) {
@@ -57,16 +34,13 @@ void TimerQueue::arm(Timer& t, uint64_t duration_ms) {
     list = lists_.back().get();
     list->duration_ms = duration_ms;
   }
-  if (t.list_ != nullptr) unlink(t);
+  if (t.armed()) t.unlink();
   t.deadline_ = uv_now(loop_) + duration_ms;
-  t.list_ = list;
-  t.prev_ = list->tail;
-  t.next_ = nullptr;
-  if (list->tail)
-    list->tail->next_ = &t;
-  else
-    list->head = &t;
-  list->tail = &t;
+  Timer& anchor = list->anchor;
+  t.prev_ = anchor.prev_;
+  t.next_ = &anchor;
+  anchor.prev_->next_ = &t;
+  anchor.prev_ = &t;
   if (t.deadline_ < scheduled_) schedule(t.deadline_);
 }
 
@@ -89,19 +63,20 @@ void TimerQueue::fireExpired() {
   for (;;) {
     Timer* earliest = nullptr;
     for (auto& l : lists_) {
-      Timer* head = l->head;
+      Timer* head = l->head();
       if (head != nullptr && head->deadline_ <= now &&
           (earliest == nullptr || head->deadline_ < earliest->deadline_)) {
         earliest = head;
       }
     }
     if (earliest == nullptr) break;
-    unlink(*earliest);
+    earliest->unlink();
     earliest->callback_(earliest->owner_);
   }
   uint64_t next = UINT64_MAX;
   for (auto& l : lists_) {
-    if (l->head != nullptr && l->head->deadline_ < next) next = l->head->deadline_;
+    Timer* head = l->head();
+    if (head != nullptr && head->deadline_ < next) next = head->deadline_;
   }
   if (next != UINT64_MAX) schedule(next);
 }

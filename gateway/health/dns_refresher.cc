@@ -145,7 +145,6 @@ void DnsRefresher::finishLookup(const std::string& host, int status, addrinfo* r
       if (ai->ai_addrlen > sizeof(net::SocketAddress::Storage)) continue;
       net::SocketAddress a;
       std::memcpy(&a.storage, ai->ai_addr, ai->ai_addrlen);
-      a.length = static_cast<socklen_t>(ai->ai_addrlen);
       if (std::find(addresses.begin(), addresses.end(), a) == addresses.end()) {
         addresses.push_back(a);
       }

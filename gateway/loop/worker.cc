@@ -1,6 +1,9 @@
 #include "gateway/loop/worker.h"
 
 #include <algorithm>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "gateway/core/log.h"
 #include "gateway/net/tcp_transport.h"
@@ -10,6 +13,9 @@ namespace gw::loop {
 namespace {
 constexpr int kListenBacklog = 511;
 constexpr uint64_t kLagIntervalMs = 250;
+// Pooled objects freed in one tick after which malloc_trim runs: a burst's worth, not
+// the small ebb and flow of steady load.
+constexpr size_t kTrimAfterFreed = 64;
 constexpr unsigned kLagWindowTicks = 40;  // the max lag gauge covers the last 10 s
 }  // namespace
 
@@ -80,6 +86,14 @@ void Worker::onLagTimer(void* self) {
   s.loop_lag_max_us.set(std::max(w->lag_window_max_us_, lag_us));
   s.loop_handles.set(w->loop_.active_handles);
   s.sessions_open.set(w->proxy_->sessionCount());
+  // What served a burst goes back to the allocator within a few ticks, and after a
+  // large burst, free pages go back to the system (glibc keeps them otherwise).
+  size_t freed = w->proxy_->trimPools() + w->ctx_->trimPools();
+#if defined(__GLIBC__)
+  if (freed >= kTrimAfterFreed) malloc_trim(0);
+#else
+  (void)freed;
+#endif
   s.exchanges_pooled.set(w->proxy_->freeExchanges());
   s.parsers_pooled.set(w->proxy_->freeParsers());
   std::vector<EndpointSample> samples;

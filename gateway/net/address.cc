@@ -46,7 +46,7 @@ std::string SocketAddress::toString() const {
 }
 
 bool SocketAddress::operator==(const SocketAddress& other) const {
-  return length == other.length && std::memcmp(&storage, &other.storage, length) == 0;
+  return length() == other.length() && std::memcmp(&storage, &other.storage, length()) == 0;
 }
 
 std::optional<HostPort> splitHostPort(std::string_view text) {
@@ -82,14 +82,12 @@ std::optional<SocketAddress> parseIpPort(std::string_view host, uint16_t port) {
   if (inet_pton(AF_INET, h.c_str(), &v4->sin_addr) == 1) {
     v4->sin_family = AF_INET;
     v4->sin_port = htons(port);
-    out.length = sizeof(sockaddr_in);
     return out;
   }
   auto* v6 = reinterpret_cast<sockaddr_in6*>(&out.storage);
   if (inet_pton(AF_INET6, h.c_str(), &v6->sin6_addr) == 1) {
     v6->sin6_family = AF_INET6;
     v6->sin6_port = htons(port);
-    out.length = sizeof(sockaddr_in6);
     return out;
   }
   return std::nullopt;

@@ -13,7 +13,7 @@
 namespace gw::net {
 
 struct SocketAddress {
-  // IPv4 or IPv6 only: 28 bytes rather than sockaddr_storage's 128, since one sits in
+  // IPv4 or IPv6 only: 28 bytes in all rather than sockaddr_storage's 128, since one sits in
   // every client connection. v6 first, so `{}` zeroes all of it.
   union Storage {
     sockaddr_in6 v6;
@@ -21,7 +21,13 @@ struct SocketAddress {
     sockaddr sa;
   };
   Storage storage{};
-  socklen_t length = 0;
+
+  // Follows from the family (0 when unset): one field less per client connection.
+  socklen_t length() const {
+    return storage.sa.sa_family == AF_INET    ? sizeof(sockaddr_in)
+           : storage.sa.sa_family == AF_INET6 ? sizeof(sockaddr_in6)
+                                              : 0;
+  }
 
   const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
   int family() const { return storage.sa.sa_family; }

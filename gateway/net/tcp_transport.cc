@@ -31,7 +31,7 @@ struct TcpTransport::ConnectState {
   ConnectCallback done;
 };
 
-TcpTransport::TcpTransport(LoopContext& ctx) : ctx_(ctx) {
+TcpTransport::TcpTransport(LoopContext& ctx) {
   uv_tcp_init(ctx.loop(), &tcp_);
   tcp_.data = this;
 }
@@ -72,7 +72,7 @@ void TcpTransport::onConnectCb(uv_connect_t* req, int status) {
 
 void TcpTransport::onAlloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
   auto* self = static_cast<TcpTransport*>(handle->data);
-  buf->base = self->ctx_.readSlab();
+  buf->base = self->ctx().readSlab();
   buf->len = LoopContext::kReadSlabSize;
 }
 
@@ -102,13 +102,13 @@ void TcpTransport::stopReading() {
 
 void TcpTransport::stage(const char* data, size_t length) {
   if (length == 0) return;
-  if (batch_ == nullptr) batch_ = ctx_.takeWriteBatch();
+  if (batch_ == nullptr) batch_ = ctx().takeWriteBatch();
   batch_->entries.push_back({data, length, 0, false});
 }
 
 void TcpTransport::stageCopy(const char* data, size_t length) {
   if (length == 0) return;
-  if (batch_ == nullptr) batch_ = ctx_.takeWriteBatch();
+  if (batch_ == nullptr) batch_ = ctx().takeWriteBatch();
   std::vector<WriteBatch::Entry>& entries = batch_->entries;
   std::string& copies = batch_->copies;
   // Coalesce with the previous copied entry when adjacent in the copies.
@@ -242,9 +242,8 @@ void TcpTransport::onCloseCb(uv_handle_t* handle) {
 SocketAddress TcpTransport::peerAddress() const {
   SocketAddress out;
   int len = sizeof(out.storage);
-  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&out.storage), &len) == 0) {
-    out.length = static_cast<socklen_t>(len);
-  }
+  // On failure the storage stays zeroed: family 0, length() 0.
+  (void)uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&out.storage), &len);
   return out;
 }
 
@@ -259,7 +258,7 @@ int bindReusePort(uv_tcp_t* server, const SocketAddress& address) {
     return err;
   }
   if (address.family() == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  if (::bind(fd, address.get(), address.length) != 0) {
+  if (::bind(fd, address.get(), address.length()) != 0) {
     int err = -errno;
     ::close(fd);
     return err;
@@ -272,9 +271,8 @@ int bindReusePort(uv_tcp_t* server, const SocketAddress& address) {
 SocketAddress boundAddress(const uv_tcp_t* server) {
   SocketAddress out;
   int len = sizeof(out.storage);
-  if (uv_tcp_getsockname(server, reinterpret_cast<sockaddr*>(&out.storage), &len) == 0) {
-    out.length = static_cast<socklen_t>(len);
-  }
+  // On failure the storage stays zeroed: family 0, length() 0.
+  (void)uv_tcp_getsockname(server, reinterpret_cast<sockaddr*>(&out.storage), &len);
   return out;
 }
 

@@ -49,13 +49,15 @@ class TcpTransport final : public Transport {
   static void onCloseCb(uv_handle_t* handle);
   static void onShutdownCb(uv_shutdown_t* req, int status);
 
-  LoopContext& ctx_;
+  // The loop's context is LoopContext::of(tcp_.loop): not stored, one pointer less
+  // per connection.
+  LoopContext& ctx() const { return LoopContext::of(tcp_.loop); }
   uv_tcp_t tcp_;
   // Staged output, from the loop's pool: held only until flush(), so an idle
   // connection keeps no staging memory.
   WriteBatch* batch_ = nullptr;
   void releaseBatch() {
-    if (batch_ != nullptr) ctx_.returnWriteBatch(batch_);
+    if (batch_ != nullptr) ctx().returnWriteBatch(batch_);
     batch_ = nullptr;
   }
   struct ConnectState;

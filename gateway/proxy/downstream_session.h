@@ -36,7 +36,7 @@ class DownstreamSession final : public Downstream,
   // Accepts from `server` and starts reading; on failure the session closes itself.
   void start(uv_stream_t* server);
 
-  ProxyContext& ctx() { return ctx_; }
+  ProxyContext& ctx() { return ProxyContext::of(tcp_.handle()->loop); }
   // The client's byte stream: the TCP socket, or TLS over it on a `tls` listener.
   net::Transport& transport() override {
     return tls_ ? static_cast<net::Transport&>(*tls_) : static_cast<net::Transport&>(tcp_);
@@ -129,7 +129,6 @@ class DownstreamSession final : public Downstream,
   static void continueAfterExchange(void* self);
   static void destroy(void* self);
 
-  ProxyContext& ctx_;
   PinnedSnapshot* pinned_;
   const config::Listener* listener_;  // inside *pinned_
   net::TcpTransport tcp_;
@@ -140,26 +139,27 @@ class DownstreamSession final : public Downstream,
   bool parserIdle() const { return parser_ == nullptr || parser_->idle(); }
   void releaseParser();
   Timer timer_;
-  net::SocketAddress peer_;
   Exchange* exchange_ = nullptr;
   std::unique_ptr<H2Connection> h2_;  // after enterHttp2()
   Counter* listener_gauge_ = nullptr;
-  // Small fields together: an idle connection's whole state should stay under 512 bytes.
-  State state_ = State::Reading;
-  enum class TimerKind : uint8_t { None, Header, Idle, Body, Linger, Drain };
-  TimerKind timer_kind_ = TimerKind::None;
-  bool close_after_ = false;
-  bool keep_alive_next_ = false;
-  bool continuation_pending_ = false;
-  bool paused_for_backpressure_ = false;
-  bool client_eof_ = false;  // the client half-closed while its request waited
-  bool started_ = false;
-  bool first_read_ = true;
-  bool draining_ = false;
+  // The 4-byte-aligned and small fields together, flags as bits: an idle connection's
+  // whole state should stay well under 512 bytes (see the static_assert in the .cc).
+  net::SocketAddress peer_;
   // Low 32 bits of the loop time the drain began: differences stay right across a wrap
   // (a drain lasts minutes, not 49 days).
   uint32_t drain_start_ms_ = 0;
   uint32_t drain_spread_ms_ = 0;
+  State state_ = State::Reading;
+  enum class TimerKind : uint8_t { None, Header, Idle, Body, Linger, Drain };
+  TimerKind timer_kind_ = TimerKind::None;
+  bool close_after_ : 1 = false;
+  bool keep_alive_next_ : 1 = false;
+  bool continuation_pending_ : 1 = false;
+  bool paused_for_backpressure_ : 1 = false;
+  bool client_eof_ : 1 = false;  // the client half-closed while its request waited
+  bool started_ : 1 = false;
+  bool first_read_ : 1 = true;
+  bool draining_ : 1 = false;
 };
 
 }  // namespace gw::proxy

@@ -5,11 +5,6 @@
 #include "gateway/proxy/exchange.h"
 
 namespace gw::proxy {
-namespace {
-constexpr size_t kMaxFreeExchanges = 1024;
-constexpr size_t kMaxFreeParsers = 1024;
-}  // namespace
-
 ProxyContext::ProxyContext(LoopContext& loop, std::shared_ptr<const config::Snapshot> snapshot,
                            WorkerStats& stats)
     : loop_(loop),
@@ -19,6 +14,7 @@ ProxyContext::ProxyContext(LoopContext& loop, std::shared_ptr<const config::Snap
       filter_resources_(loop),
       access_log_(loop, stats.access_log),
       span_exporter_(loop, stats.trace_export) {
+  loop.setApp(this);
   upstreams_.setStats(&stats_.balancing);
   upstreams_.apply(current_->get());
   configureAccessLog();
@@ -31,8 +27,6 @@ void ProxyContext::configureAccessLog() {
 }
 
 ProxyContext::~ProxyContext() {
-  for (Exchange* e : free_exchanges_) delete e;
-  for (http::Parser* p : free_parsers_) delete p;
   for (PinnedSnapshot* p : retired_) delete p;
   delete current_;
 }
@@ -64,24 +58,17 @@ void ProxyContext::applySnapshot(std::shared_ptr<const config::Snapshot> snapsho
 }
 
 Exchange* ProxyContext::acquireExchange(Downstream& session) {
-  Exchange* e;
-  if (free_exchanges_.empty()) {
-    e = new Exchange(*this);
-  } else {
-    e = free_exchanges_.back();
-    free_exchanges_.pop_back();
-  }
+  Exchange* e = free_exchanges_.take();
+  if (e == nullptr) e = new Exchange(*this);
   e->begin(session);
   return e;
 }
 
 http::Parser* ProxyContext::acquireParser(http::MessageSink* sink, const config::Limits& limits) {
-  http::Parser* p;
-  if (free_parsers_.empty()) {
+  http::Parser* p = free_parsers_.take();
+  if (p == nullptr) {
     p = new http::Parser(HTTP_REQUEST, sink);
   } else {
-    p = free_parsers_.back();
-    free_parsers_.pop_back();
     p->setSink(sink);
   }
   p->setLimits(limits.max_header_bytes, limits.max_headers);
@@ -89,21 +76,15 @@ http::Parser* ProxyContext::acquireParser(http::MessageSink* sink, const config:
 }
 
 void ProxyContext::releaseParser(http::Parser* parser) {
-  if (free_parsers_.size() < kMaxFreeParsers) {
-    parser->reset();
-    free_parsers_.push_back(parser);
-  } else {
-    delete parser;
-  }
+  parser->reset();
+  if (!free_parsers_.give(parser)) delete parser;
 }
+
+size_t ProxyContext::trimPools() { return free_exchanges_.trim() + free_parsers_.trim(); }
 
 void ProxyContext::releaseExchange(Exchange* exchange) {
   exchange->reset();
-  if (free_exchanges_.size() < kMaxFreeExchanges) {
-    free_exchanges_.push_back(exchange);
-  } else {
-    delete exchange;
-  }
+  if (!free_exchanges_.give(exchange)) delete exchange;
 }
 
 void ProxyContext::addSession(DownstreamSession* s) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gateway/config/snapshot.h"
+#include "gateway/core/free_list.h"
 #include "gateway/core/loop_context.h"
 #include "gateway/filter/worker_resources.h"
 #include "gateway/http/parser.h"
@@ -52,6 +53,11 @@ class ProxyContext {
   ProxyContext& operator=(const ProxyContext&) = delete;
 
   LoopContext& loop() { return loop_; }
+  // The context of the worker that runs `loop` (per-connection objects find it here
+  // rather than keeping a pointer).
+  static ProxyContext& of(const uv_loop_t* loop) {
+    return *static_cast<ProxyContext*>(LoopContext::of(loop).app());
+  }
   upstream::UpstreamRegistry& upstreams() { return upstreams_; }
   WorkerStats& stats() { return stats_; }
   // What filters keep on this worker (connections to Redis, ...).
@@ -66,6 +72,10 @@ class ProxyContext {
   void closeSpanExporter() { span_exporter_.close(); }
   size_t freeExchanges() const { return free_exchanges_.size(); }
   size_t freeParsers() const { return free_parsers_.size(); }
+  // Lets the pools of exchanges and parsers shrink after a burst (see FreeList), so
+  // that what served a burst of requests goes back to the allocator; called periodically.
+  // Returns how many objects were freed.
+  size_t trimPools();
 
   PinnedSnapshot* pin() {
     current_->retain();
@@ -117,8 +127,8 @@ class ProxyContext {
   filter::WorkerResources filter_resources_;
   observe::AccessLogWriter access_log_;
   observe::SpanExporter span_exporter_;
-  std::vector<Exchange*> free_exchanges_;
-  std::vector<http::Parser*> free_parsers_;
+  FreeList<Exchange> free_exchanges_{1024};
+  FreeList<http::Parser> free_parsers_{1024};
   DownstreamSession* sessions_ = nullptr;  // intrusive list
   size_t session_count_ = 0;
   bool draining_ = false;

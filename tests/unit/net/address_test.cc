@@ -85,7 +85,7 @@ TEST_CASE("parseSocketAddress parses numeric v4 and v6 addresses") {
   std::optional<SocketAddress> v4 = parseSocketAddress("127.0.0.1:8080");
   REQUIRE(v4.has_value());
   CHECK(v4->family() == AF_INET);
-  CHECK(v4->length == sizeof(sockaddr_in));
+  CHECK(v4->length() == sizeof(sockaddr_in));
   CHECK(v4->port() == 8080);
   CHECK(v4->ipString() == "127.0.0.1");
   CHECK(v4->toString() == "127.0.0.1:8080");
@@ -93,7 +93,7 @@ TEST_CASE("parseSocketAddress parses numeric v4 and v6 addresses") {
   std::optional<SocketAddress> v6 = parseSocketAddress("[2001:db8::1]:443");
   REQUIRE(v6.has_value());
   CHECK(v6->family() == AF_INET6);
-  CHECK(v6->length == sizeof(sockaddr_in6));
+  CHECK(v6->length() == sizeof(sockaddr_in6));
   CHECK(v6->port() == 443);
   CHECK(v6->ipString() == "2001:db8::1");
   CHECK(v6->toString() == "[2001:db8::1]:443");
