@@ -145,8 +145,8 @@ void readPoolProtocol(TableReader& pool, const std::string& where, Pool& out) {
         diag.error(node, where + ": protocol \"h2\" needs tls (for cleartext use \"h2c\")");
       }
     } else {
-      diag.error(node, where + ": protocol must be \"http1\", \"h2c\" or \"h2\", not " +
-                           quoted(protocol));
+      diag.error(
+          node, where + ": protocol must be \"http1\", \"h2c\" or \"h2\", not " + quoted(protocol));
     }
   }
   pool.getUint32("max_streams_per_connection", 1, 1'000'000, out.max_streams_per_connection);

@@ -306,8 +306,8 @@ void H2Connection::onRead(const char* data, size_t length) {
   ssize_t n = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(data), length);
   in_recv_ = false;
   if (n < 0) {
-    log::warn("upstream HTTP/2 protocol error", {log::str("endpoint", endpoint_.key()),
-                                                 log::str("error", nghttp2_strerror(int(n)))});
+    log::warn("upstream HTTP/2 protocol error",
+              {log::str("endpoint", endpoint_.key()), log::str("error", nghttp2_strerror(int(n)))});
     nghttp2_session_terminate_session(session_, NGHTTP2_PROTOCOL_ERROR);
     send();
     fail(UV_EPROTO);

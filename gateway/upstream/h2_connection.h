@@ -182,11 +182,11 @@ class H2Connection final : public net::TransportHandler {
   std::vector<H2Stream*> drained_;  // tell onUpstreamDrained after the send
   Timer idle_timer_;
   bool handshaking_ = false;
-  bool ready_ = false;        // the server's first SETTINGS arrived
-  bool announce_ = false;     // ready_ became true during this read
-  bool going_away_ = false;   // GOAWAY received or sent, or draining: no new streams
-  bool failed_ = false;       // fail() ran: the transport is closing
-  bool in_recv_ = false;      // inside nghttp2_session_mem_recv
+  bool ready_ = false;       // the server's first SETTINGS arrived
+  bool announce_ = false;    // ready_ became true during this read
+  bool going_away_ = false;  // GOAWAY received or sent, or draining: no new streams
+  bool failed_ = false;      // fail() ran: the transport is closing
+  bool in_recv_ = false;     // inside nghttp2_session_mem_recv
   bool sending_ = false;
   bool send_scheduled_ = false;
   bool counted_failure_ = false;
