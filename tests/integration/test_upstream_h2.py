@@ -88,7 +88,8 @@ class H2Upstream(harness._ServerBase):
     request with the connection it came on and the most streams open at once per
     connection. Paths: /hold (answered once `hold` requests are held), /reset (RST_STREAM
     INTERNAL_ERROR), /kill (head and some body, then the connection closes), /trailers
-    (body then trailers), /big?n=N (N bytes, flow controlled); anything else: JSON
+    (body then trailers), /goaway (the first one: GOAWAY
+    without processing it, then the connection closes), /big?n=N (N bytes, flow controlled); anything else: JSON
     describing the request."""
 
     def __init__(self, name="h2-upstream", max_streams=None, tls_ctx=None, hold=0):
@@ -98,6 +99,7 @@ class H2Upstream(harness._ServerBase):
         self.requests = []
         self.max_active = {}
         self.held = []
+        self.goaway_sent = False
         super().__init__(name)
 
     def handle(self, conn, index):
@@ -145,6 +147,12 @@ class H2Upstream(harness._ServerBase):
                 self.requests.append(req)
                 self.max_active[c.index] = max(self.max_active.get(c.index, 0), len(c.streams))
                 self.cond.notify_all()
+            if req["path"].startswith("/goaway") and not self.goaway_sent:
+                # The stream is beyond the GOAWAY's last stream id: not processed.
+                self.goaway_sent = True
+                c.h2.close_connection(last_stream_id=ev.stream_id - 2 if ev.stream_id > 2 else 0)
+                c.flush()
+                return "kill"
             if req["path"].startswith("/reset"):
                 c.h2.reset_stream(ev.stream_id, error_code=INTERNAL_ERROR)
                 del c.streams[ev.stream_id]
@@ -229,12 +237,13 @@ class H2Upstream(harness._ServerBase):
             return len({r["conn"] for r in self.requests})
 
 
-def h2_doc(up, protocol="h2c", tls=None, **pool_extra):
+def h2_doc(up, protocol="h2c", tls=None, service=None, **pool_extra):
     pool = dict({"endpoints": [up.address], "protocol": protocol}, **pool_extra)
     if tls is not None:
         pool["tls"] = tls
     listeners = [{"name": "main", "listen": "127.0.0.1:0", "http2": True}]
-    return config({"h2up": {"pools": {"main": pool}}}, listeners=listeners,
+    svc = dict(service or {}, pools={"main": pool})
+    return config({"h2up": svc}, listeners=listeners,
                   admin="127.0.0.1:0", limits={"max_body": "8MiB"})
 
 
@@ -345,6 +354,25 @@ class UpstreamH2c(GatewayTestCase):
         # The connection survives a stream reset.
         code, _, status, _ = curl(self.url(gw, "/after-reset"), "--http1.1")
         self.assertEqual((code, status), (0, 200))
+
+    def test_goaway_with_the_stream_unprocessed_is_retried(self):
+        up = self.upstream(H2Upstream())
+        gw = self.gateway(h2_doc(up))
+        code, _, status, body = curl(self.url(gw, "/goaway"), "--http1.1")
+        self.assertEqual((code, status), (0, 200), body)
+        self.assertEqual([r["path"] for r in up.requests], ["/goaway", "/goaway"])
+        self.assertEqual(json.loads(body)["conn"], 2)
+
+    def test_idle_connection_closes_after_the_idle_timeout(self):
+        up = self.upstream(H2Upstream())
+        gw = self.gateway(h2_doc(up, service={"idle_connection_timeout": "1s"}))
+        code, _, status, _ = curl(self.url(gw, "/idle"), "--http1.1")
+        self.assertEqual((code, status), (0, 200))
+        self.assertTrue(up.wait_for(lambda: up.closed_connections == 1),
+                        "the idle upstream HTTP/2 connection stayed open")
+        code, _, status, _ = curl(self.url(gw, "/after-idle"), "--http1.1")
+        self.assertEqual((code, status), (0, 200))
+        self.assertEqual(up.connections, 2)
 
     def test_upstream_killed_mid_response_cuts_the_client(self):
         up = self.upstream(H2Upstream())
