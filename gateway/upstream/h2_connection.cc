@@ -394,7 +394,14 @@ void H2Connection::onIdleTimeout(void* self) {
 
 void H2Connection::updateIdle() {
   if (failed_ || !streams_.empty()) return;
-  if (going_away_ || endpoint_.idle_timeout_ms_ == 0) {
+  // No idle connections are kept (draining, or the endpoint left every pool).
+  if (endpoint_.idle_timeout_ms_ == 0) going_away_ = true;
+  if (going_away_) {
+    if (session_ == nullptr) {  // still connecting: nothing to say to the server
+      failed_ = true;
+      closeTransport();
+      return;
+    }
     scheduleSend();  // send() closes a going-away connection without streams
     return;
   }

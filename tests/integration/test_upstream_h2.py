@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import urllib.request
 from urllib.parse import parse_qs, urlsplit
 
 try:
@@ -268,6 +269,10 @@ class UpstreamH2c(GatewayTestCase):
             self.assertIn("x-forwarded-for", names)
         # Both requests went over one upstream connection.
         self.assertEqual(up.connections, 1)
+        with urllib.request.urlopen("http://%s:%d/services" % gw.admin,
+                                    timeout=IO_TIMEOUT) as r:
+            services = json.loads(r.read())
+        self.assertEqual(services["services"]["h2up"]["pool_protocols"], {"main": "h2c"})
 
     def test_concurrent_requests_share_few_connections(self):
         n = 10
