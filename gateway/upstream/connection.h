@@ -23,7 +23,7 @@
 namespace gw::upstream {
 
 class EndpointRuntime;
-class H2Connection;
+class H2UpstreamConnection;
 
 // What the exchange using a connection implements.
 class UpstreamUser {
@@ -38,7 +38,7 @@ class UpstreamUser {
 
 // What an exchange holds while it uses the upstream for one request: an HTTP/1
 // connection (UpstreamConnection), or one stream of an upstream HTTP/2 connection
-// (H2Stream, h2_connection.h), which takes the request and gives back the response as
+// (H2UpstreamStream, h2_connection.h), which takes the request and gives back the response as
 // the same HTTP/1 bytes, so the exchange does not know which one it has.
 class UpstreamLink {
  public:
@@ -171,7 +171,7 @@ class EndpointRuntime {
 
  private:
   friend class UpstreamConnection;
-  friend class H2Connection;
+  friend class H2UpstreamConnection;
   void pushIdle(UpstreamConnection* c);
   // HTTP/2 pools (h2_connection.cc).
   UpstreamLink* takeH2Stream(UpstreamUser* user);
@@ -193,7 +193,7 @@ class EndpointRuntime {
   uint32_t open_connections_ = 0;
   config::Pool::Protocol protocol_ = config::Pool::Protocol::Http1;
   uint32_t max_streams_ = 100;
-  std::vector<H2Connection*> h2_connections_;  // open HTTP/2 connections (h2.cc)
+  std::vector<H2UpstreamConnection*> h2_connections_;  // open HTTP/2 connections (h2_connection.cc)
 };
 
 }  // namespace gw::upstream

@@ -51,140 +51,9 @@ void appendChunkHeader(std::string& out, size_t length) {
 
 }  // namespace
 
-// ---------------------------------------------------------------- H2Stream
+// ---------------------------------------------------------------- H2UpstreamConnection
 
-H2Stream::H2Stream(LoopContext& ctx, H2Connection* connection, UpstreamUser* user)
-    : ctx_(ctx), connection_(connection), user_(user), request_parser_(HTTP_REQUEST, this) {
-  link_transport_ = this;
-  // The exchange's own output: generous limits, it is not from the network.
-  request_parser_.setLimits(1024 * 1024, 10'000);
-}
-
-void H2Stream::stageCopy(const char* data, size_t length) {
-  if (detached_ || request_failed_ || length == 0) return;
-  if (request_parser_.feed(data, length) == http::Parser::Outcome::Error) request_failed_ = true;
-}
-
-bool H2Stream::flush() {
-  if (detached_ || request_failed_ || connection_ == nullptr) return false;
-  H2Connection& c = *connection_;
-  if (!c.ready()) return true;  // submitted once the connection is
-  if (id_ == 0 && head_ready_) {
-    if (c.going_away_) {
-      unprocessed_ = true;  // the server said it takes no new streams
-      return false;
-    }
-    c.submit(this);
-    return !request_failed_;
-  }
-  if (id_ != 0 && deferred_ && (queuedBytes() > 0 || out_end_)) c.resumeData(this);
-  return true;
-}
-
-int H2Stream::onHead(const http::MessageHead& head) {
-  bool tls = connection_ != nullptr && connection_->tls_ != nullptr;
-  http2::toRequestFields(head, tls ? "https" : "http", fields_);
-  head_request_ = head.method == HTTP_HEAD;
-  head_ready_ = true;
-  return kContinue;
-}
-
-int H2Stream::onBody(const char* data, size_t length) {
-  out_.append(data, length);
-  if (queuedBytes() > net::Transport::kHighWater) over_high_ = true;
-  return kContinue;
-}
-
-bool H2Stream::onMessageComplete() {
-  out_end_ = true;
-  return false;
-}
-
-void H2Stream::startReading() {
-  paused_ = false;
-  if (held_.empty() || delivery_scheduled_) return;
-  // Not from inside the caller's own callback: the held bytes may end the exchange.
-  delivery_scheduled_ = true;
-  ctx_.defer(
-      [](void* self) {
-        auto* s = static_cast<H2Stream*>(self);
-        s->delivery_scheduled_ = false;
-        s->deliverHeld();
-      },
-      this);
-}
-
-void H2Stream::deliver(const char* data, size_t length, size_t data_bytes) {
-  if (detached_) {
-    if (data_bytes > 0 && connection_ != nullptr) connection_->consume(this, data_bytes);
-    return;
-  }
-  if (paused_ || delivering_ || !held_.empty()) {
-    held_.append(data, length);
-    held_data_ += data_bytes;
-    return;
-  }
-  delivering_ = true;
-  user_->onUpstreamRead(data, length);
-  delivering_ = false;
-  if (data_bytes > 0 && connection_ != nullptr) connection_->consume(this, data_bytes);
-}
-
-void H2Stream::deliverHeld() {
-  while (!detached_ && !paused_ && !delivering_ && !held_.empty()) {
-    std::string bytes;
-    bytes.swap(held_);
-    size_t data_bytes = held_data_;
-    held_data_ = 0;
-    delivering_ = true;
-    user_->onUpstreamRead(bytes.data(), bytes.size());
-    delivering_ = false;
-    if (data_bytes > 0 && connection_ != nullptr) connection_->consume(this, data_bytes);
-  }
-}
-
-void H2Stream::fail(int status) {
-  held_.clear();
-  held_data_ = 0;
-  if (detached_ || user_ == nullptr) return;
-  UpstreamUser* user = user_;
-  if (waiting_) {
-    waiting_ = false;
-    user->onUpstreamConnected(status < 0 ? status : UV_ECONNRESET);
-    return;
-  }
-  user->onUpstreamReadEnd(status < 0 ? status : UV_ECONNRESET);
-}
-
-void H2Stream::detach() {
-  if (detached_) return;
-  detached_ = true;
-  user_ = nullptr;
-  waiting_ = false;
-  if (connection_ != nullptr) {
-    if (held_data_ > 0) connection_->consume(this, held_data_);
-    held_data_ = 0;
-    if (id_ != 0 && !closed_) {
-      // Still open at nghttp2: reset unless both sides ended; freed in onStreamClose.
-      if (!(response_ended_ && sent_end_)) connection_->resetStream(this, NGHTTP2_CANCEL);
-      held_.clear();
-      return;
-    }
-    connection_->forget(this);
-  }
-  held_.clear();
-  freeLater();
-}
-
-void H2Stream::freeLater() {
-  if (free_scheduled_) return;
-  free_scheduled_ = true;
-  ctx_.defer([](void* self) { delete static_cast<H2Stream*>(self); }, this);
-}
-
-// ---------------------------------------------------------------- H2Connection
-
-H2Connection::H2Connection(LoopContext& ctx, EndpointRuntime& endpoint)
+H2UpstreamConnection::H2UpstreamConnection(LoopContext& ctx, EndpointRuntime& endpoint)
     : ctx_(ctx),
       endpoint_(endpoint),
       tcp_(ctx),
@@ -194,16 +63,16 @@ H2Connection::H2Connection(LoopContext& ctx, EndpointRuntime& endpoint)
   transport_.setHandler(this);
 }
 
-H2Connection::~H2Connection() {
+H2UpstreamConnection::~H2UpstreamConnection() {
   if (session_ != nullptr) nghttp2_session_del(session_);
 }
 
-bool H2Connection::connect(int& error) {
+bool H2UpstreamConnection::connect(int& error) {
   endpoint_.open_connections_++;  // until the close callback, however the connect ends
   endpoint_.h2_connections_.push_back(this);
   error = (endpoint_.tls_ != nullptr && tls_ == nullptr)
               ? UV_ENOMEM
-              : tcp_.connect(endpoint_.address_, this, &H2Connection::onConnected);
+              : tcp_.connect(endpoint_.address_, this, &H2UpstreamConnection::onConnected);
   if (error != 0) {
     endpoint_.connect_failures_++;
     failed_ = true;
@@ -214,7 +83,7 @@ bool H2Connection::connect(int& error) {
   return true;
 }
 
-bool H2Connection::hasRoom() const {
+bool H2UpstreamConnection::hasRoom() const {
   if (going_away_ || failed_) return false;
   uint32_t limit = endpoint_.max_streams_;
   if (ready_) {
@@ -224,15 +93,15 @@ bool H2Connection::hasRoom() const {
   return streams_.size() < limit;
 }
 
-H2Stream* H2Connection::addStream(UpstreamUser* user) {
-  auto* s = new H2Stream(ctx_, this, user);
+H2UpstreamStream* H2UpstreamConnection::addStream(UpstreamUser* user) {
+  auto* s = new H2UpstreamStream(ctx_, this, user);
   s->waiting_ = !ready_;
   streams_.push_back(s);
   ctx_.timers().disarm(idle_timer_);
   return s;
 }
 
-void H2Connection::drain() {
+void H2UpstreamConnection::drain() {
   going_away_ = true;
   if (!streams_.empty() || failed_) return;  // closes when the last stream ends
   if (session_ != nullptr) {
@@ -243,8 +112,8 @@ void H2Connection::drain() {
   closeTransport();
 }
 
-void H2Connection::onConnected(void* self, int status) {
-  auto* c = static_cast<H2Connection*>(self);
+void H2UpstreamConnection::onConnected(void* self, int status) {
+  auto* c = static_cast<H2UpstreamConnection*>(self);
   if (c->failed_) return;
   if (status != 0) {
     c->endpoint_.connect_failures_++;
@@ -253,15 +122,15 @@ void H2Connection::onConnected(void* self, int status) {
   }
   if (c->tls_ != nullptr) {
     c->handshaking_ = true;
-    c->tls_->onHandshake(&H2Connection::onHandshakeDone, c);
+    c->tls_->onHandshake(&H2UpstreamConnection::onHandshakeDone, c);
     c->tls_->startHandshake(kHandshakeTimeoutMs);
     return;
   }
   c->startSession();
 }
 
-void H2Connection::onHandshakeDone(void* self) {
-  auto* c = static_cast<H2Connection*>(self);
+void H2UpstreamConnection::onHandshakeDone(void* self) {
+  auto* c = static_cast<H2UpstreamConnection*>(self);
   c->handshaking_ = false;
   if (c->failed_) return;
   if (c->tls_->alpn() != "h2") {
@@ -274,13 +143,13 @@ void H2Connection::onHandshakeDone(void* self) {
   c->startSession();
 }
 
-void H2Connection::startSession() {
+void H2UpstreamConnection::startSession() {
   nghttp2_session_callbacks* cb = nullptr;
   nghttp2_session_callbacks_new(&cb);
-  nghttp2_session_callbacks_set_on_frame_recv_callback(cb, &H2Connection::onFrameRecv);
-  nghttp2_session_callbacks_set_on_header_callback(cb, &H2Connection::onHeader);
-  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, &H2Connection::onDataChunk);
-  nghttp2_session_callbacks_set_on_stream_close_callback(cb, &H2Connection::onStreamClose);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cb, &H2UpstreamConnection::onFrameRecv);
+  nghttp2_session_callbacks_set_on_header_callback(cb, &H2UpstreamConnection::onHeader);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, &H2UpstreamConnection::onDataChunk);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cb, &H2UpstreamConnection::onStreamClose);
   nghttp2_option* opt = nullptr;
   nghttp2_option_new(&opt);
   // Response windows open only as the exchanges take the bytes (consume()).
@@ -300,7 +169,7 @@ void H2Connection::startSession() {
   send();
 }
 
-void H2Connection::onRead(const char* data, size_t length) {
+void H2UpstreamConnection::onRead(const char* data, size_t length) {
   if (failed_ || session_ == nullptr) return;
   in_recv_ = true;
   ssize_t n = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(data), length);
@@ -320,19 +189,19 @@ void H2Connection::onRead(const char* data, size_t length) {
   send();
 }
 
-void H2Connection::announceReady() {
-  std::vector<H2Stream*> waiting;
-  for (H2Stream* s : streams_) {
+void H2UpstreamConnection::announceReady() {
+  std::vector<H2UpstreamStream*> waiting;
+  for (H2UpstreamStream* s : streams_) {
     if (s->waiting_) waiting.push_back(s);
   }
-  for (H2Stream* s : waiting) {
+  for (H2UpstreamStream* s : waiting) {
     if (!s->waiting_ || s->detached_) continue;
     s->waiting_ = false;
     s->user_->onUpstreamConnected(0);
   }
 }
 
-void H2Connection::onReadEnd(int status) {
+void H2UpstreamConnection::onReadEnd(int status) {
   if (handshaking_) {  // the TLS handshake failed: a failed connect
     handshaking_ = false;
     endpoint_.connect_failures_++;
@@ -342,23 +211,23 @@ void H2Connection::onReadEnd(int status) {
   fail(status < 0 && status != UV_EOF ? status : UV_ECONNRESET);
 }
 
-void H2Connection::onWriteError(int status) { fail(status < 0 ? status : UV_EPIPE); }
+void H2UpstreamConnection::onWriteError(int status) { fail(status < 0 ? status : UV_EPIPE); }
 
-void H2Connection::fail(int status) {
+void H2UpstreamConnection::fail(int status) {
   if (failed_) return;
   failed_ = true;
   ready_ = false;
   going_away_ = true;
   ctx_.timers().disarm(idle_timer_);
-  std::vector<H2Stream*> streams;
+  std::vector<H2UpstreamStream*> streams;
   streams.swap(streams_);
-  for (H2Stream* s : streams) {
+  for (H2UpstreamStream* s : streams) {
     s->connection_ = nullptr;
     s->closed_ = true;
     if (s->id_ == 0) s->unprocessed_ = true;  // never sent: safe to retry
   }
   closeTransport();
-  for (H2Stream* s : streams) {
+  for (H2UpstreamStream* s : streams) {
     if (s->detached_) {
       s->freeLater();
     } else {
@@ -367,32 +236,32 @@ void H2Connection::fail(int status) {
   }
 }
 
-void H2Connection::closeTransport() {
+void H2UpstreamConnection::closeTransport() {
   auto& list = endpoint_.h2_connections_;
   list.erase(std::remove(list.begin(), list.end(), this), list.end());
   ctx_.timers().disarm(idle_timer_);
   transport_.close();
 }
 
-void H2Connection::onClosed() {
+void H2UpstreamConnection::onClosed() {
   endpoint_.open_connections_--;
   auto& list = endpoint_.h2_connections_;
   list.erase(std::remove(list.begin(), list.end(), this), list.end());
   if (!failed_) fail(UV_ECONNRESET);
   // A deferred send or TLS delivery must run (and see the connection closed) first.
   if (send_scheduled_ || (tls_ != nullptr && tls_->deferredPending())) {
-    ctx_.defer([](void* self) { delete static_cast<H2Connection*>(self); }, this);
+    ctx_.defer([](void* self) { delete static_cast<H2UpstreamConnection*>(self); }, this);
     return;
   }
   delete this;
 }
 
-void H2Connection::onIdleTimeout(void* self) {
-  auto* c = static_cast<H2Connection*>(self);
+void H2UpstreamConnection::onIdleTimeout(void* self) {
+  auto* c = static_cast<H2UpstreamConnection*>(self);
   if (c->streams_.empty()) c->drain();
 }
 
-void H2Connection::updateIdle() {
+void H2UpstreamConnection::updateIdle() {
   if (failed_ || !streams_.empty()) return;
   // No idle connections are kept (draining, or the endpoint left every pool).
   if (endpoint_.idle_timeout_ms_ == 0) going_away_ = true;
@@ -408,11 +277,11 @@ void H2Connection::updateIdle() {
   ctx_.timers().arm(idle_timer_, endpoint_.idle_timeout_ms_);
 }
 
-H2Stream* H2Connection::find(int32_t id) const {
-  return static_cast<H2Stream*>(nghttp2_session_get_stream_user_data(session_, id));
+H2UpstreamStream* H2UpstreamConnection::find(int32_t id) const {
+  return static_cast<H2UpstreamStream*>(nghttp2_session_get_stream_user_data(session_, id));
 }
 
-void H2Connection::submit(H2Stream* s) {
+void H2UpstreamConnection::submit(H2UpstreamStream* s) {
   std::vector<nghttp2_nv> nv;
   const http2::RequestFields& f = s->fields_;
   nv.reserve(f.fields.size());
@@ -426,7 +295,7 @@ void H2Connection::submit(H2Stream* s) {
   bool no_body = s->out_end_ && s->queuedBytes() == 0;
   nghttp2_data_provider provider;
   provider.source.ptr = s;
-  provider.read_callback = &H2Connection::readBody;
+  provider.read_callback = &H2UpstreamConnection::readBody;
   // nghttp2 copies the names and values.
   int32_t id = nghttp2_submit_request(session_, nullptr, nv.data(), nv.size(),
                                       no_body ? nullptr : &provider, s);
@@ -439,18 +308,18 @@ void H2Connection::submit(H2Stream* s) {
   scheduleSend();
 }
 
-void H2Connection::resumeData(H2Stream* s) {
+void H2UpstreamConnection::resumeData(H2UpstreamStream* s) {
   s->deferred_ = false;
   nghttp2_session_resume_data(session_, s->id_);
   scheduleSend();
 }
 
-void H2Connection::resetStream(H2Stream* s, uint32_t error_code) {
+void H2UpstreamConnection::resetStream(H2UpstreamStream* s, uint32_t error_code) {
   nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s->id_, error_code);
   scheduleSend();
 }
 
-void H2Connection::consume(H2Stream* s, size_t length) {
+void H2UpstreamConnection::consume(H2UpstreamStream* s, size_t length) {
   if (failed_ || session_ == nullptr || length == 0) return;
   // Always opens the connection's window; the stream's too while nghttp2 has it.
   if (s->id_ != 0) {
@@ -461,25 +330,25 @@ void H2Connection::consume(H2Stream* s, size_t length) {
   scheduleSend();
 }
 
-void H2Connection::forget(H2Stream* s) {
+void H2UpstreamConnection::forget(H2UpstreamStream* s) {
   s->connection_ = nullptr;
   streams_.erase(std::remove(streams_.begin(), streams_.end(), s), streams_.end());
   updateIdle();
 }
 
-void H2Connection::scheduleSend() {
+void H2UpstreamConnection::scheduleSend() {
   if (send_scheduled_ || failed_) return;
   send_scheduled_ = true;
-  ctx_.defer(&H2Connection::onDeferredSend, this);
+  ctx_.defer(&H2UpstreamConnection::onDeferredSend, this);
 }
 
-void H2Connection::onDeferredSend(void* self) {
-  auto* c = static_cast<H2Connection*>(self);
+void H2UpstreamConnection::onDeferredSend(void* self) {
+  auto* c = static_cast<H2UpstreamConnection*>(self);
   c->send_scheduled_ = false;
   c->send();
 }
 
-void H2Connection::send() {
+void H2UpstreamConnection::send() {
   if (failed_ || sending_ || in_recv_ || session_ == nullptr) return;
   sending_ = true;
   size_t staged = 0;
@@ -509,9 +378,9 @@ void H2Connection::send() {
     fail(UV_EPIPE);
     return;
   }
-  std::vector<H2Stream*> drained;
+  std::vector<H2UpstreamStream*> drained;
   drained.swap(drained_);
-  for (H2Stream* s : drained) {
+  for (H2UpstreamStream* s : drained) {
     // Alive: streams are freed by deferred tasks, never during this call.
     if (!s->detached_ && s->user_ != nullptr && !s->waiting_) s->user_->onUpstreamDrained();
   }
@@ -529,12 +398,12 @@ void H2Connection::send() {
 
 // ---------------------------------------------------------------- nghttp2 callbacks
 
-int H2Connection::onHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
-                           size_t name_length, const uint8_t* value, size_t value_length, uint8_t,
-                           void* self) {
-  auto* c = static_cast<H2Connection*>(self);
+int H2UpstreamConnection::onHeader(nghttp2_session*, const nghttp2_frame* frame,
+                                   const uint8_t* name, size_t name_length, const uint8_t* value,
+                                   size_t value_length, uint8_t, void* self) {
+  auto* c = static_cast<H2UpstreamConnection*>(self);
   if (frame->hd.type != NGHTTP2_HEADERS) return 0;
-  H2Stream* s = c->find(frame->hd.stream_id);
+  H2UpstreamStream* s = c->find(frame->hd.stream_id);
   if (s == nullptr) return 0;
   std::string_view n(reinterpret_cast<const char*>(name), name_length);
   std::string_view v(reinterpret_cast<const char*>(value), value_length);
@@ -554,8 +423,8 @@ int H2Connection::onHeader(nghttp2_session*, const nghttp2_frame* frame, const u
   return 0;
 }
 
-int H2Connection::onFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* self) {
-  auto* c = static_cast<H2Connection*>(self);
+int H2UpstreamConnection::onFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* self) {
+  auto* c = static_cast<H2UpstreamConnection*>(self);
   switch (frame->hd.type) {
     case NGHTTP2_SETTINGS:
       if ((frame->hd.flags & NGHTTP2_FLAG_ACK) == 0 && !c->ready_ && !c->failed_) {
@@ -573,7 +442,7 @@ int H2Connection::onFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void
     default:
       return 0;
   }
-  H2Stream* s = c->find(frame->hd.stream_id);
+  H2UpstreamStream* s = c->find(frame->hd.stream_id);
   if (s == nullptr) return 0;
   bool end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
   if (frame->hd.type == NGHTTP2_DATA) {
@@ -624,10 +493,10 @@ int H2Connection::onFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void
   return 0;
 }
 
-int H2Connection::onDataChunk(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data,
-                              size_t length, void* self) {
-  auto* c = static_cast<H2Connection*>(self);
-  H2Stream* s = c->find(stream_id);
+int H2UpstreamConnection::onDataChunk(nghttp2_session*, uint8_t, int32_t stream_id,
+                                      const uint8_t* data, size_t length, void* self) {
+  auto* c = static_cast<H2UpstreamConnection*>(self);
+  H2UpstreamStream* s = c->find(stream_id);
   if (s == nullptr || s->detached_) {
     nghttp2_session_consume(c->session_, stream_id, length);  // nobody wants it
     c->scheduleSend();
@@ -646,10 +515,10 @@ int H2Connection::onDataChunk(nghttp2_session*, uint8_t, int32_t stream_id, cons
   return 0;
 }
 
-int H2Connection::onStreamClose(nghttp2_session*, int32_t stream_id, uint32_t error_code,
-                                void* self) {
-  auto* c = static_cast<H2Connection*>(self);
-  H2Stream* s = c->find(stream_id);
+int H2UpstreamConnection::onStreamClose(nghttp2_session*, int32_t stream_id, uint32_t error_code,
+                                        void* self) {
+  auto* c = static_cast<H2UpstreamConnection*>(self);
+  H2UpstreamStream* s = c->find(stream_id);
   if (s == nullptr) return 0;
   nghttp2_session_set_stream_user_data(c->session_, stream_id, nullptr);
   s->closed_ = true;
@@ -669,10 +538,10 @@ int H2Connection::onStreamClose(nghttp2_session*, int32_t stream_id, uint32_t er
   return 0;
 }
 
-ssize_t H2Connection::readBody(nghttp2_session*, int32_t, uint8_t* buf, size_t length,
-                               uint32_t* flags, nghttp2_data_source* source, void* self) {
-  auto* c = static_cast<H2Connection*>(self);
-  auto* s = static_cast<H2Stream*>(source->ptr);
+ssize_t H2UpstreamConnection::readBody(nghttp2_session*, int32_t, uint8_t* buf, size_t length,
+                                       uint32_t* flags, nghttp2_data_source* source, void* self) {
+  auto* c = static_cast<H2UpstreamConnection*>(self);
+  auto* s = static_cast<H2UpstreamStream*>(source->ptr);
   size_t n = std::min(length, s->queuedBytes());
   if (n > 0) std::memcpy(buf, s->out_.data() + s->out_sent_, n);
   s->out_sent_ += n;
@@ -704,7 +573,7 @@ ssize_t H2Connection::readBody(nghttp2_session*, int32_t, uint8_t* buf, size_t l
 // ---------------------------------------------------------------- EndpointRuntime (HTTP/2)
 
 UpstreamLink* EndpointRuntime::takeH2Stream(UpstreamUser* user) {
-  for (H2Connection* c : h2_connections_) {
+  for (H2UpstreamConnection* c : h2_connections_) {
     if (c->ready() && c->hasRoom()) return c->addStream(user);
   }
   return nullptr;
@@ -712,17 +581,17 @@ UpstreamLink* EndpointRuntime::takeH2Stream(UpstreamUser* user) {
 
 UpstreamLink* EndpointRuntime::connectH2(UpstreamUser* user, int& error) {
   error = 0;
-  for (H2Connection* c : h2_connections_) {
+  for (H2UpstreamConnection* c : h2_connections_) {
     if (!c->ready() && c->hasRoom()) return c->addStream(user);  // joins its connect
   }
-  auto* c = new H2Connection(ctx_, *this);
+  auto* c = new H2UpstreamConnection(ctx_, *this);
   if (!c->connect(error)) return nullptr;  // frees itself in the close callback
   return c->addStream(user);
 }
 
 void EndpointRuntime::closeIdleH2() {
-  std::vector<H2Connection*> connections = h2_connections_;
-  for (H2Connection* c : connections) c->drain();
+  std::vector<H2UpstreamConnection*> connections = h2_connections_;
+  for (H2UpstreamConnection* c : connections) c->drain();
 }
 
 }  // namespace gw::upstream

@@ -2,7 +2,7 @@
 // Upstream HTTP/2 (a pool with `protocol = "h2c"` or `"h2"`): one nghttp2 client session
 // per connection, shared by many requests of one worker to one endpoint.
 //
-// The exchange does not know it: it gets an H2Stream where it would get an HTTP/1
+// The exchange does not know it: it gets an H2UpstreamStream where it would get an HTTP/1
 // UpstreamConnection (both are UpstreamLinks, with the same UpstreamUser callbacks). It
 // writes the request as HTTP/1 bytes (head, then the body with Content-Length or chunked
 // framing) into the stream's transport; the stream parses them back (http::Parser) and
@@ -14,7 +14,7 @@
 // the exchange has taken it; while the exchange has stopped reading (its client is slow),
 // what arrives waits in the stream, at most one stream window.
 //
-// Ownership: the EndpointRuntime lists its open H2Connections; each connection owns its
+// Ownership: the EndpointRuntime lists its open H2UpstreamConnections; each connection owns its
 // transports and frees itself after the transport's close callback. A stream belongs to
 // its user (the exchange) until release()/close(), and to its connection until nghttp2
 // closed it; it is freed (deferred) when neither holds it. Loop-confined. nghttp2 is
@@ -38,13 +38,15 @@
 
 namespace gw::upstream {
 
-class H2Connection;
+class H2UpstreamConnection;
 
-class H2Stream final : public UpstreamLink, public net::Transport, public http::MessageSink {
+class H2UpstreamStream final : public UpstreamLink,
+                               public net::Transport,
+                               public http::MessageSink {
  public:
-  H2Stream(LoopContext& ctx, H2Connection* connection, UpstreamUser* user);
-  H2Stream(const H2Stream&) = delete;
-  H2Stream& operator=(const H2Stream&) = delete;
+  H2UpstreamStream(LoopContext& ctx, H2UpstreamConnection* connection, UpstreamUser* user);
+  H2UpstreamStream(const H2UpstreamStream&) = delete;
+  H2UpstreamStream& operator=(const H2UpstreamStream&) = delete;
 
   // UpstreamLink (close() is also net::Transport's)
   bool reused() const override { return unprocessed_; }
@@ -68,7 +70,7 @@ class H2Stream final : public UpstreamLink, public net::Transport, public http::
   bool onMessageComplete() override;
 
  private:
-  friend class H2Connection;
+  friend class H2UpstreamConnection;
   void detach();
   // Response bytes for the user; held while it does not read. `data_bytes`: how many of
   // them are DATA payload, given back to the window once the user took them.
@@ -79,7 +81,7 @@ class H2Stream final : public UpstreamLink, public net::Transport, public http::
   void freeLater();
 
   LoopContext& ctx_;
-  H2Connection* connection_;  // null once the connection is gone
+  H2UpstreamConnection* connection_;  // null once the connection is gone
   UpstreamUser* user_;
   int32_t id_ = 0;  // 0: not submitted yet
   http::Parser request_parser_;
@@ -112,12 +114,12 @@ class H2Stream final : public UpstreamLink, public net::Transport, public http::
   bool free_scheduled_ = false;
 };
 
-class H2Connection final : public net::TransportHandler {
+class H2UpstreamConnection final : public net::TransportHandler {
  public:
-  H2Connection(LoopContext& ctx, EndpointRuntime& endpoint);
-  ~H2Connection() override;
-  H2Connection(const H2Connection&) = delete;
-  H2Connection& operator=(const H2Connection&) = delete;
+  H2UpstreamConnection(LoopContext& ctx, EndpointRuntime& endpoint);
+  ~H2UpstreamConnection() override;
+  H2UpstreamConnection(const H2UpstreamConnection&) = delete;
+  H2UpstreamConnection& operator=(const H2UpstreamConnection&) = delete;
 
   // Starts connecting; false (and `error`) when it failed at once (the connection then
   // frees itself).
@@ -127,7 +129,7 @@ class H2Connection final : public net::TransportHandler {
   bool ready() const { return ready_; }
   bool hasRoom() const;
   // A new stream for `user` (onUpstreamConnected follows when not ready()).
-  H2Stream* addStream(UpstreamUser* user);
+  H2UpstreamStream* addStream(UpstreamUser* user);
   // No new streams; closes once the open ones end (or now when there are none).
   void drain();
 
@@ -139,7 +141,7 @@ class H2Connection final : public net::TransportHandler {
   void onClosed() override;
 
  private:
-  friend class H2Stream;
+  friend class H2UpstreamStream;
   static void onConnected(void* self, int status);
   static void onHandshakeDone(void* self);
   static void onIdleTimeout(void* self);
@@ -147,11 +149,11 @@ class H2Connection final : public net::TransportHandler {
 
   void startSession();
   // Submits the stream's request once its head is parsed and the connection is ready.
-  void submit(H2Stream* s);
-  void resumeData(H2Stream* s);
-  void resetStream(H2Stream* s, uint32_t error_code);
-  void consume(H2Stream* s, size_t length);
-  void forget(H2Stream* s);
+  void submit(H2UpstreamStream* s);
+  void resumeData(H2UpstreamStream* s);
+  void resetStream(H2UpstreamStream* s, uint32_t error_code);
+  void consume(H2UpstreamStream* s, size_t length);
+  void forget(H2UpstreamStream* s);
   void scheduleSend();
   void send();
   // The connection failed or ended: every stream hears it, then the transport closes.
@@ -170,7 +172,7 @@ class H2Connection final : public net::TransportHandler {
   static int onStreamClose(nghttp2_session*, int32_t stream_id, uint32_t error_code, void* self);
   static ssize_t readBody(nghttp2_session*, int32_t stream_id, uint8_t* buf, size_t length,
                           uint32_t* flags, nghttp2_data_source* source, void* self);
-  H2Stream* find(int32_t id) const;
+  H2UpstreamStream* find(int32_t id) const;
 
   LoopContext& ctx_;
   EndpointRuntime& endpoint_;
@@ -178,8 +180,8 @@ class H2Connection final : public net::TransportHandler {
   std::unique_ptr<tls::TlsTransport> tls_;
   net::Transport& transport_;
   nghttp2_session* session_ = nullptr;
-  std::vector<H2Stream*> streams_;  // every stream not yet freed from the connection
-  std::vector<H2Stream*> drained_;  // tell onUpstreamDrained after the send
+  std::vector<H2UpstreamStream*> streams_;  // every stream not yet freed from the connection
+  std::vector<H2UpstreamStream*> drained_;  // tell onUpstreamDrained after the send
   Timer idle_timer_;
   bool handshaking_ = false;
   bool ready_ = false;       // the server's first SETTINGS arrived
