@@ -98,6 +98,9 @@ void H2UpstreamStream::deliverHeld() {
 }
 
 void H2UpstreamStream::fail(int status) {
+  // A complete response (perhaps still held for a slow client) is not undone by the
+  // connection ending afterwards: the user reads it to the end.
+  if (response_ended_) return;
   held_.clear();
   held_data_ = 0;
   if (detached_ || user_ == nullptr) return;
