@@ -119,6 +119,10 @@ void diffNamed(ConfigDiff& diff, const char* kind, const std::map<std::string, N
 std::string endpointsOf(const Pool& pool) {
   std::string out;
   for (const Endpoint& e : pool.endpoints) out += (out.empty() ? "" : " ") + e.key;
+  if (pool.protocol != Pool::Protocol::Http1) {
+    out += std::string(" protocol=") + protocolName(pool.protocol) +
+           " max_streams_per_connection=" + std::to_string(pool.max_streams_per_connection);
+  }
   return out;
 }
 

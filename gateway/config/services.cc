@@ -125,12 +125,40 @@ bool readEndpointEntry(Diagnostics& diag, const std::string& section, const toml
   return true;
 }
 
+// `protocol` and `max_streams_per_connection`.
+void readPoolProtocol(TableReader& pool, const std::string& where, Pool& out) {
+  Diagnostics& diag = pool.diag();
+  std::string protocol;
+  if (pool.getString("protocol", protocol)) {
+    const toml::node& node = *pool.find("protocol");
+    if (protocol == "http1") {
+      out.protocol = Pool::Protocol::Http1;
+    } else if (protocol == "h2c") {
+      out.protocol = Pool::Protocol::H2c;
+      if (out.tls != nullptr) {
+        diag.error(node, where + ": protocol \"h2c\" is cleartext; with tls use protocol = \"h2\"");
+      }
+    } else if (protocol == "h2") {
+      out.protocol = Pool::Protocol::H2;
+      if (pool.find("tls") == nullptr) {
+        diag.error(node, where + ": protocol \"h2\" needs tls (for cleartext use \"h2c\")");
+      }
+    } else {
+      diag.error(
+          node, where + ": protocol must be \"http1\", \"h2c\" or \"h2\", not " + quoted(protocol));
+    }
+  }
+  pool.getUint32("max_streams_per_connection", 1, 1'000'000, out.max_streams_per_connection);
+}
+
 void readPool(Diagnostics& diag, Resolver& resolver, const std::string& service,
               const std::string& name, const toml::table& table, Pool& out) {
   std::string where = "service " + quoted(service) + " pool " + quoted(name);
   std::string section = "in [services." + service + ".pools." + name + "]";
-  TableReader pool(diag, table, section, {"endpoints", "tls"});
+  TableReader pool(diag, table, section,
+                   {"endpoints", "tls", "protocol", "max_streams_per_connection"});
   readPoolTls(pool, where, out);
+  readPoolProtocol(pool, where, out);
   const toml::node* list = pool.find("endpoints");
   if (list == nullptr) {
     diag.error(table, where + ": \"endpoints\" is required, e.g. endpoints = [\"127.0.0.1:9001\"]");
@@ -243,3 +271,19 @@ void readServices(TableReader& root, std::map<std::string, Service>& out) {
 }
 
 }  // namespace gw::config::detail
+
+namespace gw::config {
+
+const char* protocolName(Pool::Protocol protocol) {
+  switch (protocol) {
+    case Pool::Protocol::H2c:
+      return "h2c";
+    case Pool::Protocol::H2:
+      return "h2";
+    case Pool::Protocol::Http1:
+      break;
+  }
+  return "http1";
+}
+
+}  // namespace gw::config

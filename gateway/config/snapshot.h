@@ -112,7 +112,17 @@ struct Pool {
   uint16_t stats_slot = 0;
   // Upstream TLS (the pool's `tls`): verification, SNI, client certificate. Null: TCP.
   std::shared_ptr<const tls::ClientContext> tls;
+  // `protocol`: how requests go upstream. http1 (default); h2c: HTTP/2 with prior
+  // knowledge over TCP; h2: HTTP/2 over the pool's TLS (ALPN "h2", required).
+  enum class Protocol : uint8_t { Http1, H2c, H2 };
+  Protocol protocol = Protocol::Http1;
+  // HTTP/2 pools: streams per upstream connection at most (the server's
+  // SETTINGS_MAX_CONCURRENT_STREAMS may lower it); full connections open another.
+  uint32_t max_streams_per_connection = 100;
 };
+
+// "http1", "h2c", "h2".
+const char* protocolName(Pool::Protocol protocol);
 
 // A share of a service's new requests.
 struct PoolWeight {

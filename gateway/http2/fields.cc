@@ -224,4 +224,52 @@ void toResponseFields(const http::MessageHead& head, ResponseFields& out) {
   }
 }
 
+void toRequestFields(const http::MessageHead& head, std::string_view scheme, RequestFields& out) {
+  out.names_and_values.clear();
+  out.fields.clear();
+  auto add = [&out](std::string_view name, std::string_view value, bool lower) {
+    ResponseFields::Field f;
+    f.name_offset = static_cast<uint32_t>(out.names_and_values.size());
+    f.name_length = static_cast<uint32_t>(name.size());
+    if (lower) {
+      for (char c : name) out.names_and_values.push_back(http::asciiLower(c));
+    } else {
+      out.names_and_values.append(name);
+    }
+    f.value_offset = static_cast<uint32_t>(out.names_and_values.size());
+    f.value_length = static_cast<uint32_t>(value.size());
+    out.names_and_values.append(value);
+    out.fields.push_back(f);
+  };
+  std::string_view host;
+  head.count("host", &host);
+  add(":method", llhttp_method_name(static_cast<llhttp_method_t>(head.method)), false);
+  add(":scheme", scheme, false);
+  if (!host.empty()) add(":authority", http::trimOws(host), false);
+  add(":path", head.url, false);
+  http::ConnectionTokens tokens(head);
+  for (size_t i = 0; i < head.header_count; ++i) {
+    std::string_view name = head.name(i);
+    if (http::equalsIgnoreCase(name, "host")) continue;
+    if (http::equalsIgnoreCase(name, "te")) {
+      std::string_view value = head.value(i);
+      for (size_t at = 0; at < value.size();) {
+        size_t comma = value.find(',', at);
+        if (comma == std::string_view::npos) comma = value.size();
+        std::string_view item = http::trimOws(value.substr(at, comma - at));
+        if (http::equalsIgnoreCase(item.substr(0, item.find(';')), "trailers")) {
+          add("te", "trailers", false);
+          break;
+        }
+        at = comma + 1;
+      }
+      continue;
+    }
+    if (http::isFixedHopByHop(name) && !http::equalsIgnoreCase(name, "trailer")) continue;
+    if (tokens.contains(name) && !http::isProtectedFromConnection(name)) continue;
+    if (head.chunked && http::equalsIgnoreCase(name, "content-length")) continue;
+    add(name, head.value(i), true);
+  }
+}
+
 }  // namespace gw::http2

@@ -62,4 +62,20 @@ struct ResponseFields {
 };
 void toResponseFields(const http::MessageHead& head, ResponseFields& out);
 
+// A request head for an upstream HTTP/2 stream: the pseudo-fields (:method, :scheme,
+// :authority from Host, :path) first, then the fields, names lowercased, Host and the
+// connection-specific fields dropped (TE kept only as "te: trailers", RFC 9113 §8.2.2).
+struct RequestFields {
+  std::string names_and_values;  // name then value, back to back
+  std::vector<ResponseFields::Field> fields;
+  std::string_view name(size_t i) const {
+    return std::string_view(names_and_values).substr(fields[i].name_offset, fields[i].name_length);
+  }
+  std::string_view value(size_t i) const {
+    return std::string_view(names_and_values)
+        .substr(fields[i].value_offset, fields[i].value_length);
+  }
+};
+void toRequestFields(const http::MessageHead& head, std::string_view scheme, RequestFields& out);
+
 }  // namespace gw::http2

@@ -124,6 +124,17 @@ admin::AdminReply Control::servicesJson() const {
       }
       out += "]";
     }
+    // Each pool's upstream protocol ("http1", "h2c", "h2"), by pool name.
+    out += "},\"pool_protocols\":{";
+    first_pool = true;
+    for (const auto& [pool_name, pool] : service.pools) {
+      out += first_pool ? "\"" : ",\"";
+      first_pool = false;
+      log::appendJsonEscaped(out, pool_name);
+      out += "\":\"";
+      out += config::protocolName(pool.protocol);
+      out += "\"";
+    }
     out += "}";
     appendServiceHealth(out, service);
     out += "}";

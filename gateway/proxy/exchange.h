@@ -111,7 +111,7 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   const config::Service* service_ = nullptr;
   upstream::EndpointRuntime* endpoint_ = nullptr;
   uint16_t pool_slot_ = 0;  // the chosen pool's stats slot; 0: none (no pool chosen)
-  upstream::UpstreamConnection* conn_ = nullptr;
+  upstream::UpstreamLink* conn_ = nullptr;  // an HTTP/1 connection or an HTTP/2 stream
   http::Parser response_parser_;
   Timer timer_;
   std::string head_out_;  // upstream request head; kept until the response starts (retry)

@@ -23,6 +23,7 @@ UpstreamConnection::UpstreamConnection(LoopContext& ctx, EndpointRuntime& endpoi
       tls_(makeTls(ctx, tcp_, endpoint.tls_.get(), endpoint.tls_name_)),
       transport_(tls_ ? static_cast<net::Transport&>(*tls_) : tcp_),
       idle_timer_(this, &onIdleTimeout) {
+  link_transport_ = &transport_;
   transport_.setHandler(this);
 }
 
@@ -121,7 +122,8 @@ EndpointRuntime::EndpointRuntime(LoopContext& ctx, std::string key, net::SocketA
 
 EndpointRuntime::~EndpointRuntime() = default;
 
-UpstreamConnection* EndpointRuntime::takeIdle(UpstreamUser* user) {
+UpstreamLink* EndpointRuntime::takeIdle(UpstreamUser* user) {
+  if (http2()) return takeH2Stream(user);
   UpstreamConnection* c = idle_head_;
   if (c == nullptr) return nullptr;
   removeIdle(c);
@@ -131,7 +133,8 @@ UpstreamConnection* EndpointRuntime::takeIdle(UpstreamUser* user) {
   return c;
 }
 
-UpstreamConnection* EndpointRuntime::connect(UpstreamUser* user, int& error) {
+UpstreamLink* EndpointRuntime::connect(UpstreamUser* user, int& error) {
+  if (http2()) return connectH2(user, error);
   auto* c = new UpstreamConnection(ctx_, *this);
   open_connections_++;  // until its close callback, however the connect ends
   c->user_ = user;
@@ -150,6 +153,7 @@ UpstreamConnection* EndpointRuntime::connect(UpstreamUser* user, int& error) {
 
 void EndpointRuntime::closeIdle() {
   while (idle_head_ != nullptr) idle_head_->close();
+  closeIdleH2();
 }
 
 void EndpointRuntime::pushIdle(UpstreamConnection* c) {

@@ -10,7 +10,9 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "gateway/config/snapshot.h"
 #include "gateway/core/loop_context.h"
 #include "gateway/core/timer.h"
 #include "gateway/net/address.h"
@@ -21,6 +23,7 @@
 namespace gw::upstream {
 
 class EndpointRuntime;
+class H2UpstreamConnection;
 
 // What the exchange using a connection implements.
 class UpstreamUser {
@@ -33,7 +36,31 @@ class UpstreamUser {
   virtual void onUpstreamWriteError(int status) = 0;
 };
 
-class UpstreamConnection final : public net::TransportHandler {
+// What an exchange holds while it uses the upstream for one request: an HTTP/1
+// connection (UpstreamConnection), or one stream of an upstream HTTP/2 connection
+// (H2UpstreamStream, h2_connection.h), which takes the request and gives back the response as
+// the same HTTP/1 bytes, so the exchange does not know which one it has.
+class UpstreamLink {
+ public:
+  virtual ~UpstreamLink() = default;
+  // Where the exchange writes the request and controls reading (startReading/
+  // stopReading) of the response; a connection's only after it is connected.
+  net::Transport& transport() { return *link_transport_; }
+  // True when a failure before any response byte means the upstream cannot have acted
+  // on the request (a stale keep-alive connection; an HTTP/2 stream refused or beyond
+  // a GOAWAY's last stream id): the request may be retried on a fresh connection.
+  virtual bool reused() const = 0;
+  // The request is over and the link may carry another. The user is detached.
+  virtual void release() = 0;
+  // Abandons the link (closes the connection, resets the stream); the user is detached
+  // and hears nothing more.
+  virtual void close() = 0;
+
+ protected:
+  net::Transport* link_transport_ = nullptr;
+};
+
+class UpstreamConnection final : public net::TransportHandler, public UpstreamLink {
  public:
   UpstreamConnection(LoopContext& ctx, EndpointRuntime& endpoint);
   UpstreamConnection(const UpstreamConnection&) = delete;
@@ -44,13 +71,13 @@ class UpstreamConnection final : public net::TransportHandler {
   EndpointRuntime& endpoint() { return endpoint_; }
   // True when it was taken from the idle pool (it may have been closed by the upstream
   // in the meantime, which is why such a request may be retried on a fresh connection).
-  bool reused() const { return reused_; }
+  bool reused() const override { return reused_; }
   void setUser(UpstreamUser* user) { user_ = user; }
 
   // Back to the idle pool (or closed when the pool is full). The user is detached.
-  void release();
+  void release() override;
   // Closes the connection; the user is detached and hears nothing more.
-  void close();
+  void close() override;
 
   // TransportHandler
   void onRead(const char* data, size_t length) override;
@@ -98,13 +125,25 @@ class EndpointRuntime {
     max_idle_ = max_idle;
     idle_timeout_ms_ = idle_timeout_ms;
   }
+  // The pool's `protocol`: HTTP/2 endpoints hand out streams of shared connections.
+  void setProtocol(config::Pool::Protocol protocol, uint32_t max_streams_per_connection) {
+    protocol_ = protocol;
+    max_streams_ = max_streams_per_connection;
+  }
+  bool http2() const { return protocol_ != config::Pool::Protocol::Http1; }
+  uint32_t maxStreamsPerConnection() const { return max_streams_; }
+  uint64_t idleTimeoutMs() const { return idle_timeout_ms_; }
 
-  // The most recently used idle connection, or nullptr. The caller becomes its user.
-  UpstreamConnection* takeIdle(UpstreamUser* user);
-  // Starts a new connection; `user` hears onUpstreamConnected. nullptr if it failed at
-  // once (`error` set to the libuv code).
-  UpstreamConnection* connect(UpstreamUser* user, int& error);
-  // Closes every idle connection (shutdown, endpoint removed).
+  // HTTP/1: the most recently used idle connection, or nullptr. HTTP/2: a new stream on
+  // a connected connection with a free stream slot, or nullptr. The caller becomes its
+  // user.
+  UpstreamLink* takeIdle(UpstreamUser* user);
+  // Starts a new connection (HTTP/2: or joins one still connecting that has a free
+  // slot); `user` hears onUpstreamConnected. nullptr if it failed at once (`error` set
+  // to the libuv code).
+  UpstreamLink* connect(UpstreamUser* user, int& error);
+  // Closes every idle connection (shutdown, endpoint removed); HTTP/2 connections close
+  // once their open streams end.
   void closeIdle();
 
   size_t idleCount() const { return idle_count_; }
@@ -132,7 +171,12 @@ class EndpointRuntime {
 
  private:
   friend class UpstreamConnection;
+  friend class H2UpstreamConnection;
   void pushIdle(UpstreamConnection* c);
+  // HTTP/2 pools (h2_connection.cc).
+  UpstreamLink* takeH2Stream(UpstreamUser* user);
+  UpstreamLink* connectH2(UpstreamUser* user, int& error);
+  void closeIdleH2();
   void removeIdle(UpstreamConnection* c);
 
   LoopContext& ctx_;
@@ -147,6 +191,9 @@ class EndpointRuntime {
   uint64_t created_ = 0;
   uint64_t connect_failures_ = 0;
   uint32_t open_connections_ = 0;
+  config::Pool::Protocol protocol_ = config::Pool::Protocol::Http1;
+  uint32_t max_streams_ = 100;
+  std::vector<H2UpstreamConnection*> h2_connections_;  // open HTTP/2 connections (h2_connection.cc)
 };
 
 }  // namespace gw::upstream

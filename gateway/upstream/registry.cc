@@ -12,6 +12,15 @@ namespace {
 // Plain endpoints keep their key as written; a TLS pool's endpoint is a different peer
 // for each TLS identity (name, CA, verification, client certificate).
 std::string runtimeKey(const config::Endpoint& endpoint, const config::Pool& pool) {
+  if (pool.protocol != config::Pool::Protocol::Http1) {
+    // HTTP/2 connections are shared by streams: never with an HTTP/1 pool's endpoint.
+    std::string key = endpoint.key + " " + config::protocolName(pool.protocol) + ":" +
+                      std::to_string(pool.max_streams_per_connection);
+    if (pool.tls == nullptr) return key;
+    const tls::ClientSettings& s = pool.tls->settings();
+    return key + " tls:" + s.server_name + "|" + s.ca_file + "|" +
+           (s.verify ? "verify" : "no-verify") + "|" + s.cert_file;
+  }
   if (pool.tls == nullptr) return endpoint.key;
   const tls::ClientSettings& s = pool.tls->settings();
   return endpoint.key + " tls:" + s.server_name + "|" + s.ca_file + "|" +
@@ -321,6 +330,7 @@ void UpstreamRegistry::apply(const config::Snapshot& snapshot) {
         }
         slot->setTls(pool.tls, endpoint.host);
         slot->setPoolLimits(service.max_idle_connections, service.idle_connection_timeout_ms);
+        slot->setProtocol(pool.protocol, pool.max_streams_per_connection);
         PoolRuntime::Member member;
         member.endpoint = slot.get();
         member.weight = endpoint.weight;

@@ -160,5 +160,49 @@ TEST_CASE("response fields: lowercase, connection-specific ones dropped") {
         Fields{{"content-type", "text/plain"}, {"set-cookie", "a=1"}, {"content-length", "3"}});
 }
 
+Fields requestFields(const Head& h, std::string_view scheme) {
+  RequestFields f;
+  toRequestFields(h.head, scheme, f);
+  Fields got;
+  for (size_t i = 0; i < f.fields.size(); ++i) {
+    got.emplace_back(std::string(f.name(i)), std::string(f.value(i)));
+  }
+  return got;
+}
+
+TEST_CASE("request fields: pseudo-fields first, Host as :authority, hop-by-hop dropped") {
+  Head h(0, {{"Host", "api.example.com"},
+             {"Connection", "keep-alive, X-Hop"},
+             {"X-Hop", "1"},
+             {"Keep-Alive", "timeout=5"},
+             {"Upgrade", "websocket"},
+             {"X-Forwarded-For", "10.0.0.1"},
+             {"Content-Length", "5"}});
+  h.head.method = HTTP_POST;
+  h.head.url = "/a?b=1";
+  CHECK(requestFields(h, "https") == Fields{{":method", "POST"},
+                                            {":scheme", "https"},
+                                            {":authority", "api.example.com"},
+                                            {":path", "/a?b=1"},
+                                            {"x-forwarded-for", "10.0.0.1"},
+                                            {"content-length", "5"}});
+}
+
+TEST_CASE("request fields: TE only as trailers; a chunked body drops content-length") {
+  Head h(0, {{"Host", "h"}, {"TE", "gzip, trailers"}, {"Transfer-Encoding", "chunked"}});
+  h.head.method = HTTP_GET;
+  h.head.url = "/";
+  h.head.chunked = true;
+  CHECK(requestFields(h, "http") == Fields{{":method", "GET"},
+                                           {":scheme", "http"},
+                                           {":authority", "h"},
+                                           {":path", "/"},
+                                           {"te", "trailers"}});
+  Head plain(0, {{"Host", "h"}, {"TE", "gzip"}});
+  plain.head.method = HTTP_GET;
+  plain.head.url = "/";
+  CHECK(requestFields(plain, "http").size() == 4);
+}
+
 }  // namespace
 }  // namespace gw::http2
