@@ -262,6 +262,7 @@ void Exchange::forwardRequest() {
   if (conn_ != nullptr) {
     connected_ = true;
     conn_->transport().stage(head_out_.data(), head_out_.size());
+    if (grpc_deadline_ms_ != 0) armTimer(TimerKind::Response, 0);  // see onUpstreamConnected
   } else {
     connectUpstream();
   }
@@ -313,8 +314,9 @@ void Exchange::noteGrpc(const http::MessageHead& head) {
 GrpcReply Exchange::grpcReply() const {
   if (!grpc_ || session_ == nullptr) return GrpcReply::None;
   // HTTP/2 turns a head without body into one HEADERS frame with END_STREAM; HTTP/1.0
-  // has no trailers.
-  return session_->isHttp2() || client_http10_ ? GrpcReply::InHead : GrpcReply::Trailers;
+  // has no trailers, and a response to HEAD no body to end with them.
+  return session_->isHttp2() || client_http10_ || is_head_ ? GrpcReply::InHead
+                                                           : GrpcReply::Trailers;
 }
 
 void Exchange::onRequestTrailers(const http::MessageHead& trailers) {
@@ -436,7 +438,11 @@ void Exchange::onUpstreamConnected(int status) {
     onUpstreamWriteError(UV_EPIPE);
     return;
   }
-  if (request_done_) armResponseTimer();
+  if (request_done_) {
+    armResponseTimer();
+  } else if (grpc_deadline_ms_ != 0) {
+    armTimer(TimerKind::Response, 0);  // a streaming request: only the client's deadline
+  }
   if (!conn_->transport().overHighWater()) session_->resumeReading();
 }
 

@@ -54,18 +54,18 @@ def trailers_upstream(server, conn, r, index):
 
 
 def silent_upstream(server, conn, r, index):
-    """Reads the request and never answers; records when the gateway closes the
-    connection (the request was cancelled)."""
-    req = harness.read_request(r)
-    if req is None:
-        return
-    server.event("request").set()
+    """Reads a request head and never answers; sets the event "closed <target>" when the
+    gateway closes the connection (the request was cancelled)."""
+    target = None
     try:
+        first = r.read_until(b"\r\n").decode("latin-1").split(" ")
+        target = first[1] if len(first) > 1 else ""
         while conn.recv(65536):
             pass
-    except OSError:
+    except (OSError, EOFError):
         pass
-    server.event("closed").set()
+    if target is not None:
+        server.event("closed " + target).set()
 
 
 def metric(gw, name):
@@ -94,7 +94,7 @@ class H2Client:
         if data:
             self.sock.sendall(data)
 
-    def request(self, path, headers=(), body=None, trailers=None):
+    def request(self, path, headers=(), body=None, trailers=None, end=True):
         sid = self.conn.get_next_available_stream_id()
         hdrs = [(":method", "POST"), (":scheme", "http"), (":authority", "localhost"),
                 (":path", path), ("content-type", "application/grpc"), ("te", "trailers")]
@@ -103,7 +103,7 @@ class H2Client:
         self.streams[sid] = {"headers": None, "body": b"", "trailers": None, "ended": False,
                              "reset": None, "frames": []}
         if body is not None:
-            self.conn.send_data(sid, body, end_stream=trailers is None)
+            self.conn.send_data(sid, body, end_stream=trailers is None and end)
         if trailers is not None:
             self.conn.send_headers(sid, list(trailers), end_stream=True)
         self.flush()
@@ -240,25 +240,32 @@ class Grpc(GatewayTestCase):
     # -- deadlines --------------------------------------------------------------------
 
     def test_client_deadline_cancels_the_upstream_request(self):
-        closed = self.silent.event("closed")
-        closed.clear()
-        code, _, _ = self.call("/silent.Svc/Method", timeout=1.0)
+        closed = self.silent.event("closed /silent.Svc/Deadline")
+        code, _, _ = self.call("/silent.Svc/Deadline", timeout=1.0)
         self.assertEqual(code, grpc.StatusCode.DEADLINE_EXCEEDED)
         self.assertTrue(closed.wait(IO_TIMEOUT), "the upstream request was not cancelled")
 
     def test_grpc_timeout_shorter_than_route_timeout_wins(self):
         # No client-side deadline: the reply can only come from the gateway.
         before = metric(self.gw, "gateway_local_replies_total")
-        closed = self.silent.event("closed")
-        closed.clear()
+        closed = self.silent.event("closed /silent.Svc/Timeout")
         c = self.h2()
-        s = c.wait(c.request("/silent.Svc/M", headers=[("grpc-timeout", "200m")],
+        s = c.wait(c.request("/silent.Svc/Timeout", headers=[("grpc-timeout", "200m")],
                              body=grpc_frame(b"x")))
         self.assertEqual(s["headers"][":status"], "200")
         self.assertEqual(s["headers"]["grpc-status"], "4")
         self.assertEqual(s["headers"]["grpc-message"], "gateway: grpc-timeout expired")
         self.assertTrue(closed.wait(IO_TIMEOUT), "the upstream request was not cancelled")
         self.assertEqual(metric(self.gw, "gateway_local_replies_total"), before + 1)
+
+    def test_grpc_timeout_while_the_request_still_streams(self):
+        closed = self.silent.event("closed /silent.Svc/Streaming")
+        c = self.h2()
+        s = c.wait(c.request("/silent.Svc/Streaming", headers=[("grpc-timeout", "200m")],
+                             body=grpc_frame(b"x"), end=False))
+        self.assertEqual(s["headers"]["grpc-status"], "4")
+        self.assertEqual(s["headers"]["grpc-message"], "gateway: grpc-timeout expired")
+        self.assertTrue(closed.wait(IO_TIMEOUT), "the upstream request was not cancelled")
 
     def test_route_timeout_shorter_than_grpc_timeout_wins(self):
         c = self.h2()
