@@ -106,6 +106,7 @@ void Exchange::reset() {
   start_ns_ = upstream_start_ns_ = upstream_end_ns_ = 0;
   bytes_in_ = bytes_out_ = 0;
   status_ = 0;
+  grpc_status_ = -1;
   timed_ = logged_ = traced_ = head_seen_ = false;
   shrink(head_text_);
 }
@@ -829,6 +830,7 @@ void Exchange::sendLocalReply(int status, std::string_view message, bool close,
   scratch_.clear();
   LocalReplyExtras extras;
   extras.grpc = grpcReply();
+  if (extras.grpc != GrpcReply::None) grpc_status_ = grpc::statusFor(status);
   if (chain_.active()) {
     // The filters that ran see the local reply like an upstream response (request id,
     // CORS headers on a 401, ...).

@@ -6,6 +6,7 @@ response timeout), and trailers both ways (upstream chunked trailers to HTTP/2 a
 HTTP/1.1 clients, HTTP/2 request trailers to the upstream as chunked trailers)."""
 
 import json
+import os
 import socket
 import struct
 import sys
@@ -170,8 +171,11 @@ class Grpc(GatewayTestCase):
             {"name": "echo", "match": {"path_prefix": "/echo."}, "service": "echo"},
         ]
         listeners = [{"name": "main", "listen": "127.0.0.1:0", "http2": True}]
-        cls.gw = cls.start_gateway(config(services, routes=routes, listeners=listeners,
-                                          admin="127.0.0.1:0"))
+        doc = config(services, routes=routes, listeners=listeners, admin="127.0.0.1:0")
+        cls.log_path = os.path.join(harness.tmp_dir(), "access.log")
+        doc["access_log"] = {"path": cls.log_path,
+                             "fields": ["path", "protocol", "status", "grpc_status"]}
+        cls.gw = cls.start_gateway(doc)
         host, port = cls.gw.listeners["main"]
         cls.target = "%s:%d" % (host, port)
 
@@ -236,6 +240,28 @@ class Grpc(GatewayTestCase):
         self.assertTrue(head.startswith(b"HTTP/1.1 200 "), head)
         self.assertIn(b"transfer-encoding: chunked", head.lower())
         self.assertEqual(rest, b"0\r\ngrpc-status: 12\r\ngrpc-message: no route\r\n\r\n")
+
+    def test_access_log_records_the_grpc_status(self):
+        code, _, _ = self.call("/nowhere.Svc/Logged")
+        self.assertEqual(code, grpc.StatusCode.UNIMPLEMENTED)
+        self.call("/echo.Svc/NotGrpcReply")  # reaches the upstream: no gRPC local reply
+
+        def records():
+            if not os.path.exists(self.log_path):
+                return []
+            with open(self.log_path, "rb") as f:
+                lines = f.read().split(b"\n")[:-1]
+            return [json.loads(line) for line in lines]
+
+        def find(path):
+            return [r for r in records() if r["path"] == path]
+
+        self.assertTrue(harness.wait_until(
+            lambda: find("/nowhere.Svc/Logged") and find("/echo.Svc/NotGrpcReply")))
+        self.assertEqual(find("/nowhere.Svc/Logged")[0],
+                         {"path": "/nowhere.Svc/Logged", "protocol": "HTTP/2.0", "status": 404,
+                          "grpc_status": 12})
+        self.assertIsNone(find("/echo.Svc/NotGrpcReply")[0]["grpc_status"])
 
     # -- deadlines --------------------------------------------------------------------
 
