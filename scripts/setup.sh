@@ -15,6 +15,8 @@ PACKAGES=(
   curl python3 openssl procps redis-server
   # HTTP/2 tests: nghttp and h2load, and a raw-frame client
   nghttp2-client python3-h2
+  # gRPC tests: a real gRPC client (generic byte methods, no protoc)
+  python3-grpcio
   # metrics tests: promtool and a real Prometheus server (loopback only)
   prometheus
   # benchmark

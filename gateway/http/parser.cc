@@ -83,6 +83,9 @@ void Parser::reset() {
   field_open_ = value_open_ = url_open_ = status_open_ = false;
   expect_value_ = chunk_owned_ = paused_at_head_ = false;
   headers_.clear();
+  trailers_.clear();
+  trailer_bytes_.clear();
+  trailer_name_open_ = false;
   error_status_ = 0;
   error_reason_ = nullptr;
 }
@@ -130,6 +133,9 @@ int Parser::onMessageBegin(llhttp_t* p) {
   s->in_head_ = true;
   s->msg_started_ = false;
   s->headers_.clear();
+  s->trailers_.clear();
+  s->trailer_bytes_.clear();
+  s->trailer_name_open_ = false;
   s->url_ = s->status_ = Span{};
   s->field_open_ = s->value_open_ = s->url_open_ = s->status_open_ = false;
   s->expect_value_ = false;
@@ -197,7 +203,7 @@ int Parser::onStatus(llhttp_t* p, const char* at, size_t n) {
 
 int Parser::onHeaderField(llhttp_t* p, const char* at, size_t n) {
   Parser* s = self(p);
-  if (!s->in_head_) return 0;  // trailer fields: not forwarded
+  if (!s->in_head_) return s->addTrailerPiece(at, n, true);
   if (!s->field_open_) {
     if (s->headers_.size() >= s->max_headers_) {
       s->fail(431, "too many header fields");
@@ -217,8 +223,49 @@ int Parser::onHeaderField(llhttp_t* p, const char* at, size_t n) {
   return s->extend(s->headers_.back().name, s->field_open_, at, n) ? 0 : HPE_USER;
 }
 
+// Trailer fields (RFC 9112 §7.1.2) come after the body, whose bytes are not kept, so
+// they are copied into trailer_bytes_; a message without trailers never gets here.
+// Same byte checks and limits as the head (count, and bytes against max_header_bytes).
+int Parser::addTrailerPiece(const char* at, size_t n, bool name) {
+  if (name ? !validFieldNameBytes(at, n) : !validFieldValueBytes(at, n)) {
+    fail(400, name ? "invalid character in trailer name" : "invalid character in trailer value");
+    return HPE_USER;
+  }
+  if (name && !trailer_name_open_) {
+    if (trailers_.size() >= max_headers_) {
+      fail(431, "too many trailer fields");
+      return HPE_USER;
+    }
+    trailers_.emplace_back();
+    trailers_.back().name.offset = static_cast<uint32_t>(trailer_bytes_.size());
+    trailer_name_open_ = true;
+  } else if (!name && trailers_.empty()) {
+    fail(400, "empty trailer name");
+    return HPE_USER;
+  }
+  HeaderSpan& field = trailers_.back();
+  if (!name && field.value.length == 0) {
+    field.value.offset = static_cast<uint32_t>(trailer_bytes_.size());
+  }
+  if (trailer_bytes_.size() + n > max_header_bytes_) {
+    fail(431, "trailer fields too large");
+    return HPE_USER;
+  }
+  trailer_bytes_.append(at, n);
+  (name ? field.name : field.value).length += static_cast<uint32_t>(n);
+  return 0;
+}
+
 int Parser::onHeaderFieldComplete(llhttp_t* p) {
   Parser* s = self(p);
+  if (!s->in_head_) {
+    if (!s->trailer_name_open_ || s->trailers_.back().name.length == 0) {
+      s->fail(400, "empty trailer name");
+      return HPE_USER;
+    }
+    s->trailer_name_open_ = false;
+    return 0;
+  }
   if (s->in_head_ && (!s->field_open_ || s->headers_.back().name.length == 0)) {
     s->fail(400, "empty header name");  // ": value"
     return HPE_USER;
@@ -232,7 +279,8 @@ int Parser::onHeaderValue(llhttp_t* p, const char* at, size_t n) {
   Parser* s = self(p);
   // llhttp reports an empty value as a zero-length piece whose pointer may sit past the
   // line end; there is nothing to record or check in it.
-  if (!s->in_head_ || n == 0) return 0;
+  if (!s->in_head_) return n == 0 ? 0 : s->addTrailerPiece(at, n, false);
+  if (n == 0) return 0;
   if (!s->expect_value_ || s->headers_.empty()) {
     s->fail(400, "empty header name");
     return HPE_USER;
@@ -341,6 +389,19 @@ int Parser::onBody(llhttp_t* p, const char* at, size_t n) {
 
 int Parser::onMessageCompleteCb(llhttp_t* p) {
   Parser* s = self(p);
+  if (!s->trailers_.empty()) {
+    MessageHead trailers;
+    trailers.base = s->trailer_bytes_.data();
+    trailers.spans = s->trailers_.data();
+    trailers.header_count = s->trailers_.size();
+    int rc = s->sink_->onTrailers(trailers);
+    s->trailers_.clear();
+    s->trailer_bytes_.clear();
+    if (rc < 0) {
+      if (s->error_status_ == 0) s->fail(400, "rejected trailers");
+      return HPE_USER;
+    }
+  }
   s->message_open_ = false;
   s->msg_started_ = false;
   return s->sink_->onMessageComplete() ? HPE_PAUSED : 0;

@@ -75,6 +75,14 @@ class MessageSink {
   virtual int onHead(const MessageHead& head) = 0;
   // Body bytes (chunked framing already removed). Return kContinue or kReject.
   virtual int onBody(const char* data, size_t length) = 0;
+  // The trailer fields of a chunked message, right before onMessageComplete (only when
+  // it has some). `trailers` holds only fields (header_count, name(), value()); its
+  // views, copies the parser made, die when the call returns. Return kContinue or
+  // kReject. The default drops them.
+  virtual int onTrailers(const MessageHead& trailers) {
+    (void)trailers;
+    return kContinue;
+  }
   // The message ended. Return true to pause parsing right after it (feed/resume then
   // return Paused and keep the rest of the input for resume()).
   virtual bool onMessageComplete() = 0;
@@ -162,6 +170,8 @@ class Parser {
   }
   bool precededByCrlf(const char* at) const;
   bool headEndsWithCrlfCrlf() const;
+  // Trailer field pieces (after the body): copied, since the head's bytes are gone.
+  int addTrailerPiece(const char* at, size_t n, bool name);
 
   llhttp_t p_;
   MessageSink* sink_;
@@ -186,6 +196,10 @@ class Parser {
   Span url_;
   Span status_;
   std::vector<HeaderSpan> headers_;
+  // Trailer fields, copied (a chunked message with trailers only; empty otherwise).
+  std::string trailer_bytes_;
+  std::vector<HeaderSpan> trailers_;
+  bool trailer_name_open_ = false;
   uint32_t max_header_bytes_ = 16 * 1024;
   uint32_t max_headers_ = 100;
   int error_status_ = 0;

@@ -11,6 +11,13 @@ struct Session::Stream {
   int32_t id = 0;
   StreamHandler* handler = nullptr;
   RequestHeadBuilder head;
+  // Request trailer fields (copied; only a request that has some fills these).
+  std::string trailer_bytes;
+  std::vector<http::HeaderSpan> trailer_spans;
+  uint64_t trailer_list_size = 0;
+  // Response trailers, sent as HEADERS after the last DATA.
+  ResponseFields trailers;
+  bool has_trailers = false;
   std::string out;  // response body not yet taken by nghttp2: [out_sent, size)
   size_t out_sent = 0;
   bool out_end = false;
@@ -141,6 +148,14 @@ void Session::endBody(int32_t stream_id) {
     nghttp2_session_resume_data(session_, stream_id);
   }
   scheduleSend();
+}
+
+void Session::endBodyWithTrailers(int32_t stream_id, const ResponseFields& trailers) {
+  Stream* s = find(stream_id);
+  if (s == nullptr || closed_ || s->out_end) return;
+  s->trailers = trailers;
+  s->has_trailers = !trailers.fields.empty();
+  endBody(stream_id);
 }
 
 size_t Session::bufferedBody(int32_t stream_id) const {
@@ -284,7 +299,24 @@ int Session::onHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_
   Stream* stream = s->find(frame->hd.stream_id);
   if (stream == nullptr || stream->rejected) return 0;
   if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
-    // Trailers: not forwarded yet (HTTP/1 upstreams rarely take them); counted in size.
+    // Trailers (nghttp2 has checked the names, no pseudo-fields, END_STREAM): kept for
+    // onRequestTrailers, within the same header list limit as the head.
+    stream->trailer_list_size += name_length + value_length + 32;
+    if (stream->trailer_list_size > s->limits_.max_header_list_bytes) {
+      s->counters_.header_list_too_large.add();
+      stream->rejected = true;
+      nghttp2_submit_rst_stream(s->session_, NGHTTP2_FLAG_NONE, stream->id,
+                                NGHTTP2_ENHANCE_YOUR_CALM);
+      return 0;
+    }
+    http::HeaderSpan span;
+    span.name = {static_cast<uint32_t>(stream->trailer_bytes.size()),
+                 static_cast<uint32_t>(name_length)};
+    stream->trailer_bytes.append(reinterpret_cast<const char*>(name), name_length);
+    span.value = {static_cast<uint32_t>(stream->trailer_bytes.size()),
+                  static_cast<uint32_t>(value_length)};
+    stream->trailer_bytes.append(reinterpret_cast<const char*>(value), value_length);
+    stream->trailer_spans.push_back(span);
     return 0;
   }
   const char* problem =
@@ -370,6 +402,15 @@ int Session::onFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* sel
         }
       }
       stream = s->find(id);  // the handler may have reset it
+      if (end && stream != nullptr && stream->handler != nullptr && !stream->request_ended &&
+          !stream->trailer_spans.empty() && !stream->rejected) {
+        http::MessageHead trailers;
+        trailers.base = stream->trailer_bytes.data();
+        trailers.spans = stream->trailer_spans.data();
+        trailers.header_count = stream->trailer_spans.size();
+        stream->handler->onRequestTrailers(trailers);
+        stream = s->find(id);
+      }
       if (end && stream != nullptr && stream->handler != nullptr && !stream->request_ended) {
         stream->request_ended = true;
         stream->handler->onRequestEnd();
@@ -462,6 +503,22 @@ ssize_t Session::readBody(nghttp2_session*, int32_t stream_id, uint8_t* buf, siz
     if (stream->out_end) {
       *flags |= NGHTTP2_DATA_FLAG_EOF;
       stream->response_ended = true;
+      if (stream->has_trailers) {
+        stream->has_trailers = false;
+        const ResponseFields& t = stream->trailers;
+        std::vector<nghttp2_nv> nv;
+        nv.reserve(t.fields.size());
+        for (size_t i = 0; i < t.fields.size(); ++i) {
+          std::string_view name = t.name(i), value = t.value(i);
+          nv.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+                        reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
+                        value.size(), NGHTTP2_NV_FLAG_NONE});
+        }
+        // nghttp2 copies the fields; the trailers' HEADERS carries END_STREAM.
+        if (nghttp2_submit_trailer(s->session_, stream_id, nv.data(), nv.size()) == 0) {
+          *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        }
+      }
       return static_cast<ssize_t>(n);
     }
     if (n == 0) {

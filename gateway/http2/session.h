@@ -50,6 +50,9 @@ class StreamHandler {
   // they have been passed on.
   virtual void onData(const char* data, size_t length) = 0;
   virtual void onRequestEnd() = 0;
+  // The request's trailer fields (a HEADERS block after the body), right before
+  // onRequestEnd(); valid only during the call. The default drops them.
+  virtual void onRequestTrailers(const http::MessageHead& trailers) { (void)trailers; }
   // The stream is gone (both sides ended, or it was reset). The last call: the session
   // forgets the handler when it returns.
   virtual void onStreamClose(uint32_t error_code) = 0;
@@ -88,6 +91,8 @@ class Session {
   bool submitResponse(int32_t stream_id, const ResponseFields& fields, bool end_stream);
   void appendBody(int32_t stream_id, const char* data, size_t length);
   void endBody(int32_t stream_id);
+  // Ends the body with a HEADERS frame of trailer fields (END_STREAM) after the DATA.
+  void endBodyWithTrailers(int32_t stream_id, const ResponseFields& trailers);
   size_t bufferedBody(int32_t stream_id) const;
   void resetStream(int32_t stream_id, uint32_t error_code);
   // Opens the flow-control windows by `length` request body bytes.

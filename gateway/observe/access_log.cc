@@ -40,7 +40,8 @@ constexpr std::string_view kFieldNames[] = {"time",
                                             "user_agent",
                                             "referer",
                                             "host",
-                                            "trace_id"};
+                                            "trace_id",
+                                            "grpc_status"};
 
 // ,"name": for each field, ready to copy: padded to 32 bytes so that a key is written
 // with one fixed-size copy (the line's reserved space covers the padding).
@@ -330,6 +331,13 @@ char* writeJson(const AccessLogSettings& settings, const AccessLogEntry& e, cons
       case AccessLogField::TraceId:
         w.putJson(e.trace_id);
         break;
+      case AccessLogField::GrpcStatus:
+        if (e.grpc_status < 0) {
+          w.put("null");
+        } else {
+          w.putUint(static_cast<uint64_t>(e.grpc_status));
+        }
+        break;
     }
   }
   w.put("}\n");
@@ -397,6 +405,15 @@ const std::vector<AccessLogField>& allAccessLogFields() {
     return all;
   }();
   return kAll;
+}
+
+const std::vector<AccessLogField>& defaultAccessLogFields() {
+  static const std::vector<AccessLogField> kDefault = [] {
+    std::vector<AccessLogField> fields = allAccessLogFields();
+    fields.pop_back();  // GrpcStatus, the last
+    return fields;
+  }();
+  return kDefault;
 }
 
 std::optional<AccessLogField> accessLogFieldByName(std::string_view name) {

@@ -50,25 +50,30 @@ enum class AccessLogField : uint8_t {
   Referer,
   Host,
   TraceId,
+  GrpcStatus,  // not in the default list (opt-in)
 };
 
 // The JSON key of a field ("duration_ms"); every name, in the order above.
 std::string_view accessLogFieldName(AccessLogField field);
 const std::vector<AccessLogField>& allAccessLogFields();
+// What the JSON format writes when no `fields` are configured: every field but the
+// opt-in ones (grpc_status).
+const std::vector<AccessLogField>& defaultAccessLogFields();
 std::optional<AccessLogField> accessLogFieldByName(std::string_view name);
 
 struct AccessLogSettings {
   bool enabled = false;
   std::string path = "stdout";  // "stdout", "stderr" or a file (appended to)
   AccessLogFormat format = AccessLogFormat::Json;
-  std::vector<AccessLogField> fields = allAccessLogFields();  // JSON only
+  std::vector<AccessLogField> fields = defaultAccessLogFields();  // JSON only
   uint64_t buffer_bytes = 1024 * 1024;  // per worker; lines over it are dropped
 };
 
 // One request, as the exchange saw it. Views are valid for the call to append().
 struct AccessLogEntry {
   std::string_view request_id, client, method, path, protocol;
-  int status = 0;  // 0: no response was sent (the client went away first)
+  int status = 0;        // 0: no response was sent (the client went away first)
+  int grpc_status = -1;  // the grpc-status of a gRPC local reply; -1: none (null)
   uint64_t bytes_in = 0, bytes_out = 0;
   uint64_t duration_us = 0;
   int64_t upstream_duration_us = -1;  // -1: no upstream was tried

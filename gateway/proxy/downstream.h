@@ -31,6 +31,8 @@ class Downstream {
   virtual const net::SocketAddress& peer() const = 0;
   // "HTTP/1.1", "HTTP/2.0", ... for the access log; `minor` is the request's version.
   virtual const char* protocolName(int minor) const { return minor == 0 ? "HTTP/1.0" : "HTTP/1.1"; }
+  // An HTTP/2 stream (a response head without body becomes one HEADERS frame).
+  virtual bool isHttp2() const { return false; }
 
   // Rejects the request from inside onRequestHead/onRequestBody (which then return
   // MessageSink::kReject): the downstream answers `status` itself.

@@ -152,7 +152,9 @@ void DownstreamSession::handleOutcome(http::Parser::Outcome outcome) {
 
 void DownstreamSession::replyAndClose(int status, const char* message) {
   std::string reply;
-  writeLocalReply(status, message != nullptr ? message : "bad request", true, false, reply);
+  LocalReplyExtras extras;
+  if (exchange_ != nullptr) extras.grpc = exchange_->grpcReply();
+  writeLocalReply(status, message != nullptr ? message : "bad request", true, false, extras, reply);
   ctx().stats().local_replies.add();
   ctx().stats().countStatus(status);
   // A request refused before its exchange began has no one else to log it.
@@ -412,6 +414,11 @@ int DownstreamSession::onHead(const http::MessageHead& head) {
 
 int DownstreamSession::onBody(const char* data, size_t length) {
   return exchange_->onRequestBody(data, length);
+}
+
+int DownstreamSession::onTrailers(const http::MessageHead& trailers) {
+  exchange_->onRequestTrailers(trailers);
+  return kContinue;
 }
 
 bool DownstreamSession::onMessageComplete() {

@@ -102,6 +102,7 @@ class DownstreamSession final : public Downstream,
   // MessageSink (requests)
   int onHead(const http::MessageHead& head) override;
   int onBody(const char* data, size_t length) override;
+  int onTrailers(const http::MessageHead& trailers) override;
   bool onMessageComplete() override;
 
   // Intrusive list of the worker's sessions.

@@ -8,6 +8,7 @@
 #include "gateway/core/log.h"
 #include "gateway/http/hop_by_hop.h"
 #include "gateway/proxy/downstream.h"
+#include "gateway/proxy/grpc.h"
 #include "gateway/proxy/messages.h"
 
 namespace gw::proxy {
@@ -84,6 +85,10 @@ void Exchange::reset() {
   shrink(head_out_);
   shrink(pending_);
   shrink(scratch_);
+  shrink(request_trailers_);
+  shrink(response_trailers_);
+  grpc_ = deadline_armed_ = false;
+  grpc_deadline_ms_ = 0;
   route_headers_.clear();
   peer_ip_.clear();
   chain_.reset();
@@ -101,6 +106,7 @@ void Exchange::reset() {
   start_ns_ = upstream_start_ns_ = upstream_end_ns_ = 0;
   bytes_in_ = bytes_out_ = 0;
   status_ = 0;
+  grpc_status_ = -1;
   timed_ = logged_ = traced_ = head_seen_ = false;
   shrink(head_text_);
 }
@@ -116,6 +122,7 @@ int Exchange::onRequestHead(const http::MessageHead& head) {
   client_keep_alive_ = head.keep_alive;
   request_chunked_ = head.chunked;
   request_has_body_ = head.chunked || head.content_length > 0;
+  noteGrpc(head);
   observeRequestHead(head);
 
   if (head.http_major != 1) {
@@ -256,6 +263,7 @@ void Exchange::forwardRequest() {
   if (conn_ != nullptr) {
     connected_ = true;
     conn_->transport().stage(head_out_.data(), head_out_.size());
+    if (grpc_deadline_ms_ != 0) armTimer(TimerKind::Response, 0);  // see onUpstreamConnected
   } else {
     connectUpstream();
   }
@@ -289,11 +297,47 @@ int Exchange::onRequestBody(const char* data, size_t length) {
   return kContinue;
 }
 
+void Exchange::noteGrpc(const http::MessageHead& head) {
+  // One pass over the fields, no allocation; only a gRPC request looks further.
+  std::string_view content_type;
+  if (head.count("content-type", &content_type) != 1 || !grpc::isGrpcContentType(content_type)) {
+    return;
+  }
+  grpc_ = true;
+  std::string_view timeout;
+  if (head.count("grpc-timeout", &timeout) != 1) return;
+  // A malformed value is ignored (no deadline), as gRPC servers and Envoy do.
+  if (std::optional<uint64_t> ms = grpc::parseTimeout(http::trimOws(timeout))) {
+    grpc_deadline_ms_ = uv_now(ctx_.loop().loop()) + std::max<uint64_t>(*ms, 1);
+  }
+}
+
+GrpcReply Exchange::grpcReply() const {
+  if (!grpc_ || session_ == nullptr) return GrpcReply::None;
+  // HTTP/2 turns a head without body into one HEADERS frame with END_STREAM; HTTP/1.0
+  // has no trailers, and a response to HEAD no body to end with them.
+  return session_->isHttp2() || client_http10_ || is_head_ ? GrpcReply::InHead
+                                                           : GrpcReply::Trailers;
+}
+
+void Exchange::onRequestTrailers(const http::MessageHead& trailers) {
+  // Only a chunked upstream request can carry them (a Content-Length one drops them).
+  if (!request_chunked_ || local_reply_ || response_done_) return;
+  request_trailers_.clear();
+  writeTrailerSection(trailers, request_trailers_);
+}
+
 void Exchange::onRequestComplete() {
   request_done_ = true;
   if (local_reply_ || response_done_) return;
   if (chain_.active() && !filterRequestBody({}, true)) return;
-  if (request_chunked_) stageUpstream("0\r\n\r\n", 5, false);
+  if (request_chunked_) {
+    if (request_trailers_.empty()) {
+      stageUpstream("0\r\n\r\n", 5, false);
+    } else {
+      stageUpstream(request_trailers_.data(), request_trailers_.size(), true);
+    }
+  }
   if (connected_ && !response_started_) armResponseTimer();
 }
 
@@ -395,7 +439,11 @@ void Exchange::onUpstreamConnected(int status) {
     onUpstreamWriteError(UV_EPIPE);
     return;
   }
-  if (request_done_) armResponseTimer();
+  if (request_done_) {
+    armResponseTimer();
+  } else if (grpc_deadline_ms_ != 0) {
+    armTimer(TimerKind::Response, 0);  // a streaming request: only the client's deadline
+  }
   if (!conn_->transport().overHighWater()) session_->resumeReading();
 }
 
@@ -403,6 +451,19 @@ void Exchange::armResponseTimer() { armTimer(TimerKind::Response, tryTimeoutMs()
 
 void Exchange::armTimer(TimerKind kind, uint64_t ms) {
   timer_kind_ = kind;
+  deadline_armed_ = false;
+  if (grpc_deadline_ms_ != 0 && (kind == TimerKind::Connect || kind == TimerKind::Response)) {
+    // grpc-timeout: the response deadline is the sooner of the route's and the client's.
+    uint64_t now = uv_now(ctx_.loop().loop());
+    uint64_t left = grpc_deadline_ms_ > now ? grpc_deadline_ms_ - now : 0;
+    if (ms == 0 || left <= ms) {
+      // The timer queue keeps one list per distinct duration, so a duration the client
+      // chose is rounded down to a power of two (at most 64 lists); onTimer re-arms for
+      // the rest until the deadline is reached.
+      ms = left == 0 ? 0 : uint64_t{1} << (63 - __builtin_clzll(left));
+      deadline_armed_ = true;
+    }
+  }
   ctx_.loop().timers().arm(timer_, ms);
 }
 
@@ -541,6 +602,23 @@ void Exchange::onTimer(void* self) {
     e->startTry();  // a retry's backoff is over
     return;
   }
+  if (e->deadline_armed_ && uv_now(e->ctx_.loop().loop()) < e->grpc_deadline_ms_) {
+    e->armTimer(kind, 0);  // a rounded-down step towards the deadline (see armTimer)
+    return;
+  }
+  if (e->deadline_armed_) {
+    // The client's grpc-timeout passed: no retry, and not the endpoint's fault (no
+    // outlier or upstream-timeout count); DEADLINE_EXCEEDED, or a reset when the
+    // response had started. The upstream connection is closed (the request cancelled).
+    e->deadline_armed_ = false;
+    e->closeUpstream();
+    if (e->response_started_) {
+      e->session_->abort();
+    } else {
+      e->failUpstream(504, "gateway: grpc-timeout expired");
+    }
+    return;
+  }
   if (kind != TimerKind::Send) e->ctx_.stats().upstream_timeouts.add();
   e->closeUpstream();
   if (!e->response_started_) {
@@ -654,6 +732,16 @@ int Exchange::onBody(const char* data, size_t length) {
   return kContinue;
 }
 
+int Exchange::onTrailers(const http::MessageHead& trailers) {
+  // Forwarded to a chunked client response (HTTP/1.1, and HTTP/2 whose stream turns
+  // them into a HEADERS frame); dropped otherwise, as nginx does.
+  if (response_chunked_out_ && !interim_ && !switching_protocols_) {
+    response_trailers_.clear();
+    writeTrailerSection(trailers, response_trailers_);
+  }
+  return kContinue;
+}
+
 bool Exchange::onMessageComplete() {
   if (interim_) {
     interim_ = false;
@@ -665,8 +753,13 @@ bool Exchange::onMessageComplete() {
   markUpstreamEnd();
   if (chain_.active()) chain_.runResponseBody({}, true);
   if (response_chunked_out_) {
-    session_->transport().stage("0\r\n\r\n", 5);
-    bytes_out_ += 5;
+    if (response_trailers_.empty()) {
+      session_->transport().stage("0\r\n\r\n", 5);
+      bytes_out_ += 5;
+    } else {
+      session_->transport().stageCopy(response_trailers_.data(), response_trailers_.size());
+      bytes_out_ += response_trailers_.size();
+    }
   }
   return true;
 }
@@ -736,6 +829,8 @@ void Exchange::sendLocalReply(int status, std::string_view message, bool close,
   if (close) session_->setCloseAfterResponse();
   scratch_.clear();
   LocalReplyExtras extras;
+  extras.grpc = grpcReply();
+  if (extras.grpc != GrpcReply::None) grpc_status_ = grpc::statusFor(status);
   if (chain_.active()) {
     // The filters that ran see the local reply like an upstream response (request id,
     // CORS headers on a 401, ...).

@@ -36,6 +36,9 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   int onRequestHead(const http::MessageHead& head);
   int onRequestBody(const char* data, size_t length);
   void onRequestComplete();
+  // The request's trailer fields (chunked HTTP/1 or HTTP/2), before onRequestComplete:
+  // forwarded as chunked trailers when the upstream request is chunked.
+  void onRequestTrailers(const http::MessageHead& trailers);
   // After the session's read callback: sends what was staged for the upstream.
   void flushUpstream();
   // Bytes from the client after a successful upgrade.
@@ -47,6 +50,8 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   bool responseDone() const { return response_done_; }
   bool localReply() const { return local_reply_; }
   bool upgradeRequested() const { return upgrade_requested_; }
+  // How the downstream frames a local reply to this request (gRPC trailers-only or not).
+  GrpcReply grpcReply() const;
 
   // UpstreamUser
   void onUpstreamConnected(int status) override;
@@ -58,6 +63,7 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   // MessageSink (responses)
   int onHead(const http::MessageHead& head) override;
   int onBody(const char* data, size_t length) override;
+  int onTrailers(const http::MessageHead& trailers) override;
   bool onMessageComplete() override;
 
  private:
@@ -117,6 +123,9 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   std::string head_out_;  // upstream request head; kept until the response starts (retry)
   std::string pending_;   // request bytes staged while the upstream connection opens
   std::string scratch_;   // response head / chunk framing being built
+  // Trailer sections ("0\r\n" fields "\r\n"), only for messages that have trailers.
+  std::string request_trailers_;
+  std::string response_trailers_;
   std::vector<http::HeaderView> route_headers_;  // the router's view of the request headers
   filter::ChainRun chain_;                       // this request's filters; pooled with us
   // What forwardRequest() needs from the request head; views into the parser's bytes,
@@ -159,6 +168,13 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   bool tunnel_ = false;
   bool switching_protocols_ = false;
   TimerKind timer_kind_ = TimerKind::None;
+  // gRPC: the request's content-type is application/grpc[+...]; its grpc-timeout as a
+  // loop-time deadline (0: none), and whether the armed timer is that deadline.
+  bool grpc_ = false;
+  bool deadline_armed_ = false;
+  uint64_t grpc_deadline_ms_ = 0;
+  // Scans the head for content-type (gRPC) and grpc-timeout.
+  void noteGrpc(const http::MessageHead& head);
 
   // --- load balancing and resilience (exchange_balancing.cc) ---
   // Why a try failed, for the retry policy and outlier detection.
@@ -202,6 +218,7 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   uint64_t bytes_in_ = 0;                // request head (as parsed) and body
   uint64_t bytes_out_ = 0;               // response head and body handed to the client
   int status_ = 0;                       // the status sent; 0: none
+  int grpc_status_ = -1;                 // a gRPC local reply's grpc-status; -1: none
   bool timed_ = false;                   // metrics, the access log or spans want durations
   bool logged_ = false;                  // the access log is on for this request
   bool traced_ = false;                  // spans are exported (when the trace filter ran)

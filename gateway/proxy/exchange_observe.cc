@@ -155,6 +155,7 @@ void Exchange::recordEnd() {
   e.path = text(log_target_);
   e.protocol = session_->protocolName(log_minor_);
   e.status = status_;
+  e.grpc_status = grpc_status_;
   e.bytes_in = bytes_in_;
   e.bytes_out = bytes_out_;
   e.duration_us = total_us;

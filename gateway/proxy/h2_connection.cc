@@ -62,8 +62,10 @@ void H2Stream::rejected() {
   exchange_->clientClosed();
   std::string reply;
   int status = fail_status_ != 0 ? fail_status_ : 400;
+  LocalReplyExtras extras;
+  extras.grpc = exchange_->grpcReply();
   writeLocalReply(status, fail_reason_ != nullptr ? fail_reason_ : "bad request", false,
-                  head_request_, reply);
+                  head_request_, extras, reply);
   ctx.stats().local_replies.add();
   ctx.stats().countStatus(status);
   stageCopy(reply.data(), reply.size());
@@ -112,6 +114,13 @@ void H2Stream::deliverEnd() {
   if (exchange_ == nullptr || exchange_done_ || reset_) return;
   exchange_->onRequestComplete();
   exchange_->flushUpstream();
+}
+
+void H2Stream::onRequestTrailers(const http::MessageHead& trailers) {
+  // Only formatted by the exchange (forwarded at the request's end), so this is safe
+  // while a filter pauses the request too.
+  if (exchange_ == nullptr || exchange_done_ || reset_) return;
+  exchange_->onRequestTrailers(trailers);
 }
 
 void H2Stream::resumeReading() {
@@ -182,8 +191,21 @@ int H2Stream::onBody(const char* data, size_t length) {
   return kContinue;
 }
 
+int H2Stream::onTrailers(const http::MessageHead& trailers) {
+  // The exchange forwards only trailers that may be (writeTrailerSection).
+  if (response_head_sent_ && response_has_body_) http2::toResponseFields(trailers, trailers_);
+  return kContinue;
+}
+
 bool H2Stream::onMessageComplete() {
-  if (response_head_sent_ && response_has_body_) connection_.codec().endBody(id_);
+  if (response_head_sent_ && response_has_body_) {
+    if (trailers_.fields.empty()) {
+      connection_.codec().endBody(id_);
+    } else {
+      connection_.codec().endBodyWithTrailers(id_, trailers_);
+      trailers_.fields.clear();
+    }
+  }
   return false;
 }
 

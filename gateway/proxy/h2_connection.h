@@ -45,6 +45,7 @@ class H2Stream final : public Downstream,
   const config::Listener& listener() const override;
   const net::SocketAddress& peer() const override;
   const char* protocolName(int) const override { return "HTTP/2.0"; }
+  bool isHttp2() const override { return true; }
   void failRequest(int status, const char* reason) override {
     fail_status_ = status;
     fail_reason_ = reason;
@@ -63,6 +64,7 @@ class H2Stream final : public Downstream,
   // http2::StreamHandler
   void onData(const char* data, size_t length) override;
   void onRequestEnd() override;
+  void onRequestTrailers(const http::MessageHead& trailers) override;
   void onStreamClose(uint32_t error_code) override;
   void onStreamDrained() override;
 
@@ -80,6 +82,7 @@ class H2Stream final : public Downstream,
   // http::MessageSink (the exchange's response)
   int onHead(const http::MessageHead& head) override;
   int onBody(const char* data, size_t length) override;
+  int onTrailers(const http::MessageHead& trailers) override;
   bool onMessageComplete() override;
 
  private:
@@ -93,7 +96,8 @@ class H2Stream final : public Downstream,
   int32_t id_;
   Exchange* exchange_ = nullptr;
   http::Parser response_parser_;
-  std::string held_;  // request body that arrived while a filter paused the request
+  std::string held_;                // request body that arrived while a filter paused the request
+  http2::ResponseFields trailers_;  // the response's trailer fields, when it has some
   size_t unconsumed_ = 0;
   uint64_t body_bytes_ = 0;
   int fail_status_ = 0;

@@ -4,6 +4,7 @@
 
 #include "gateway/core/log.h"
 #include "gateway/http/hop_by_hop.h"
+#include "gateway/proxy/grpc.h"
 
 namespace gw::proxy {
 namespace {
@@ -250,8 +251,31 @@ void writeLocalReply(int status, std::string_view message, bool close, bool head
   writeLocalReply(status, message, close, head_request, LocalReplyExtras{}, out);
 }
 
+namespace {
+
+void writeGrpcReply(int status, std::string_view message, bool close,
+                    const LocalReplyExtras& extras, std::string& out) {
+  out.append("HTTP/1.1 200 OK\r\ncontent-type: application/grpc\r\n");
+  appendEdits(out, extras.headers);
+  bool in_head = extras.grpc == GrpcReply::InHead;
+  out.append(in_head ? "content-length: 0\r\n" : "transfer-encoding: chunked\r\n");
+  if (close) out.append("connection: close\r\n");
+  if (!in_head) out.append("\r\n0\r\n");
+  out.append("grpc-status: ");
+  appendNumber(out, static_cast<uint64_t>(grpc::statusFor(status)));
+  out.append("\r\ngrpc-message: ");
+  grpc::appendPercentEncoded(out, message);
+  out.append("\r\n\r\n");
+}
+
+}  // namespace
+
 void writeLocalReply(int status, std::string_view message, bool close, bool head_request,
                      const LocalReplyExtras& extras, std::string& out) {
+  if (extras.grpc != GrpcReply::None) {
+    writeGrpcReply(status, message, close, extras, out);
+    return;
+  }
   std::string body;
   if (extras.custom_body) {
     body.assign(extras.body);
@@ -317,6 +341,65 @@ void httpsLocation(std::string_view host, uint16_t port, std::string_view path_a
     appendNumber(out, port);
   }
   out.append(path_and_query == "*" ? std::string_view("/") : path_and_query);
+}
+
+bool forwardableTrailer(std::string_view name) {
+  static constexpr std::string_view kDropped[] = {"content-length",
+                                                  "content-encoding",
+                                                  "content-type",
+                                                  "content-range",
+                                                  "host",
+                                                  "authorization",
+                                                  "proxy-authorization",
+                                                  "set-cookie",
+                                                  "cookie",
+                                                  "expect",
+                                                  "max-forwards",
+                                                  "te",
+                                                  "trailer",
+                                                  "transfer-encoding",
+                                                  "connection",
+                                                  "keep-alive",
+                                                  "proxy-connection",
+                                                  "upgrade",
+                                                  "cache-control",
+                                                  "age",
+                                                  "expires",
+                                                  "date",
+                                                  "location",
+                                                  "retry-after",
+                                                  "vary",
+                                                  "warning",
+                                                  "www-authenticate",
+                                                  "proxy-authenticate",
+                                                  "range",
+                                                  "if-match",
+                                                  "if-none-match",
+                                                  "if-modified-since",
+                                                  "if-unmodified-since",
+                                                  "if-range"};
+  for (std::string_view d : kDropped) {
+    if (equalsIgnoreCase(name, d)) return false;
+  }
+  return true;
+}
+
+bool writeTrailerSection(const http::MessageHead& trailers, std::string& out) {
+  size_t start = out.size();
+  out.append("0\r\n", 3);
+  bool any = false;
+  for (size_t i = 0; i < trailers.header_count; ++i) {
+    std::string_view name = trailers.name(i);
+    if (!forwardableTrailer(name)) continue;
+    appendField(out, name, trailers.value(i));
+    any = true;
+  }
+  if (!any) {
+    out.resize(start);
+    return false;
+  }
+  out.append("\r\n", 2);
+  return true;
 }
 
 std::string_view reasonPhrase(int status) {

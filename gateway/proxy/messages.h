@@ -75,6 +75,14 @@ void writeRedirectReply(int status, std::string_view location, bool close, std::
 // `host` is the Host value (its port, if any, is replaced); 443 leaves the port out.
 void httpsLocation(std::string_view host, uint16_t port, std::string_view path_and_query,
                    std::string& out);
+// How a local reply to a gRPC request is framed (gRPC "trailers-only"): HTTP 200,
+// content-type application/grpc, grpc-status and grpc-message.
+enum class GrpcReply : uint8_t {
+  None,      // not a gRPC request: the JSON reply
+  InHead,    // the grpc fields in the head, no body (HTTP/2 turns it into one HEADERS
+             // frame with END_STREAM; an HTTP/1.0 client)
+  Trailers,  // HTTP/1.1: chunked with no data, the grpc fields as trailers
+};
 // What a filter chain adds to a local reply.
 struct LocalReplyExtras {
   std::string_view request_id;                   // non-empty: "request_id" in the JSON body
@@ -82,10 +90,19 @@ struct LocalReplyExtras {
   bool custom_body = false;                      // body/content_type replace the JSON body
   std::string_view body;
   std::string_view content_type;
+  GrpcReply grpc = GrpcReply::None;  // not None: the gRPC form (custom bodies are ignored)
 };
 void writeLocalReply(int status, std::string_view message, bool close, bool head_request,
                      const LocalReplyExtras& extras, std::string& out);
 
 std::string_view reasonPhrase(int status);
+
+// The trailer section of a chunked message ("0\r\n", the fields, "\r\n") from the
+// fields of `trailers` that may be forwarded: no framing, routing, hop-by-hop or
+// authentication fields (RFC 9110 §6.5.1). Appends nothing and returns false when none
+// is left.
+bool writeTrailerSection(const http::MessageHead& trailers, std::string& out);
+// True for a trailer field the proxy forwards.
+bool forwardableTrailer(std::string_view name);
 
 }  // namespace gw::proxy

@@ -71,11 +71,23 @@ class RecordingSink : public MessageSink {
     ++body_calls;
     return kContinue;
   }
+  int onTrailers(const MessageHead& fields) override {
+    std::vector<std::pair<std::string, std::string>> t;
+    for (size_t i = 0; i < fields.header_count; ++i) {
+      t.emplace_back(std::string(fields.name(i)), std::string(fields.value(i)));
+    }
+    trailers.push_back(std::move(t));
+    trailers_at_completion.push_back(completions);
+    return trailers_result;
+  }
   bool onMessageComplete() override {
     ++completions;
     return pause_after_message;
   }
 
+  std::vector<std::vector<std::pair<std::string, std::string>>> trailers;
+  std::vector<int> trailers_at_completion;  // completions seen when the trailers came
+  int trailers_result = kContinue;
   std::vector<RecordedHead> heads;
   std::vector<std::string> bodies;
   int body_calls = 0;
@@ -278,7 +290,7 @@ TEST_CASE("the message stays open until the whole Content-Length body has arrive
   CHECK(sink.bodies[0] == "abcd");
 }
 
-TEST_CASE("a chunked body is delivered decoded and trailers are not reported") {
+TEST_CASE("a chunked body is delivered decoded, its trailers after it") {
   const std::string raw =
       "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
       "5\r\nhello\r\n"
@@ -1047,6 +1059,87 @@ TEST_CASE("reset() makes a parser reusable, even after an error") {
     CHECK_FALSE(parser.hasPendingInput());
     REQUIRE(parser.feed(kSimpleGet.data(), kSimpleGet.size()) == Outcome::Paused);
     CHECK(sink.heads.size() == 3);
+  }
+}
+
+}  // namespace
+}  // namespace gw::http
+
+namespace gw::http {
+namespace {
+
+using Fields = std::vector<std::pair<std::string, std::string>>;
+
+const std::string kTrailed =
+    "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+    "5\r\nhello\r\n"
+    "0\r\ngrpc-status: 0\r\nGrpc-Message: all good\r\nx-empty:\r\n\r\n"
+    "GET /next HTTP/1.1\r\nHost: h\r\n\r\n";
+
+TEST_CASE("trailer fields are reported once, before the message completes") {
+  const Fields want = {{"grpc-status", "0"}, {"Grpc-Message", "all good"}, {"x-empty", ""}};
+  for (bool split : {false, true}) {
+    Run run;
+    runRequest(split ? bytewise(kTrailed) : std::vector<std::string>{kTrailed}, run);
+    CHECK(run.last == Outcome::NeedMore);
+    REQUIRE(run.sink.heads.size() == 2);
+    CHECK(run.sink.bodies[0] == "hello");
+    REQUIRE(run.sink.trailers.size() == 1);
+    CHECK(run.sink.trailers[0] == want);
+    CHECK(run.sink.trailers_at_completion[0] == 0);
+    CHECK(run.sink.completions == 2);
+    // The next message's head is not confused by the trailers before it.
+    CHECK(run.sink.heads[1].url == "/next");
+    CHECK(run.sink.heads[1].headers.size() == 1);
+  }
+}
+
+TEST_CASE("a chunked message without trailers reports none") {
+  Run run;
+  runRequest({"POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+              "1\r\na\r\n0\r\n\r\n"},
+             run);
+  CHECK(run.sink.completions == 1);
+  CHECK(run.sink.trailers.empty());
+}
+
+TEST_CASE("response trailers are reported too") {
+  RecordingSink sink;
+  Parser parser(HTTP_RESPONSE, &sink);
+  const std::string raw =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "0\r\ngrpc-status: 5\r\n\r\n";
+  CHECK(parser.feed(raw.data(), raw.size()) == Outcome::NeedMore);
+  REQUIRE(sink.trailers.size() == 1);
+  CHECK(sink.trailers[0] == Fields{{"grpc-status", "5"}});
+  CHECK(sink.completions == 1);
+}
+
+TEST_CASE("bad trailer fields are refused") {
+  const std::string head = "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n";
+  CHECK(requestErrorStatus(head + "bad name: x\r\n\r\n") == 400);
+  CHECK(requestErrorStatus(head + "x: a\x01b\r\n\r\n") == 400);
+  CHECK(requestErrorStatus(head + ": x\r\n\r\n") == 400);
+  SECTION("more fields than the limit") {
+    std::string many = head;
+    for (int i = 0; i < 5; ++i) many += "t" + std::to_string(i) + ": v\r\n";
+    Run run;
+    runRequest({many + "\r\n"}, run, 16 * 1024, 4);
+    CHECK(run.last == Outcome::Error);
+    CHECK(run.error_status == 431);
+  }
+  SECTION("more bytes than the head limit") {
+    Run run;
+    runRequest({head + "t: " + std::string(300, 'v') + "\r\n\r\n"}, run, 200, 100);
+    CHECK(run.last == Outcome::Error);
+    CHECK(run.error_status == 431);
+  }
+  SECTION("a sink that rejects them") {
+    Run run;
+    run.sink.trailers_result = MessageSink::kReject;
+    runRequest({head + "t: v\r\n\r\n"}, run);
+    CHECK(run.last == Outcome::Error);
+    CHECK(run.sink.completions == 0);
   }
 }
 

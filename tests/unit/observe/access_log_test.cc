@@ -80,6 +80,21 @@ TEST_CASE("every field has a unique name that maps back") {
   CHECK_FALSE(accessLogFieldByName("nope").has_value());
 }
 
+TEST_CASE("grpc_status is opt-in: null unless a gRPC local reply set it") {
+  AccessLogSettings s;
+  CHECK(s.fields.size() + 1 == allAccessLogFields().size());
+  s.fields = {AccessLogField::Status, AccessLogField::GrpcStatus};
+  std::string out;
+  formatAccessLog(s, sample(), kNow, out);
+  CHECK(out == "{\"status\":200,\"grpc_status\":null}\n");
+  AccessLogEntry e = sample();
+  e.status = 503;
+  e.grpc_status = 14;
+  out.clear();
+  formatAccessLog(s, e, kNow, out);
+  CHECK(out == "{\"status\":503,\"grpc_status\":14}\n");
+}
+
 TEST_CASE("common and combined formats") {
   AccessLogSettings s;
   s.format = AccessLogFormat::Common;
