@@ -248,9 +248,14 @@ void toRequestFields(const http::MessageHead& head, std::string_view scheme, Req
   if (!host.empty()) add(":authority", http::trimOws(host), false);
   add(":path", head.url, false);
   http::ConnectionTokens tokens(head);
+  bool te_trailers = false;
+  bool grpc = false;
   for (size_t i = 0; i < head.header_count; ++i) {
     std::string_view name = head.name(i);
     if (http::equalsIgnoreCase(name, "host")) continue;
+    if (http::equalsIgnoreCase(name, "content-type")) {
+      grpc = http::startsWithIgnoreCase(http::trimOws(head.value(i)), "application/grpc");
+    }
     if (http::equalsIgnoreCase(name, "te")) {
       std::string_view value = head.value(i);
       for (size_t at = 0; at < value.size();) {
@@ -258,7 +263,8 @@ void toRequestFields(const http::MessageHead& head, std::string_view scheme, Req
         if (comma == std::string_view::npos) comma = value.size();
         std::string_view item = http::trimOws(value.substr(at, comma - at));
         if (http::equalsIgnoreCase(item.substr(0, item.find(';')), "trailers")) {
-          add("te", "trailers", false);
+          if (!te_trailers) add("te", "trailers", false);
+          te_trailers = true;
           break;
         }
         at = comma + 1;
@@ -270,6 +276,10 @@ void toRequestFields(const http::MessageHead& head, std::string_view scheme, Req
     if (head.chunked && http::equalsIgnoreCase(name, "content-length")) continue;
     add(name, head.value(i), true);
   }
+  // gRPC servers require "te: trailers" (gRPC over HTTP/2); an HTTP/1 hop on the way
+  // (the exchange's request head) drops TE as hop-by-hop, so it is restored here, as
+  // Envoy and nginx's grpc_pass do.
+  if (grpc && !te_trailers) add("te", "trailers", false);
 }
 
 }  // namespace gw::http2

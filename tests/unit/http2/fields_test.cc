@@ -1,6 +1,7 @@
 #define CATCH_CONFIG_MAIN
 #include "gateway/http2/fields.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <string>
 #include <utility>
@@ -202,6 +203,30 @@ TEST_CASE("request fields: TE only as trailers; a chunked body drops content-len
   plain.head.method = HTTP_GET;
   plain.head.url = "/";
   CHECK(requestFields(plain, "http").size() == 4);
+}
+
+TEST_CASE("request fields: a gRPC request gets te: trailers back (an HTTP/1 hop dropped it)") {
+  Head grpc(0, {{"Host", "h"}, {"Content-Type", "application/grpc+proto"}});
+  grpc.head.method = HTTP_POST;
+  grpc.head.url = "/pkg.Svc/Call";
+  CHECK(requestFields(grpc, "http") == Fields{{":method", "POST"},
+                                              {":scheme", "http"},
+                                              {":authority", "h"},
+                                              {":path", "/pkg.Svc/Call"},
+                                              {"content-type", "application/grpc+proto"},
+                                              {"te", "trailers"}});
+  // Once only, when the request kept its TE.
+  Head both(0, {{"Host", "h"}, {"TE", "trailers"}, {"Content-Type", "application/grpc"}});
+  both.head.method = HTTP_POST;
+  both.head.url = "/";
+  Fields got = requestFields(both, "http");
+  CHECK(std::count(got.begin(), got.end(), std::pair<std::string, std::string>{"te", "trailers"}) ==
+        1);
+  // Not for other content types.
+  Head json(0, {{"Host", "h"}, {"Content-Type", "application/json"}});
+  json.head.method = HTTP_POST;
+  json.head.url = "/";
+  CHECK(requestFields(json, "http").size() == 5);
 }
 
 }  // namespace
