@@ -71,8 +71,10 @@ wait_h2() {
 
 mkdir -p "$RESULTS_DIR"
 OUT="$RESULTS_DIR/h2-$(date +%Y%m%d-%H%M%S).tsv"
-printf 'target\trequests_per_s\tmean_ms\tsucceeded\tfailed\n' >"$OUT"
+printf 'target\trequests_per_s\tmean\tp50\tp99\tp99.9\tsucceeded\tfailed\n' >"$OUT"
 NGINX_RPS=""
+NGINX_P99=""
+GW_P99=""
 for target in nginx gateway; do
   case "$target" in
     nginx)
@@ -96,15 +98,27 @@ for target in nginx gateway; do
   fi
   log "$target: h2load -c$CONNECTIONS -m$STREAMS for ${DURATION}s"
   run_load "$TMP/h2load-$target.txt" "$DURATION" h2load -c"$CONNECTIONS" -m"$STREAMS" \
-    -D"$DURATION" "$url"
+    -D"$DURATION" --log-file="$TMP/h2load-$target.log" "$url"
   stop_pid "$pid"
+  # Percentiles from h2load's per-request log (third column: microseconds to the end
+  # of the response); h2load itself prints only min/max/mean.
+  read -r p50 p99 p999 < <(cut -f3 "$TMP/h2load-$target.log" | sort -n | awk '
+    function at(p,  i) { i = int(NR * p); if (i < NR * p) i++; if (i < 1) i = 1; return v[i] / 1000 }
+    { v[NR] = $1 }
+    END { if (NR == 0) print "- - -"; else printf "%.2fms %.2fms %.2fms\n", at(0.5), at(0.99), at(0.999) }')
   rps="$(awk '/^finished in/ { gsub(/,/, ""); for (i = 1; i <= NF; i++) if ($(i + 1) == "req/s") print $i }' \
     "$TMP/h2load-$target.txt")"
   mean="$(awk '/^time for request:/ { print $5 }' "$TMP/h2load-$target.txt")"
   ok="$(awk '/^requests:/ { print $8 }' "$TMP/h2load-$target.txt")"
   failed="$(awk '/^requests:/ { print $10 }' "$TMP/h2load-$target.txt")"
-  printf '%s\t%s\t%s\t%s\t%s\n' "$target" "${rps:-0}" "${mean:--}" "${ok:-0}" "${failed:-?}" >>"$OUT"
-  [ "$target" = nginx ] && NGINX_RPS="${rps:-0}"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "${rps:-0}" "${mean:--}" "$p50" "$p99" \
+    "$p999" "${ok:-0}" "${failed:-?}" >>"$OUT"
+  if [ "$target" = nginx ]; then
+    NGINX_RPS="${rps:-0}"
+    NGINX_P99="${p99%ms}"
+  else
+    GW_P99="${p99%ms}"
+  fi
 done
 
 echo
@@ -114,5 +128,8 @@ column -t -s $'\t' "$OUT"
 GW_RPS="$(awk -F'\t' '$1 == "gateway" { print $2 }' "$OUT")"
 if [ -n "$NGINX_RPS" ] && [ -n "$GW_RPS" ]; then
   awk -v g="$GW_RPS" -v n="$NGINX_RPS" 'BEGIN { if (n > 0) printf "gateway / nginx requests/s: %.2f\n", g / n }'
+fi
+if [[ "${NGINX_P99:-}" =~ ^[0-9.]+$ && "${GW_P99:-}" =~ ^[0-9.]+$ ]]; then
+  awk -v g="$GW_P99" -v n="$NGINX_P99" 'BEGIN { if (n > 0) printf "gateway / nginx p99: %.2f\n", g / n }'
 fi
 echo "Results: ${OUT#"$ROOT"/}. Shared, noisy machine: compare the ratio within this run."

@@ -608,14 +608,18 @@ void Exchange::onTimer(void* self) {
   }
   if (e->deadline_armed_) {
     // The client's grpc-timeout passed: no retry, and not the endpoint's fault (no
-    // outlier or upstream-timeout count); DEADLINE_EXCEEDED, or a reset when the
-    // response had started. The upstream connection is closed (the request cancelled).
+    // outlier or upstream-timeout count). The upstream connection is closed (the request
+    // cancelled) and the client gets DEADLINE_EXCEEDED: as a local reply, or, when the
+    // response had started, in the trailers that end it (a reset when the response is
+    // not chunked, so it cannot carry trailers).
     e->deadline_armed_ = false;
     e->closeUpstream();
-    if (e->response_started_) {
-      e->session_->abort();
-    } else {
+    if (!e->response_started_) {
       e->failUpstream(504, "gateway: grpc-timeout expired");
+    } else if (e->response_chunked_out_ && !e->response_done_) {
+      e->endWithDeadlineTrailers();
+    } else {
+      e->session_->abort();
     }
     return;
   }
@@ -762,6 +766,23 @@ bool Exchange::onMessageComplete() {
     }
   }
   return true;
+}
+
+void Exchange::endWithDeadlineTrailers() {
+  static constexpr std::string_view kTrailers =
+      "0\r\ngrpc-status: 4\r\ngrpc-message: gateway: grpc-timeout expired\r\n\r\n";
+  response_done_ = true;
+  markUpstreamEnd();
+  grpc_status_ = 4;
+  net::Transport& client = session_->transport();
+  client.stage(kTrailers.data(), kTrailers.size());
+  bytes_out_ += kTrailers.size();
+  if (!client.flush()) {
+    session_->abort();
+    return;
+  }
+  disarmTimer();
+  session_->exchangeDone(client_keep_alive_ && !session_->closeAfterResponse());
 }
 
 void Exchange::finishResponse() {

@@ -104,6 +104,9 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   // answer 502, or cut the client off if the response had started.
   void upstreamBroke(const char* message);
   void finishResponse();
+  // The client's grpc-timeout passed after a chunked response began: the response ends
+  // with trailers saying DEADLINE_EXCEEDED (the upstream was already closed).
+  void endWithDeadlineTrailers();
   void closeUpstream();
   void stageUpstream(const char* data, size_t length, bool copy);
   void armResponseTimer();
@@ -218,7 +221,7 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   uint64_t bytes_in_ = 0;                // request head (as parsed) and body
   uint64_t bytes_out_ = 0;               // response head and body handed to the client
   int status_ = 0;                       // the status sent; 0: none
-  int grpc_status_ = -1;                 // a gRPC local reply's grpc-status; -1: none
+  int grpc_status_ = -1;                 // the gateway's own grpc-status; -1: none
   bool timed_ = false;                   // metrics, the access log or spans want durations
   bool logged_ = false;                  // the access log is on for this request
   bool traced_ = false;                  // spans are exported (when the trace filter ran)

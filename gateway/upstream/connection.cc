@@ -6,21 +6,24 @@ namespace {
 // The exchange's upstream_connect_timeout normally ends a slow handshake first.
 constexpr uint64_t kUpstreamHandshakeTimeoutMs = 30'000;
 
-std::unique_ptr<tls::TlsTransport> makeTls(LoopContext& ctx, net::TcpTransport& tcp,
-                                           const tls::ClientContext* tls, const std::string& name) {
+}  // namespace
+
+std::unique_ptr<tls::TlsTransport> makeUpstreamTls(LoopContext& ctx, net::TcpTransport& tcp,
+                                                   const tls::ClientContext* tls,
+                                                   const std::string& name, bool alpn_h2) {
   if (tls == nullptr) return nullptr;
   SSL* ssl = tls->newConnection(name);
   if (ssl == nullptr) return nullptr;
+  static const unsigned char kAlpnH2[] = {2, 'h', '2'};
+  if (alpn_h2) SSL_set_alpn_protos(ssl, kAlpnH2, sizeof kAlpnH2);  // h2 only: no fallback
   return std::make_unique<tls::TlsTransport>(ctx, tcp, ssl, nullptr);
 }
-
-}  // namespace
 
 UpstreamConnection::UpstreamConnection(LoopContext& ctx, EndpointRuntime& endpoint)
     : ctx_(ctx),
       endpoint_(endpoint),
       tcp_(ctx),
-      tls_(makeTls(ctx, tcp_, endpoint.tls_.get(), endpoint.tls_name_)),
+      tls_(makeUpstreamTls(ctx, tcp_, endpoint.tls_.get(), endpoint.tls_name_, false)),
       transport_(tls_ ? static_cast<net::Transport&>(*tls_) : tcp_),
       idle_timer_(this, &onIdleTimeout) {
   link_transport_ = &transport_;

@@ -23,6 +23,12 @@
 namespace gw::upstream {
 
 class EndpointRuntime;
+
+// The TLS layer of a new upstream connection for a pool with `tls` (null without, or
+// when the session cannot be made); `alpn_h2`: offer only "h2" (an HTTP/2 pool).
+std::unique_ptr<tls::TlsTransport> makeUpstreamTls(LoopContext& ctx, net::TcpTransport& tcp,
+                                                   const tls::ClientContext* tls,
+                                                   const std::string& name, bool alpn_h2);
 class H2UpstreamConnection;
 
 // What the exchange using a connection implements.

@@ -18,16 +18,6 @@ constexpr uint64_t kHandshakeTimeoutMs = 30'000;
 constexpr uint32_t kStreamWindow = 256 * 1024;
 constexpr int32_t kConnectionWindow = 16 * 1024 * 1024;
 constexpr size_t kFlushEvery = 256 * 1024;
-const unsigned char kAlpnH2[] = {2, 'h', '2'};
-
-std::unique_ptr<tls::TlsTransport> makeTls(LoopContext& ctx, net::TcpTransport& tcp,
-                                           const tls::ClientContext* tls, const std::string& name) {
-  if (tls == nullptr) return nullptr;
-  SSL* ssl = tls->newConnection(name);
-  if (ssl == nullptr) return nullptr;
-  SSL_set_alpn_protos(ssl, kAlpnH2, sizeof kAlpnH2);  // h2 only: no fallback to HTTP/1
-  return std::make_unique<tls::TlsTransport>(ctx, tcp, ssl, nullptr);
-}
 
 bool connectionSpecific(std::string_view name) {
   return name == "connection" || name == "keep-alive" || name == "proxy-connection" ||
@@ -57,7 +47,7 @@ H2UpstreamConnection::H2UpstreamConnection(LoopContext& ctx, EndpointRuntime& en
     : ctx_(ctx),
       endpoint_(endpoint),
       tcp_(ctx),
-      tls_(makeTls(ctx, tcp_, endpoint.tls_.get(), endpoint.tls_name_)),
+      tls_(makeUpstreamTls(ctx, tcp_, endpoint.tls_.get(), endpoint.tls_name_, true)),
       transport_(tls_ ? static_cast<net::Transport&>(*tls_) : tcp_),
       idle_timer_(this, &onIdleTimeout) {
   transport_.setHandler(this);

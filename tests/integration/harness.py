@@ -72,6 +72,23 @@ def repo_file(relpath):
     return None
 
 
+_TEST_CERTS = None
+
+
+def test_cert(name):
+    """A file made by scripts/make_test_certs.sh (a CA, server and client certificates
+    and keys), made once per test process in a temporary directory."""
+    global _TEST_CERTS
+    if _TEST_CERTS is None:
+        script = repo_file("scripts/make_test_certs.sh")
+        if script is None:
+            raise RuntimeError("scripts/make_test_certs.sh not found")
+        _TEST_CERTS = tempfile.mkdtemp(prefix="gw-certs-", dir=os.environ.get("TEST_TMPDIR"))
+        subprocess.run(["bash", script, _TEST_CERTS], check=True, capture_output=True,
+                       timeout=60)
+    return os.path.join(_TEST_CERTS, name)
+
+
 def tmp_dir():
     base = os.environ.get("TEST_TMPDIR") or None
     return tempfile.mkdtemp(prefix="gw-", dir=base)

@@ -69,6 +69,22 @@ def silent_upstream(server, conn, r, index):
         server.event("closed " + target).set()
 
 
+def stalling_upstream(server, conn, r, index):
+    """Starts a chunked gRPC response (its head and one message), then stalls; sets the
+    event "closed" when the gateway closes the connection (the request was cancelled)."""
+    if harness.read_request(r) is None:
+        return
+    body = grpc_frame(b"first")
+    conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/grpc\r\n"
+                 b"Transfer-Encoding: chunked\r\n\r\n" + b"%x\r\n" % len(body) + body + b"\r\n")
+    try:
+        while conn.recv(65536):
+            pass
+    except OSError:
+        pass
+    server.event("closed").set()
+
+
 def metric(gw, name):
     with urllib.request.urlopen("http://%s:%d/metrics" % gw.admin, timeout=IO_TIMEOUT) as r:
         text = r.read().decode()
@@ -149,11 +165,13 @@ class Grpc(GatewayTestCase):
         cls.echo = cls.own(EchoUpstream("echo"))
         cls.trailers = cls.own(RawUpstream(trailers_upstream, "trailers"))
         cls.silent = cls.own(RawUpstream(silent_upstream, "silent"))
+        cls.stalling = cls.own(RawUpstream(stalling_upstream, "stalling"))
         refused = harness.free_port()
         services = {
             "echo": [cls.echo.address],
             "trailers": [cls.trailers.address],
             "refused": ["127.0.0.1:%d" % refused],
+            "stalling": [cls.stalling.address],
             "silent": {"pools": {"main": {"endpoints": [cls.silent.address]}},
                        "upstream_response_timeout": "30s"},
             "slow": {"pools": {"main": {"endpoints": [cls.silent.address]}},
@@ -162,6 +180,7 @@ class Grpc(GatewayTestCase):
         routes = [
             {"name": "trailers", "match": {"path_prefix": "/trailers."}, "service": "trailers"},
             {"name": "refused", "match": {"path_prefix": "/refused."}, "service": "refused"},
+            {"name": "stalling", "match": {"path_prefix": "/stalling."}, "service": "stalling"},
             {"name": "silent", "match": {"path_prefix": "/silent."}, "service": "silent"},
             {"name": "slow", "match": {"path_prefix": "/slow."}, "service": "slow"},
             {"name": "limited", "match": {"path_prefix": "/limited."}, "service": "echo",
@@ -291,6 +310,22 @@ class Grpc(GatewayTestCase):
                              body=grpc_frame(b"x"), end=False))
         self.assertEqual(s["headers"]["grpc-status"], "4")
         self.assertEqual(s["headers"]["grpc-message"], "gateway: grpc-timeout expired")
+        self.assertTrue(closed.wait(IO_TIMEOUT), "the upstream request was not cancelled")
+
+    def test_grpc_timeout_after_the_response_started_ends_it_with_trailers(self):
+        # The upstream sent the head and one message, then stalled: the response ends
+        # with DEADLINE_EXCEEDED in its trailers (not a reset stream).
+        closed = self.stalling.event("closed")
+        c = self.h2()
+        s = c.wait(c.request("/stalling.Svc/M", headers=[("grpc-timeout", "300m")],
+                             body=grpc_frame(b"x")))
+        self.assertTrue(s["ended"])
+        self.assertIsNone(s["reset"])
+        self.assertEqual(s["headers"][":status"], "200")
+        self.assertEqual(s["body"], grpc_frame(b"first"))
+        self.assertEqual(s["frames"][-1], "trailers")
+        self.assertEqual(s["trailers"]["grpc-status"], "4")
+        self.assertEqual(s["trailers"]["grpc-message"], "gateway: grpc-timeout expired")
         self.assertTrue(closed.wait(IO_TIMEOUT), "the upstream request was not cancelled")
 
     def test_route_timeout_shorter_than_grpc_timeout_wins(self):

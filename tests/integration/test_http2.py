@@ -12,7 +12,6 @@ import ssl
 import struct
 import subprocess
 import sys
-import tempfile
 import urllib.request
 
 try:
@@ -32,18 +31,10 @@ except ImportError:  # Debian's python3-h2, when python3 is not Debian's own
 import harness
 from harness import IO_TIMEOUT, EchoUpstream, GatewayTestCase, config, header_get
 
-CERTS = None
 PROTOCOL_ERROR = 1
 ENHANCE_YOUR_CALM = 11
 
-
-def cert(name):
-    global CERTS
-    if CERTS is None:
-        CERTS = tempfile.mkdtemp(prefix="gw-certs-", dir=os.environ.get("TEST_TMPDIR"))
-        subprocess.run(["bash", harness.repo_file("scripts/make_test_certs.sh"), CERTS],
-                       check=True, capture_output=True, timeout=60)
-    return os.path.join(CERTS, name)
+cert = harness.test_cert
 
 
 def h2_doc(echo, **extra_limits):

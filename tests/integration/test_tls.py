@@ -18,23 +18,7 @@ import urllib.request
 import harness
 from harness import IO_TIMEOUT, EchoUpstream, GatewayTestCase, RawClient, config
 
-CERTS = None
-
-
-def make_certs():
-    global CERTS
-    if CERTS is None:
-        script = harness.repo_file("scripts/make_test_certs.sh")
-        if script is None:
-            raise RuntimeError("scripts/make_test_certs.sh not found")
-        CERTS = tempfile.mkdtemp(prefix="gw-certs-", dir=os.environ.get("TEST_TMPDIR"))
-        subprocess.run(["bash", script, CERTS], check=True, capture_output=True,
-                       timeout=60)
-    return CERTS
-
-
-def cert(name):
-    return os.path.join(make_certs(), name)
+cert = harness.test_cert
 
 
 def tls_table(**extra):

@@ -10,7 +10,6 @@ import os
 import ssl
 import subprocess
 import sys
-import tempfile
 import threading
 import urllib.request
 from urllib.parse import parse_qs, urlsplit
@@ -30,17 +29,9 @@ except ImportError:  # Debian's python3-h2, when python3 is not Debian's own
 import harness
 from harness import IO_TIMEOUT, GatewayTestCase, close_quietly, config
 
-CERTS = None
 INTERNAL_ERROR = 2
 
-
-def cert(name):
-    global CERTS
-    if CERTS is None:
-        CERTS = tempfile.mkdtemp(prefix="gw-certs-", dir=os.environ.get("TEST_TMPDIR"))
-        subprocess.run(["bash", harness.repo_file("scripts/make_test_certs.sh"), CERTS],
-                       check=True, capture_output=True, timeout=60)
-    return os.path.join(CERTS, name)
+cert = harness.test_cert
 
 
 def curl(url, *args):
