@@ -108,7 +108,7 @@ for target in nginx gateway; do
     END { if (NR == 0) print "- - -"; else printf "%.2fms %.2fms %.2fms\n", at(0.5), at(0.99), at(0.999) }')
   rps="$(awk '/^finished in/ { gsub(/,/, ""); for (i = 1; i <= NF; i++) if ($(i + 1) == "req/s") print $i }' \
     "$TMP/h2load-$target.txt")"
-  mean="$(awk '/^time for request:/ { print $5 }' "$TMP/h2load-$target.txt")"
+  mean="$(awk '/^time for request:/ { print $6 }' "$TMP/h2load-$target.txt")"  # min max mean sd
   ok="$(awk '/^requests:/ { print $8 }' "$TMP/h2load-$target.txt")"
   failed="$(awk '/^requests:/ { print $10 }' "$TMP/h2load-$target.txt")"
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "${rps:-0}" "${mean:--}" "$p50" "$p99" \
