@@ -1,12 +1,12 @@
 #include "gateway/proxy/exchange.h"
 
 #include <atomic>
-#include <charconv>
 #include <cstring>
 #include <optional>
 
 #include "gateway/core/log.h"
 #include "gateway/http/hop_by_hop.h"
+#include "gateway/http/wire.h"
 #include "gateway/proxy/downstream.h"
 #include "gateway/proxy/grpc.h"
 #include "gateway/proxy/messages.h"
@@ -17,15 +17,6 @@ namespace {
 constexpr uint32_t kMaxResponseHeaderBytes = 64 * 1024;
 constexpr uint32_t kMaxResponseHeaders = 500;
 constexpr size_t kKeepBufferCapacity = 64 * 1024;
-
-// "<hex>\r\n" for a chunk of `length` bytes.
-size_t chunkHeader(char* out, size_t length) {
-  auto [end, ec] = std::to_chars(out, out + 16, length, 16);
-  (void)ec;
-  end[0] = '\r';
-  end[1] = '\n';
-  return static_cast<size_t>(end + 2 - out);
-}
 
 void shrink(std::string& s) {
   s.clear();
@@ -287,8 +278,8 @@ int Exchange::onRequestBody(const char* data, size_t length) {
   }
   bool copy = session_->requestInputOwned();
   if (request_chunked_) {
-    char header[20];
-    stageUpstream(header, chunkHeader(header, length), true);
+    char header[http::kChunkHeaderMax];
+    stageUpstream(header, http::chunkHeader(header, length), true);
     stageUpstream(data, length, copy);
     stageUpstream("\r\n", 2, false);
   } else {
@@ -718,8 +709,8 @@ int Exchange::onBody(const char* data, size_t length) {
   bool copy = response_parser_.inputIsOwned();
   bytes_out_ += length;
   if (response_chunked_out_) {
-    char header[20];
-    size_t header_length = chunkHeader(header, length);
+    char header[http::kChunkHeaderMax];
+    size_t header_length = http::chunkHeader(header, length);
     bytes_out_ += header_length + 2;
     client.stageCopy(header, header_length);
     if (copy)

@@ -4,19 +4,14 @@
 
 #include "gateway/core/log.h"
 #include "gateway/http/hop_by_hop.h"
+#include "gateway/http/wire.h"
 #include "gateway/proxy/grpc.h"
 
 namespace gw::proxy {
 namespace {
 
+using http::appendField;
 using http::equalsIgnoreCase;
-
-void appendField(std::string& out, std::string_view name, std::string_view value) {
-  out.append(name);
-  out.append(": ", 2);
-  out.append(value);
-  out.append("\r\n", 2);
-}
 
 void appendNumber(std::string& out, uint64_t n) {
   char buf[24];

@@ -3,11 +3,11 @@
 #include <openssl/ssl.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cstring>
 
 #include "gateway/core/log.h"
 #include "gateway/http/header.h"
+#include "gateway/http/wire.h"
 
 namespace gw::upstream {
 namespace {
@@ -22,21 +22,6 @@ constexpr size_t kFlushEvery = 256 * 1024;
 bool connectionSpecific(std::string_view name) {
   return name == "connection" || name == "keep-alive" || name == "proxy-connection" ||
          name == "transfer-encoding" || name == "upgrade";
-}
-
-void appendField(std::string& out, std::string_view name, std::string_view value) {
-  out.append(name);
-  out.append(": ");
-  out.append(value);
-  out.append("\r\n");
-}
-
-void appendChunkHeader(std::string& out, size_t length) {
-  char digits[20];
-  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, length, 16);
-  (void)ec;
-  out.append(digits, end);
-  out.append("\r\n");
 }
 
 }  // namespace
@@ -398,7 +383,7 @@ int H2UpstreamConnection::onHeader(nghttp2_session*, const nghttp2_frame* frame,
   std::string_view n(reinterpret_cast<const char*>(name), name_length);
   std::string_view v(reinterpret_cast<const char*>(value), value_length);
   if (s->final_head_) {  // trailers
-    if (!n.empty() && n[0] != ':') appendField(s->trailers_, n, v);
+    if (!n.empty() && n[0] != ':') http::appendField(s->trailers_, n, v);
     return 0;
   }
   if (n == ":status") {
@@ -409,7 +394,7 @@ int H2UpstreamConnection::onHeader(nghttp2_session*, const nghttp2_frame* frame,
   }
   if (n.empty() || n[0] == ':' || connectionSpecific(n)) return 0;
   if (n == "content-length") s->has_length_ = true;
-  appendField(s->scratch_, n, v);
+  http::appendField(s->scratch_, n, v);
   return 0;
 }
 
@@ -498,7 +483,8 @@ int H2UpstreamConnection::onDataChunk(nghttp2_session*, uint8_t, int32_t stream_
   }
   std::string& chunk = s->scratch_;
   chunk.clear();
-  appendChunkHeader(chunk, length);
+  char header[http::kChunkHeaderMax];
+  chunk.append(header, http::chunkHeader(header, length));
   chunk.append(reinterpret_cast<const char*>(data), length);
   chunk.append("\r\n");
   s->deliver(chunk.data(), chunk.size(), length);
