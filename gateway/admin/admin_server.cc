@@ -209,6 +209,7 @@ int AdminServer::listen(const net::SocketAddress& address) {
   server_.data = this;
   open_ = true;
   int rc = uv_tcp_bind(&server_, address.get(), 0);
+  if (rc == 0) rc = uv_tcp_nodelay(&server_, 1);  // inherited by accepted connections
   if (rc == 0) {
     rc = uv_listen(reinterpret_cast<uv_stream_t*>(&server_), 64, &AdminServer::onConnection);
   }

@@ -39,9 +39,9 @@ TcpTransport::TcpTransport(LoopContext& ctx) {
 TcpTransport::~TcpTransport() { releaseBatch(); }
 
 int TcpTransport::accept(uv_stream_t* server) {
-  int rc = uv_accept(server, stream());
-  if (rc == 0) uv_tcp_nodelay(&tcp_, 1);
-  return rc;
+  // No TCP_NODELAY call here: Linux copies it from the listening socket, where
+  // bindReusePort (and the admin listener) set it once.
+  return uv_accept(server, stream());
 }
 
 int TcpTransport::connect(const SocketAddress& address, void* owner, ConnectCallback done) {
@@ -252,7 +252,9 @@ int bindReusePort(uv_tcp_t* server, const SocketAddress& address) {
   if (fd < 0) return -errno;
   int one = 1;
   if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-      ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+      ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+      // Accepted sockets inherit it, which saves a setsockopt per connection.
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) {
     int err = -errno;
     ::close(fd);
     return err;

@@ -191,6 +191,23 @@ void DownstreamSession::lingeringClose() {
   ctx().loop().timers().arm(timer_, kLingerMs);
 }
 
+void DownstreamSession::endAfterResponse() {
+  if (state_ == State::Closed || state_ == State::Lingering) return;
+  transport().flush();
+  // As nginx's lingering_close heuristic: when the whole request was read, nothing more
+  // arrived and the response has left in full, the client has nothing in flight that a
+  // close could answer with a reset, so close at once (FIN; close_notify first on TLS).
+  // That saves the shutdown, the read of the client's FIN and two epoll_ctl calls per
+  // connection. Otherwise linger, so that unread input does not reset the response.
+  bool request_done =
+      parser_ == nullptr || (!parser_->messageOpen() && !parser_->hasPendingInput());
+  if (request_done && transport().queuedBytes() == 0 && !transport().closing()) {
+    closeNow();
+    return;
+  }
+  lingeringClose();
+}
+
 void DownstreamSession::releaseParser() {
   if (parser_ == nullptr) return;
   ctx().releaseParser(parser_);
@@ -226,7 +243,7 @@ void DownstreamSession::continueAfterExchange(void* self) {
     s->exchange_ = nullptr;
   }
   if (!s->keep_alive_next_) {
-    s->lingeringClose();
+    s->endAfterResponse();
     return;
   }
   if (s->state_ == State::Lingering) return;

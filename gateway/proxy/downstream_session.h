@@ -120,6 +120,8 @@ class DownstreamSession final : public Downstream,
   void replyAndClose(int status, const char* message);
   // One access-log line for a reply sent before any exchange began (bad head, timeout).
   void logLocalReply(int status, size_t bytes_out);
+  // Ends the connection after a response that does not keep it alive.
+  void endAfterResponse();
   void lingeringClose();
   void becomeIdle();
   // Between requests: serve the next one on the worker's current snapshot (new limits),
