@@ -51,6 +51,25 @@ class LoopContext {
   // so an object is never destroyed while its own callback is on the stack.
   void defer(void (*fn)(void*), void* arg);
 
+  // Costly work that yields to I/O, such as a TLS handshake's first flight (key exchange
+  // and signature, a few hundred microseconds): at most kCostlyPerTurn items run per loop
+  // turn, oldest first, so a wave of new connections cannot delay the requests of
+  // established ones that are ready in the same turn (nginx gets this by accepting one
+  // connection per turn). An object embeds a CostlyWork and either runs now, when
+  // takeCostlyTurn() says so, or queues itself; it must cancel before it is freed.
+  static constexpr int kCostlyPerTurn = 1;
+  struct CostlyWork {
+    CostlyWork* next = nullptr;
+    CostlyWork* prev = nullptr;
+    void (*fn)(void*) = nullptr;
+    void* arg = nullptr;
+    bool queued() const { return fn != nullptr; }
+  };
+  bool takeCostlyTurn();
+  // Runs `fn(arg)` in the check phase of this or a later turn, after older queued work.
+  void queueCostly(CostlyWork& work, void (*fn)(void*), void* arg);
+  void cancelCostly(CostlyWork& work);
+
   // Closes the loop's own handles (timer, check). Call before the final uv_run.
   void close();
 
@@ -69,6 +88,8 @@ class LoopContext {
   };
   std::vector<Deferred> deferred_;
   std::vector<Deferred> running_;
+  CostlyWork costly_;  // the anchor of the circular list of queued costly work
+  int costly_budget_ = kCostlyPerTurn;
   FreeList<WriteBatch> free_batches_{1024};
 };
 

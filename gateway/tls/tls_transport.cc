@@ -39,6 +39,7 @@ TlsTransport::TlsTransport(LoopContext& ctx, net::TcpTransport& lower, SSL* ssl,
 
 TlsTransport::~TlsTransport() {
   ctx_.timers().disarm(timer_);
+  ctx_.cancelCostly(first_flight_);
   SSL_free(ssl_);
 }
 
@@ -69,8 +70,25 @@ void TlsTransport::onRead(const char* data, size_t length) {
   if (closing_ || ended_) return;
   // A memory BIO takes everything (it grows); the socket read slab is free again after.
   BIO_write(in_, data, static_cast<int>(length));
-  if (!handshake_done_ && !advanceHandshake()) return;
+  if (!handshake_done_) {
+    // A server's first flight (the ClientHello's key exchange and signature) takes its
+    // turn behind other connections' I/O; the bytes wait in the BIO meanwhile.
+    if (first_flight_.queued()) return;
+    if (!first_flight_sent_ && SSL_is_server(ssl_) && !ctx_.takeCostlyTurn()) {
+      ctx_.queueCostly(first_flight_, &TlsTransport::onCostlyTurn, this);
+      return;
+    }
+    first_flight_sent_ = true;
+    if (!advanceHandshake()) return;
+  }
   deliver();
+}
+
+void TlsTransport::onCostlyTurn(void* self) {
+  auto* t = static_cast<TlsTransport*>(self);
+  t->first_flight_sent_ = true;
+  if (t->closing_ || t->ended_ || !t->advanceHandshake()) return;
+  t->deliver();
 }
 
 bool TlsTransport::advanceHandshake() {
@@ -314,6 +332,7 @@ void TlsTransport::close() {
   reading_ = false;
   plain_.clear();
   ctx_.timers().disarm(timer_);
+  ctx_.cancelCostly(first_flight_);
   lower_.close();
 }
 

@@ -98,6 +98,7 @@ class TlsTransport final : public net::Transport, private net::TransportHandler 
   void trimBuffers();
   static void onHandshakeTimeout(void* self);
   static void onDeferredDeliver(void* self);
+  static void onCostlyTurn(void* self);
 
   LoopContext& ctx_;
   net::TcpTransport& lower_;
@@ -106,7 +107,8 @@ class TlsTransport final : public net::Transport, private net::TransportHandler 
   BIO* out_;  // ciphertext to the peer (OpenSSL writes it)
   TlsCounters* counters_;
   Timer timer_;
-  std::string plain_;  // staged plaintext, encrypted on flush()
+  LoopContext::CostlyWork first_flight_;  // queued while the first flight waits its turn
+  std::string plain_;                     // staged plaintext, encrypted on flush()
   std::string peer_subject_;
   std::string peer_fingerprint_;
   HandshakeCallback handshake_callback_ = nullptr;
@@ -120,6 +122,7 @@ class TlsTransport final : public net::Transport, private net::TransportHandler 
   bool close_notify_sent_ = false;
   bool ended_ = false;  // onReadEnd was delivered
   bool deliver_pending_ = false;
+  bool first_flight_sent_ = false;  // the handshake's first step ran (or was not costly)
 
  public:
   // The owner must not free this object while a deferred delivery is scheduled (it

@@ -151,6 +151,59 @@ TEST_CASE("pending deferred work keeps the poll phase from blocking") {
   closeLoop(w);
 }
 
+// Costly work: one item per turn, after the turn's callbacks, oldest first.
+struct CostlyCase {
+  World* world;
+  LoopContext::CostlyWork work[3];
+  Step steps[3];
+  bool ran_at_once = false;
+  bool second_ran_at_once = true;
+};
+
+TEST_CASE("costly work runs one item per turn, oldest first, after the turn's I/O") {
+  World w;
+  REQUIRE(uv_loop_init(&w.loop) == 0);
+  LoopContext ctx(&w.loop);
+  w.ctx = &ctx;
+  CostlyCase c{&w, {}, {Step{&w, "c1"}, Step{&w, "c2"}, Step{&w, "c3"}}};
+  uv_timer_t far;  // if poll blocked while work waits, a turn would end with this timer
+  uv_timer_init(&w.loop, &far);
+  far.data = &w;
+  uv_timer_start(
+      &far, [](uv_timer_t* h) { static_cast<World*>(h->data)->safety_fired = true; }, 5'000, 0);
+  uv_timer_t now;
+  uv_timer_init(&w.loop, &now);
+  now.data = &c;
+  uv_timer_start(
+      &now,
+      [](uv_timer_t* h) {
+        auto* c = static_cast<CostlyCase*>(h->data);
+        LoopContext& ctx = *c->world->ctx;
+        c->ran_at_once = ctx.takeCostlyTurn();         // this turn's budget
+        c->second_ran_at_once = ctx.takeCostlyTurn();  // spent
+        for (int i = 0; i < 3; ++i) ctx.queueCostly(c->work[i], &runStep, &c->steps[i]);
+        ctx.cancelCostly(c->work[1]);
+      },
+      0, 0);
+  uv_run(&w.loop, UV_RUN_ONCE);  // the timer's turn: its budget is spent, nothing runs
+  CHECK(c.ran_at_once);
+  CHECK_FALSE(c.second_ran_at_once);
+  CHECK(w.log.empty());
+  CHECK(c.work[0].queued());
+  CHECK_FALSE(c.work[1].queued());
+  // A new budget, but older work waits: nothing jumps the queue.
+  CHECK_FALSE(ctx.takeCostlyTurn());
+  uv_run(&w.loop, UV_RUN_ONCE);
+  CHECK(w.log == Log{"c1"});
+  uv_run(&w.loop, UV_RUN_ONCE);
+  CHECK(w.log == Log{"c1", "c3"});
+  CHECK_FALSE(w.safety_fired);
+  CHECK(ctx.takeCostlyTurn());  // the queue is empty again
+  uv_close(reinterpret_cast<uv_handle_t*>(&far), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&now), nullptr);
+  closeLoop(w);
+}
+
 TEST_CASE("work deferred by the loop's last callback still runs") {
   World w;
   REQUIRE(uv_loop_init(&w.loop) == 0);
