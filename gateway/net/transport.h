@@ -59,6 +59,15 @@ class Transport {
   // Bytes accepted by flush() but not yet taken by the kernel.
   virtual size_t queuedBytes() const = 0;
   bool overHighWater() const { return queuedBytes() > kHighWater; }
+  // Sends what is staged and closes when the kernel took all of it (TLS: with
+  // close_notify in the same write); true when closed. False when output still waits
+  // in user space: the stream stays open, so shut it down or linger instead.
+  virtual bool flushAndClose() {
+    bool ok = flush();
+    if (ok && queuedBytes() != 0) return false;
+    close();
+    return true;
+  }
   // Half-close after queued output is sent (FIN).
   virtual void shutdownWrite() = 0;
   virtual void close() = 0;

@@ -44,6 +44,10 @@ class Downstream {
   // The response has been handed over. `keep_alive`: the connection may carry another
   // request (HTTP/1).
   virtual void exchangeDone(bool keep_alive) = 0;
+  // Sends the response bytes staged so far; false when the connection broke. Over TLS,
+  // an HTTP/1 response that ends its connection leaves with the close instead (see
+  // DownstreamSession::flushResponse), so that it and close_notify share one write.
+  virtual bool flushResponse() { return transport().flush(); }
   // Something failed mid-response: the client must see a truncated response.
   virtual void abort() = 0;
   // Upstream backpressure on the request body.

@@ -193,15 +193,15 @@ void DownstreamSession::lingeringClose() {
 
 void DownstreamSession::endAfterResponse() {
   if (state_ == State::Closed || state_ == State::Lingering) return;
-  transport().flush();
   // As nginx's lingering_close heuristic: when the whole request was read, nothing more
   // arrived and the response has left in full, the client has nothing in flight that a
-  // close could answer with a reset, so close at once (FIN; close_notify first on TLS).
+  // close could answer with a reset, so close at once (FIN; on TLS, close_notify goes in
+  // the response's write).
   // That saves the shutdown, the read of the client's FIN and two epoll_ctl calls per
   // connection. Otherwise linger, so that unread input does not reset the response.
   bool request_done =
       parser_ == nullptr || (!parser_->messageOpen() && !parser_->hasPendingInput());
-  if (request_done && transport().queuedBytes() == 0 && !transport().closing()) {
+  if (request_done && transport().flushAndClose()) {
     closeNow();
     return;
   }
@@ -223,7 +223,16 @@ void DownstreamSession::becomeIdle() {
 
 void DownstreamSession::flushAll() {
   if (exchange_ != nullptr) exchange_->flushUpstream();
-  if (state_ != State::Closed && !transport().flush()) closeNow();
+  if (state_ != State::Closed && !flushResponse()) closeNow();
+}
+
+bool DownstreamSession::flushResponse() {
+  // On TLS, a response that ends the connection leaves with the close, in this turn's
+  // check phase (endAfterResponse), so that it and close_notify share one write. Only
+  // TLS: its stage() copies, while TCP's keeps pointers that are not valid that long.
+  bool ending = tls_ != nullptr && continuation_pending_ && !keep_alive_next_ &&
+                (state_ == State::Reading || state_ == State::Waiting);
+  return ending || transport().flush();
 }
 
 void DownstreamSession::exchangeDone(bool keep_alive) {

@@ -55,6 +55,7 @@ class DownstreamSession final : public Downstream,
   // The response has been handed to the transport. `keep_alive`: the connection may
   // carry another request. Continues with pipelined input after the current callback.
   void exchangeDone(bool keep_alive) override;
+  bool flushResponse() override;
   // Something failed mid-response: close now so the client sees a truncated message.
   void abort() override;
   // Upstream backpressure on the request body.

@@ -511,7 +511,7 @@ void Exchange::onUpstreamRead(const char* data, size_t length) {
       }
       return;
   }
-  if (!client.flush()) {
+  if (!session_->flushResponse()) {
     session_->abort();
     return;
   }

@@ -102,7 +102,10 @@ bool TlsTransport::advanceHandshake() {
       if (SSL_session_reused(ssl_) == 1) counters_->resumed.add();
     }
     collectPeerCertificate();
-    if (!sendEncrypted()) return false;  // the handshake's last flight and the ticket
+    // A TLS 1.2 server's last flight (its Finished) must go now; a TLS 1.3 server has
+    // only its session ticket left, which waits for the first response's write.
+    output_may_wait_ = SSL_is_server(ssl_) && SSL_version(ssl_) == TLS1_3_VERSION;
+    if (!output_may_wait_ && !sendEncrypted()) return false;
     if (!reading_) lower_.stopReading();
     if (handshake_callback_ != nullptr) handshake_callback_(handshake_owner_);
     return !closing_;
@@ -193,7 +196,9 @@ void TlsTransport::deliver() {
     handler_->onReadEnd(error == SSL_ERROR_ZERO_RETURN ? UV_EOF : UV_EPROTO);
     break;
   }
-  if (!closing_) sendEncrypted();  // reading may have produced output (a key update)
+  // Reading may have produced output (a key update). A TLS 1.3 server's may wait for
+  // its next write, which also carries the session ticket (RFC 8446 §4.6.1, §4.6.3).
+  if (!closing_ && !output_may_wait_) sendEncrypted();
   if (!closing_) trimBuffers();
 }
 
@@ -271,6 +276,13 @@ bool TlsTransport::flush() {
     return false;
   }
   if (plain_.empty() || !handshake_done_) return true;
+  if (!encryptStaged()) return false;
+  bool ok = sendEncrypted();
+  trimBuffers();
+  return ok;
+}
+
+bool TlsTransport::encryptStaged() {
   size_t done = 0;
   while (done < plain_.size()) {
     ERR_clear_error();
@@ -287,9 +299,17 @@ bool TlsTransport::flush() {
   }
   plain_.erase(0, done);
   if (plain_.empty() && plain_.capacity() > kKeepCapacity) std::string().swap(plain_);
+  return true;
+}
+
+bool TlsTransport::flushAndClose() {
+  if (closing_) return true;
+  // The last response and close_notify leave in one write.
+  if (!write_failed_ && handshake_done_ && encryptStaged()) queueCloseNotify();
   bool ok = sendEncrypted();
-  trimBuffers();
-  return ok;
+  if (ok && lower_.queuedBytes() != 0) return false;  // output waits: the caller lingers
+  close();
+  return true;
 }
 
 bool TlsTransport::sendEncrypted() {
@@ -309,12 +329,16 @@ bool TlsTransport::sendEncrypted() {
   return ok;
 }
 
-void TlsTransport::sendCloseNotify() {
+void TlsTransport::queueCloseNotify() {
   if (close_notify_sent_ || !handshake_done_ || write_failed_) return;
   close_notify_sent_ = true;
   ERR_clear_error();
   SSL_shutdown(ssl_);
   ERR_clear_error();
+}
+
+void TlsTransport::sendCloseNotify() {
+  queueCloseNotify();
   sendEncrypted();
 }
 

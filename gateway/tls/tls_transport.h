@@ -75,6 +75,7 @@ class TlsTransport final : public net::Transport, private net::TransportHandler 
   void stageCopy(const char* data, size_t length) override;
   using Transport::stageCopy;
   bool flush() override;
+  bool flushAndClose() override;
   size_t queuedBytes() const override { return lower_.queuedBytes() + plain_.size(); }
   void shutdownWrite() override;
   void close() override;
@@ -92,6 +93,8 @@ class TlsTransport final : public net::Transport, private net::TransportHandler 
   void handshakeFailed(Failure failure);
   void deliver();
   bool sendEncrypted();
+  bool encryptStaged();
+  void queueCloseNotify();
   void sendCloseNotify();
   void collectPeerCertificate();
   bool hasBufferedInput() const;
@@ -122,6 +125,7 @@ class TlsTransport final : public net::Transport, private net::TransportHandler 
   bool close_notify_sent_ = false;
   bool ended_ = false;  // onReadEnd was delivered
   bool deliver_pending_ = false;
+  bool output_may_wait_ = false;    // a TLS 1.3 server: tickets go with the next write
   bool first_flight_sent_ = false;  // the handshake's first step ran (or was not costly)
 
  public:

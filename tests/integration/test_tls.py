@@ -244,6 +244,30 @@ class Termination(GatewayTestCase):
         self.assertEqual(c.sock.recv(10), b"")  # close_notify reads as a clean EOF
         c.sock.unwrap()
 
+    def test_session_ticket_rides_with_the_first_response_and_resumes(self):
+        # A TLS 1.3 server's ticket waits for its first write (the response) rather than
+        # taking a write of its own: it must still arrive, and resume.
+        ctx = ssl.create_default_context(cafile=cert("ca.pem"))
+        c = TlsClient(self.gw.addr, context=ctx)
+        self.addCleanup(c.close)
+        resp = c.request("GET", "/ticket", host="localhost")
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(c.sock.version(), "TLSv1.3")
+        session = c.sock.session
+        self.assertTrue(session is not None and session.has_ticket)
+        raw = socket.create_connection(self.gw.addr, timeout=IO_TIMEOUT)
+        again = ctx.wrap_socket(raw, server_hostname="localhost", session=session)
+        self.addCleanup(again.close)
+        self.assertTrue(again.session_reused)
+        again.sendall(CLOSE_REQUEST)
+        data = b""
+        while True:
+            chunk = again.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        self.assertTrue(data.startswith(b"HTTP/1.1 200"), data[:100])
+
     def test_large_body_both_ways(self):
         c = TlsClient(self.gw.addr)
         self.addCleanup(c.close)
