@@ -19,7 +19,10 @@
 # cost of sharing more than per-core scaling).
 #
 # Usage: bench/all.sh [--duration S (5)] [--warmup S (1)] [--no-setup] [--no-build]
-#                     [--quick (2 s cells, no warm-up)]
+#                     [--quick (2 s cells, no warm-up)] [--rounds N (1)]
+# With --rounds N every case runs N times, interleaved (round 1 of all cases, then round
+# 2, ...); each cell shows the median over the rounds, and each ratio the median of the
+# per-round ratios, so one noisy moment on a shared machine does not decide a figure.
 # Environment: CASES (default a,b,c,d,e,rate), BENCH_PORT_BASE (default 18380: upstream, nginx, haproxy, gateway on +0..+3)
 #   GATEWAY_BIN, RESULTS_MD (default bench/results.md), KEEP_TMP=1.
 set -euo pipefail
@@ -39,6 +42,7 @@ NGINX_KEEPALIVE=1024
 GATEWAY_BIN="${GATEWAY_BIN:-$ROOT/bazel-bin/gateway/gateway}"
 RESULTS_MD="${RESULTS_MD:-$BENCH_DIR/results.md}"
 CASES="${CASES:-a,b,c,d,e,rate}"   # a subset, e.g. CASES=a,rate (rate needs a)
+ROUNDS=1
 DO_SETUP=1
 DO_BUILD=1
 
@@ -49,6 +53,8 @@ while [ $# -gt 0 ]; do
     --warmup) WARMUP="${2:?}"; shift ;;
     --warmup=*) WARMUP="${1#*=}" ;;
     --quick) DURATION=2; WARMUP=0 ;;
+    --rounds) ROUNDS="${2:?}"; shift ;;
+    --rounds=*) ROUNDS="${1#*=}" ;;
     --no-setup) DO_SETUP=0 ;;
     --no-build) DO_BUILD=0 ;;
     -h | --help) sed -n '2,27p' "$0"; exit 0 ;;
@@ -57,6 +63,8 @@ while [ $# -gt 0 ]; do
   shift
 done
 [[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || { echo "--duration: whole seconds" >&2; exit 2; }
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "--rounds: a positive whole number" >&2; exit 2; }
+ROUND=1
 
 # shellcheck source=bench/lib.sh
 source "$BENCH_DIR/lib.sh"
@@ -224,7 +232,7 @@ cell() {
   local extra=("$@")
   if ! start_any "$target"; then
     [ -n "$TARGET_PID" ] && stop_pid "$TARGET_PID"
-    printf '%s\t%s\t%s\tskipped\n' "$case_" "$target" "$conns" >>"$RAW"
+    printf '%s\t%s\t%s\tskipped\t\t\t\t\t\t\t%s\n' "$case_" "$target" "$conns" "$ROUND" >>"$RAW"
     return 0
   fi
   local host=127.0.0.1
@@ -244,13 +252,15 @@ cell() {
   errs="$(awk '$1 == "ERRS" {print $2}' "$out")"
   [ -n "$rps" ] || { log "$case_ $target: wrk gave no result"; tail -n 3 "$out" >&2; rps=0; pct=$'-\t-\t-'; }
   log "$case_ $target c=$conns: $rps req/s (p50 p99 p99.9 ms: ${pct//$'\t'/ }), peak RSS $rss KiB, errors ${errs:-?}"
-  printf '%s\t%s\t%s\tok\t%s\t%s\t%s\t%s\n' "$case_" "$target" "$conns" "$rps" "$pct" "$rss" "${errs:-0}" >>"$RAW"
+  printf '%s\t%s\t%s\tok\t%s\t%s\t%s\t%s\t%s\n' "$case_" "$target" "$conns" "$rps" "$pct" "$rss" "${errs:-0}" "$ROUND" >>"$RAW"
 }
 
-log "cells: ${DURATION}s each after ${WARMUP}s warm-up; cases $CASES"
+log "cells: ${DURATION}s each after ${WARMUP}s warm-up; cases $CASES; $ROUNDS round(s)"
 want() { [[ ",$CASES," == *",$1,"* ]]; }
 BASIC=(direct nginx haproxy gateway)
 SCALE2=(nginx2 haproxy2 gateway2)
+for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
+[ "$ROUNDS" -gt 1 ] && log "round $ROUND of $ROUNDS"
 if want a; then
   for c in 64 256 1024; do
     for t in "${BASIC[@]}"; do cell a-small "$t" "$c" /small; done
@@ -265,10 +275,12 @@ if want e; then
   for t in nginx gateway gateway-filters; do cell e-filters "$t" 256 /small; done
   HEADERS=()
 fi
+done
+ROUND=1
 
 # ---------------------------------------------------------------------------------------
 # Fixed rate: half of nginx's requests/s in (a) at 256 connections, hey with 64 workers.
-NGINX_MAX="$(awk -F'\t' '$1 == "a-small" && $2 == "nginx" && $3 == 256 && $4 == "ok" {print $5}' "$RAW")"
+NGINX_MAX="$(awk -F'\t' '$1 == "a-small" && $2 == "nginx" && $3 == 256 && $4 == "ok" {print $5; exit}' "$RAW")"
 RATE=$(( ${NGINX_MAX:-0} / 2 ))
 want rate || RATE=0
 HEY_WORKERS=64
@@ -277,7 +289,7 @@ if [ "$RATE" -gt 0 ]; then
   for t in direct nginx haproxy gateway gateway2; do
     if ! start_any "$t"; then
       [ -n "$TARGET_PID" ] && stop_pid "$TARGET_PID"
-      printf 'rate\t%s\t%s\tskipped\n' "$t" "$HEY_WORKERS" >>"$RAW"
+      printf 'rate\t%s\t%s\tskipped\t\t\t\t\t\t\t1\n' "$t" "$HEY_WORKERS" >>"$RAW"
       continue
     fi
     out="$TMP/hey-$t.csv"
@@ -296,7 +308,7 @@ if [ "$RATE" -gt 0 ]; then
         if (i50 < 1) i50 = 1; if (i99 < 1) i99 = 1; if (i999 < 1) i999 = 1
         printf "%.3f\t%.3f\t%.3f", v[i50], v[i99], v[i999] }' "$out.ms")"
     log "rate $t: achieved ${stats%%$'\t'*} req/s (p50 p99 p99.9 ms: ${pct//$'\t'/ })"
-    printf 'rate\t%s\t%s\tok\t%s\t%s\t%s\t%s\n' "$t" "$HEY_WORKERS" "${stats%%$'\t'*}" "$pct" "$rss" "${stats#*$'\t'}" >>"$RAW"
+    printf 'rate\t%s\t%s\tok\t%s\t%s\t%s\t%s\t1\n' "$t" "$HEY_WORKERS" "${stats%%$'\t'*}" "$pct" "$rss" "${stats#*$'\t'}" >>"$RAW"
   done
 fi
 LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -306,19 +318,33 @@ cp "$RAW" "$BENCH_DIR/results/all-$(date +%Y%m%d-%H%M%S).tsv"
 
 # ---------------------------------------------------------------------------------------
 # bench/results.md
-python3 - "$RAW" "$RESULTS_MD" "$DURATION" "$WARMUP" "$RATE" "$LOAD_START" "$LOAD_END" <<'PY'
-import platform, subprocess, sys, time
-raw, md, duration, warmup, rate, load_start, load_end = sys.argv[1:8]
-rows = []
-for line in open(raw):
-    f = line.rstrip("\n").split("\t")
-    rows.append(f)
+python3 - "$RAW" "$RESULTS_MD" "$DURATION" "$WARMUP" "$RATE" "$LOAD_START" "$LOAD_END" "$ROUNDS" <<'PY'
+import platform, statistics, subprocess, sys, time
+raw, md, duration, warmup, rate, load_start, load_end, rounds = sys.argv[1:9]
 def num(x):
     try: return float(x)
     except ValueError: return None
-ok = {(r[0], r[1], r[2]): r for r in rows if len(r) > 3 and r[3] == "ok"}
-def ratio(a, b):
-    return "%.2f" % (a / b) if a is not None and b else "-"
+# Raw rows: case target conns status rps p50 p99 p99.9 rss errors round.
+cells = {}   # (case, target, conns) -> {round: row}
+order = []
+for line in open(raw):
+    f = line.rstrip("\n").split("\t")
+    key = (f[0], f[1], f[2])
+    if key not in cells:
+        cells[key] = {}
+        order.append(key)
+    if f[3] == "ok":
+        cells[key][f[10]] = f
+def median_of(key, i):
+    vals = [num(r[i]) for r in cells.get(key, {}).values() if num(r[i]) is not None]
+    return statistics.median(vals) if vals else None
+def fmt(v, places=3):
+    return "-" if v is None else ("%.0f" % v if places == 0 else "%.*f" % (places, v))
+def ratio_of(key, other, i):
+    # The median over rounds of the ratio within each round.
+    a, b = cells.get(key, {}), cells.get(other, {})
+    vals = [num(a[k][i]) / num(b[k][i]) for k in a if k in b and num(a[k][i]) is not None and num(b[k][i])]
+    return "%.2f" % statistics.median(vals) if vals else "-"
 cpu = ""
 for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
     if line.startswith("Model name:"):
@@ -345,6 +371,10 @@ out.append("**The machine is shared with other engineers' builds and tests while
            " both CPUs and so compete with wrk and the upstream (on 2 cores this is not per-core"
            " scaling). Latencies in ms; p99.9 from wrk's histogram (Lua `done()` hook). Peak RSS:"
            " VmHWM in KiB of the proxying process (the sum over nginx's workers)." % (duration, warmup))
+if int(rounds) > 1:
+    out.append("")
+    out.append("**%s rounds, interleaved** (every case once, then again): each figure is the median"
+               " over the rounds, each ratio the median of the per-round ratios." % rounds)
 out.append("")
 labels = {
     "a-small": "(a) 13-byte body, keep-alive",
@@ -359,28 +389,25 @@ for case in ["a-small", "b-16k", "c-tls", "d-close", "e-filters"]:
     out.append("## " + labels[case] + "\n")
     out.append("| target | conns | requests/s | p50 | p99 | p99.9 | rps vs nginx | p99 vs nginx | rps vs HAProxy | peak RSS KiB | errors |")
     out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        if r[0] != case:
+    for key in order:
+        if key[0] != case:
             continue
-        if r[3] != "ok":
-            out.append("| %s | %s | skipped | | | | | | | | |" % (r[1], r[2]))
+        _, target, conns = key
+        if not cells[key]:
+            out.append("| %s | %s | skipped | | | | | | | | |" % (target, conns))
             continue
-        conns = r[2]
         # 2-worker targets run at 256 only; compare them with the 1-worker nginx at 256.
-        n = ok.get((case, nginx_name[case], conns))
-        h = ok.get((case, haproxy_name[case], conns)) if haproxy_name[case] else None
-        rps = num(r[4])
+        n = (case, nginx_name[case], conns)
+        h = (case, haproxy_name[case], conns) if haproxy_name[case] else None
+        errs = sum(int(num(r[9]) or 0) for r in cells[key].values())
         out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-            r[1], conns, r[4], r[5], r[6], r[7],
-            ratio(rps, num(n[4])) if n else "-",
-            ratio(num(r[6]), num(n[6])) if n else "-",
-            ratio(rps, num(h[4])) if h else "-", r[8], r[9]))
-    if case == "a-small":
-        d = ok.get(("a-small", "direct", "256"))
-        g = ok.get(("a-small", "gateway", "256"))
-        if d and g:
-            out.append("\nGateway (1 worker) at 256 connections: %s of direct-to-upstream requests/s."
-                       % ratio(num(g[4]), num(d[4])))
+            target, conns, fmt(median_of(key, 4), 0), fmt(median_of(key, 5)),
+            fmt(median_of(key, 6)), fmt(median_of(key, 7)),
+            ratio_of(key, n, 4), ratio_of(key, n, 6),
+            ratio_of(key, h, 4) if h else "-", fmt(median_of(key, 8), 0), errs))
+    if case == "a-small" and ("a-small", "direct", "256") in cells:
+        out.append("\nGateway (1 worker) at 256 connections: %s of direct-to-upstream requests/s."
+                   % ratio_of(("a-small", "gateway", "256"), ("a-small", "direct", "256"), 4))
     out.append("")
 out.append("## Latency at a fixed rate\n")
 out.append("`hey -z %ss -c 64 -q R/64` with R = %s requests/s (half of nginx's requests/s in (a) at"
@@ -389,12 +416,11 @@ out.append("`hey -z %ss -c 64 -q R/64` with R = %s requests/s (half of nginx's r
 out.append("")
 out.append("| target | achieved req/s | p50 | p99 | p99.9 | added p50 | added p99 | added p99.9 | errors |")
 out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-d = ok.get(("rate", "direct", "64"))
-for r in rows:
-    if r[0] != "rate":
-        continue
-    if r[3] != "ok":
-        out.append("| %s | skipped | | | | | | | |" % r[1]); continue
+rate_rows = {k[1]: cells[k].get("1") for k in order if k[0] == "rate"}
+d = rate_rows.get("direct")
+for target, r in rate_rows.items():
+    if r is None:
+        out.append("| %s | skipped | | | | | | | |" % target); continue
     add = ["-"] * 3
     if d and r[1] != "direct":
         add = ["%.3f" % (num(r[5 + i]) - num(d[5 + i])) if num(r[5 + i]) is not None and num(d[5 + i]) is not None else "-" for i in range(3)]
