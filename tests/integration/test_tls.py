@@ -260,12 +260,7 @@ class Termination(GatewayTestCase):
         self.addCleanup(again.close)
         self.assertTrue(again.session_reused)
         again.sendall(CLOSE_REQUEST)
-        data = b""
-        while True:
-            chunk = again.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = harness.BufferedSocket(again).read_to_eof()
         self.assertTrue(data.startswith(b"HTTP/1.1 200"), data[:100])
 
     def test_large_body_both_ways(self):

@@ -44,6 +44,14 @@ void closeLoop(World& w) {
   CHECK(uv_loop_close(&w.loop) == 0);
 }
 
+// A timer far in the future: had the poll phase blocked, the turn would end with it.
+void startFarTimer(World& w, uv_timer_t& far) {
+  uv_timer_init(&w.loop, &far);
+  far.data = &w;
+  uv_timer_start(
+      &far, [](uv_timer_t* h) { static_cast<World*>(h->data)->safety_fired = true; }, 5'000, 0);
+}
+
 // The first test's callback state: a timer that defers two steps and starts another timer.
 struct FifoCase {
   World* world;
@@ -129,10 +137,7 @@ TEST_CASE("pending deferred work keeps the poll phase from blocking") {
   w.to_defer = &step;
   // The only other timer is far away: if poll blocked, this iteration would end with it.
   uv_timer_t far;
-  uv_timer_init(&w.loop, &far);
-  far.data = &w;
-  uv_timer_start(
-      &far, [](uv_timer_t* h) { static_cast<World*>(h->data)->safety_fired = true; }, 5'000, 0);
+  startFarTimer(w, far);
   uv_timer_t now;
   uv_timer_init(&w.loop, &now);
   now.data = &w;
@@ -167,10 +172,7 @@ TEST_CASE("costly work runs one item per turn, oldest first, after the turn's I/
   w.ctx = &ctx;
   CostlyCase c{&w, {}, {Step{&w, "c1"}, Step{&w, "c2"}, Step{&w, "c3"}}};
   uv_timer_t far;  // if poll blocked while work waits, a turn would end with this timer
-  uv_timer_init(&w.loop, &far);
-  far.data = &w;
-  uv_timer_start(
-      &far, [](uv_timer_t* h) { static_cast<World*>(h->data)->safety_fired = true; }, 5'000, 0);
+  startFarTimer(w, far);
   uv_timer_t now;
   uv_timer_init(&w.loop, &now);
   now.data = &c;
