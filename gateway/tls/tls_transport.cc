@@ -74,21 +74,28 @@ void TlsTransport::onRead(const char* data, size_t length) {
     // A server's first flight (the ClientHello's key exchange and signature) takes its
     // turn behind other connections' I/O; the bytes wait in the BIO meanwhile.
     if (first_flight_.queued()) return;
-    if (!first_flight_sent_ && SSL_is_server(ssl_) && !ctx_.takeCostlyTurn()) {
+    if (!hello_processed_ && SSL_is_server(ssl_) && !ctx_.takeCostlyTurn()) {
       ctx_.queueCostly(first_flight_, &TlsTransport::onCostlyTurn, this);
       return;
     }
-    first_flight_sent_ = true;
-    if (!advanceHandshake()) return;
+    if (!stepHandshake()) return;
   }
   deliver();
 }
 
 void TlsTransport::onCostlyTurn(void* self) {
   auto* t = static_cast<TlsTransport*>(self);
-  t->first_flight_sent_ = true;
-  if (t->closing_ || t->ended_ || !t->advanceHandshake()) return;
+  if (t->closing_ || t->ended_ || !t->stepHandshake()) return;
   t->deliver();
+}
+
+bool TlsTransport::stepHandshake() {
+  bool done = advanceHandshake();
+  // The costly part is over once OpenSSL has read the whole ClientHello, which may span
+  // several reads (a post-quantum key share makes it larger than one segment).
+  OSSL_HANDSHAKE_STATE state = SSL_get_state(ssl_);
+  hello_processed_ = state != TLS_ST_BEFORE && state != TLS_ST_SR_CLNT_HELLO;
+  return done;
 }
 
 bool TlsTransport::advanceHandshake() {

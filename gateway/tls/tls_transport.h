@@ -90,6 +90,7 @@ class TlsTransport final : public net::Transport, private net::TransportHandler 
   void onClosed() override;
 
   bool advanceHandshake();
+  bool stepHandshake();
   void handshakeFailed(Failure failure);
   void deliver();
   bool sendEncrypted();
@@ -125,8 +126,8 @@ class TlsTransport final : public net::Transport, private net::TransportHandler 
   bool close_notify_sent_ = false;
   bool ended_ = false;  // onReadEnd was delivered
   bool deliver_pending_ = false;
-  bool output_may_wait_ = false;    // a TLS 1.3 server: tickets go with the next write
-  bool first_flight_sent_ = false;  // the handshake's first step ran (or was not costly)
+  bool output_may_wait_ = false;  // a TLS 1.3 server: tickets go with the next write
+  bool hello_processed_ = false;  // a server has read the ClientHello and answered it
 
  public:
   // The owner must not free this object while a deferred delivery is scheduled (it

@@ -263,6 +263,50 @@ class Termination(GatewayTestCase):
         data = harness.BufferedSocket(again).read_to_eof()
         self.assertTrue(data.startswith(b"HTTP/1.1 200"), data[:100])
 
+    def test_client_hello_in_two_writes(self):
+        # The server's handshake waits its turn only once: a ClientHello whose second half
+        # arrives in a later read still completes the handshake and the request.
+        ctx = ssl.create_default_context(cafile=cert("ca.pem"))
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
+        with self.assertRaises(ssl.SSLWantReadError):
+            tls.do_handshake()
+        hello = outgoing.read()
+        sock = socket.create_connection(self.gw.addr, timeout=IO_TIMEOUT)
+        self.addCleanup(sock.close)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(hello[:60])
+        sock.sendall(hello[60:])
+
+        def pump():  # sends what the client wrote, feeds it what the server sent
+            pending = outgoing.read()
+            if pending:
+                sock.sendall(pending)
+            data = sock.recv(65536)
+            if not data:
+                raise EOFError("the gateway closed the connection")
+            incoming.write(data)
+
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                pump()
+        tls.write(CLOSE_REQUEST)
+        response = b""
+        while True:  # to the gateway's close_notify (an empty read), after the response
+            try:
+                data = tls.read(65536)
+            except ssl.SSLWantReadError:
+                pump()
+                continue
+            if not data:
+                break
+            response += data
+        self.assertTrue(response.startswith(b"HTTP/1.1 200"), response[:100])
+        self.assertIn(b'"target": "/x"', response)
+
     def test_large_body_both_ways(self):
         c = TlsClient(self.gw.addr)
         self.addCleanup(c.close)
