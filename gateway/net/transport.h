@@ -54,6 +54,9 @@ class Transport {
   virtual void stage(const char* data, size_t length) = 0;
   virtual void stageCopy(const char* data, size_t length) = 0;
   void stageCopy(std::string_view text) { stageCopy(text.data(), text.size()); }
+  // True when stage() copies too, so that staged bytes may wait past the caller's
+  // callback for a later flush (TLS, which keeps plaintext until it encrypts).
+  virtual bool stageCopies() const { return false; }
   // Sends everything staged. Returns false when the connection is broken.
   virtual bool flush() = 0;
   // Bytes accepted by flush() but not yet taken by the kernel.

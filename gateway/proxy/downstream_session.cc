@@ -227,10 +227,10 @@ void DownstreamSession::flushAll() {
 }
 
 bool DownstreamSession::flushResponse() {
-  // On TLS, a response that ends the connection leaves with the close, in this turn's
-  // check phase (endAfterResponse), so that it and close_notify share one write. Only
-  // TLS: its stage() copies, while TCP's keeps pointers that are not valid that long.
-  bool ending = tls_ != nullptr && continuation_pending_ && !keep_alive_next_ &&
+  // A response that ends the connection leaves with the close, in this turn's check
+  // phase (endAfterResponse), so that on TLS it and close_notify share one write. Only
+  // where stage() copies: TCP keeps pointers that are not valid that long.
+  bool ending = continuation_pending_ && !keep_alive_next_ && transport().stageCopies() &&
                 (state_ == State::Reading || state_ == State::Waiting);
   return ending || transport().flush();
 }

@@ -74,6 +74,7 @@ class TlsTransport final : public net::Transport, private net::TransportHandler 
   void stage(const char* data, size_t length) override;
   void stageCopy(const char* data, size_t length) override;
   using Transport::stageCopy;
+  bool stageCopies() const override { return true; }
   bool flush() override;
   bool flushAndClose() override;
   size_t queuedBytes() const override { return lower_.queuedBytes() + plain_.size(); }

@@ -44,12 +44,28 @@ void closeLoop(World& w) {
   CHECK(uv_loop_close(&w.loop) == 0);
 }
 
+// Starts a one-shot timer on the test's loop whose callback finds `data` in h->data.
+void startTimer(World& w, uv_timer_t& t, void* data, uv_timer_cb cb, uint64_t ms) {
+  uv_timer_init(&w.loop, &t);
+  t.data = data;
+  uv_timer_start(&t, cb, ms, 0);
+}
+
 // A timer far in the future: had the poll phase blocked, the turn would end with it.
 void startFarTimer(World& w, uv_timer_t& far) {
-  uv_timer_init(&w.loop, &far);
-  far.data = &w;
-  uv_timer_start(
-      &far, [](uv_timer_t* h) { static_cast<World*>(h->data)->safety_fired = true; }, 5'000, 0);
+  startTimer(
+      w, far, &w, [](uv_timer_t* h) { static_cast<World*>(h->data)->safety_fired = true; }, 5'000);
+}
+
+// A timer due now whose callback defers w.to_defer.
+void startDeferringTimer(World& w, uv_timer_t& t) {
+  startTimer(
+      w, t, &w,
+      [](uv_timer_t* h) {
+        World* w = static_cast<World*>(h->data);
+        w->ctx->defer(&runStep, w->to_defer);
+      },
+      0);
 }
 
 // The first test's callback state: a timer that defers two steps and starts another timer.
@@ -139,15 +155,7 @@ TEST_CASE("pending deferred work keeps the poll phase from blocking") {
   uv_timer_t far;
   startFarTimer(w, far);
   uv_timer_t now;
-  uv_timer_init(&w.loop, &now);
-  now.data = &w;
-  uv_timer_start(
-      &now,
-      [](uv_timer_t* h) {
-        World* w = static_cast<World*>(h->data);
-        w->ctx->defer(&runStep, w->to_defer);
-      },
-      0, 0);
+  startDeferringTimer(w, now);
   uv_run(&w.loop, UV_RUN_ONCE);
   CHECK(w.log == Log{"deferred"});
   CHECK_FALSE(w.safety_fired);
@@ -174,10 +182,8 @@ TEST_CASE("costly work runs one item per turn, oldest first, after the turn's I/
   uv_timer_t far;  // if poll blocked while work waits, a turn would end with this timer
   startFarTimer(w, far);
   uv_timer_t now;
-  uv_timer_init(&w.loop, &now);
-  now.data = &c;
-  uv_timer_start(
-      &now,
+  startTimer(
+      w, now, &c,
       [](uv_timer_t* h) {
         auto* c = static_cast<CostlyCase*>(h->data);
         LoopContext& ctx = *c->world->ctx;
@@ -186,7 +192,7 @@ TEST_CASE("costly work runs one item per turn, oldest first, after the turn's I/
         for (int i = 0; i < 3; ++i) ctx.queueCostly(c->work[i], &runStep, &c->steps[i]);
         ctx.cancelCostly(c->work[1]);
       },
-      0, 0);
+      0);
   uv_run(&w.loop, UV_RUN_ONCE);  // the timer's turn: its budget is spent, nothing runs
   CHECK(c.ran_at_once);
   CHECK_FALSE(c.second_ran_at_once);
@@ -214,15 +220,7 @@ TEST_CASE("work deferred by the loop's last callback still runs") {
   Step step{&w, "deferred"};
   w.to_defer = &step;
   uv_timer_t t;  // one-shot: once it fired, nothing keeps the loop alive
-  uv_timer_init(&w.loop, &t);
-  t.data = &w;
-  uv_timer_start(
-      &t,
-      [](uv_timer_t* h) {
-        World* w = static_cast<World*>(h->data);
-        w->ctx->defer(&runStep, w->to_defer);
-      },
-      0, 0);
+  startDeferringTimer(w, t);
   uv_run(&w.loop, UV_RUN_DEFAULT);
   CHECK(w.log == Log{"deferred"});
   uv_close(reinterpret_cast<uv_handle_t*>(&t), nullptr);
