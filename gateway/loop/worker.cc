@@ -284,7 +284,8 @@ void Worker::onConnection(uv_stream_t* server, int status) {
   Worker* self = listener->worker;
   if (status < 0) return;
   proxy::ProxyContext& proxy = *self->proxy_;
-  auto* session = new proxy::DownstreamSession(proxy, proxy.pin(), *listener->config);
+  auto* session =
+      new (proxy.sessionSlabs()) proxy::DownstreamSession(proxy, proxy.pin(), *listener->config);
   session->countIn(listener->connections);
   bool over_limit = proxy.sessionCount() > listener->config->limits.max_connections;
   session->start(server);

@@ -3,13 +3,15 @@
 // time (pipelined requests wait, unparsed, until the previous response is done, so
 // responses go out in order), and enforces the listener's limits and timeouts.
 //
-// Lifecycle: created on accept, freed after its transport's close callback (deferred if
-// a continuation is still scheduled). Loop-confined.
+// Lifecycle: created on accept in the worker's session slabs (new (slabs) ...), freed
+// after its transport's close callback (deferred if a continuation is still scheduled).
+// Loop-confined.
 
 #include <memory>
 #include <string>
 
 #include "gateway/config/snapshot.h"
+#include "gateway/core/slab_pool.h"
 #include "gateway/core/timer.h"
 #include "gateway/http/parser.h"
 #include "gateway/net/tcp_transport.h"
@@ -32,6 +34,12 @@ class DownstreamSession final : public Downstream,
   DownstreamSession(ProxyContext& ctx, PinnedSnapshot* pinned, const config::Listener& listener);
   DownstreamSession(const DownstreamSession&) = delete;
   DownstreamSession& operator=(const DownstreamSession&) = delete;
+  // Sessions live in slabs of their own (ProxyContext::sessionSlabs(), see SlabPool):
+  // thousands idle for minutes, and between heap objects of requests they would pin the
+  // holes those leave. Throws std::bad_alloc like ::operator new when out of memory.
+  static void* operator new(size_t size, SlabPool& slabs);
+  static void operator delete(void* session) { SlabPool::release(session); }
+  static void operator delete(void* session, SlabPool&) { SlabPool::release(session); }
 
   // Accepts from `server` and starts reading; on failure the session closes itself.
   void start(uv_stream_t* server);

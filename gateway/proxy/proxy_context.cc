@@ -7,7 +7,8 @@
 namespace gw::proxy {
 ProxyContext::ProxyContext(LoopContext& loop, std::shared_ptr<const config::Snapshot> snapshot,
                            WorkerStats& stats)
-    : loop_(loop),
+    : session_slabs_(sizeof(DownstreamSession), alignof(DownstreamSession)),
+      loop_(loop),
       current_(new PinnedSnapshot(std::move(snapshot))),
       upstreams_(loop),
       stats_(stats),

@@ -11,6 +11,7 @@
 #include "gateway/config/snapshot.h"
 #include "gateway/core/free_list.h"
 #include "gateway/core/loop_context.h"
+#include "gateway/core/slab_pool.h"
 #include "gateway/filter/worker_resources.h"
 #include "gateway/http/parser.h"
 #include "gateway/observe/access_log.h"
@@ -99,6 +100,8 @@ class ProxyContext {
   http::Parser* acquireParser(http::MessageSink* sink, const config::Limits& limits);
   void releaseParser(http::Parser* parser);
 
+  // Where DownstreamSession objects live (see DownstreamSession::operator new).
+  SlabPool& sessionSlabs() { return session_slabs_; }
   void addSession(DownstreamSession* session);
   void removeSession(DownstreamSession* session);
   size_t sessionCount() const { return session_count_; }
@@ -119,6 +122,7 @@ class ProxyContext {
   void closeAll();
 
  private:
+  SlabPool session_slabs_;  // first: freed last, after every session
   LoopContext& loop_;
   PinnedSnapshot* current_;
   std::vector<PinnedSnapshot*> retired_;

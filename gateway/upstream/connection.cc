@@ -110,6 +110,12 @@ void UpstreamConnection::onWriteError(int status) {
   close();
 }
 
+void* UpstreamConnection::operator new(size_t size, SlabPool& slabs) {
+  void* slot = size == sizeof(UpstreamConnection) ? slabs.allocate() : nullptr;
+  if (slot == nullptr) throw std::bad_alloc();
+  return slot;
+}
+
 void UpstreamConnection::onClosed() {
   endpoint_.open_connections_--;
   // A deferred TLS delivery must run (and see the transport closed) before the free.
@@ -120,8 +126,9 @@ void UpstreamConnection::onClosed() {
   delete this;
 }
 
-EndpointRuntime::EndpointRuntime(LoopContext& ctx, std::string key, net::SocketAddress address)
-    : ctx_(ctx), key_(std::move(key)), address_(address) {}
+EndpointRuntime::EndpointRuntime(LoopContext& ctx, SlabPool& connection_slabs, std::string key,
+                                 net::SocketAddress address)
+    : ctx_(ctx), connection_slabs_(connection_slabs), key_(std::move(key)), address_(address) {}
 
 EndpointRuntime::~EndpointRuntime() = default;
 
@@ -138,7 +145,7 @@ UpstreamLink* EndpointRuntime::takeIdle(UpstreamUser* user) {
 
 UpstreamLink* EndpointRuntime::connect(UpstreamUser* user, int& error) {
   if (http2()) return connectH2(user, error);
-  auto* c = new UpstreamConnection(ctx_, *this);
+  auto* c = new (connection_slabs_) UpstreamConnection(ctx_, *this);
   open_connections_++;  // until its close callback, however the connect ends
   c->user_ = user;
   error = (tls_ != nullptr && c->tls_ == nullptr)

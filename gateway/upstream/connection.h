@@ -14,6 +14,7 @@
 
 #include "gateway/config/snapshot.h"
 #include "gateway/core/loop_context.h"
+#include "gateway/core/slab_pool.h"
 #include "gateway/core/timer.h"
 #include "gateway/net/address.h"
 #include "gateway/net/tcp_transport.h"
@@ -71,6 +72,12 @@ class UpstreamConnection final : public net::TransportHandler, public UpstreamLi
   UpstreamConnection(LoopContext& ctx, EndpointRuntime& endpoint);
   UpstreamConnection(const UpstreamConnection&) = delete;
   UpstreamConnection& operator=(const UpstreamConnection&) = delete;
+  // In the registry's connection slabs, like client sessions (see SlabPool): idle pooled
+  // connections opened in a burst would otherwise pin the heap pages the burst's
+  // requests leave behind.
+  static void* operator new(size_t size, SlabPool& slabs);
+  static void operator delete(void* connection) { SlabPool::release(connection); }
+  static void operator delete(void* connection, SlabPool&) { SlabPool::release(connection); }
 
   // TCP, or TLS over it for a pool with `tls` (connected = handshake done).
   net::Transport& transport() { return transport_; }
@@ -116,7 +123,9 @@ class UpstreamConnection final : public net::TransportHandler, public UpstreamLi
 // key), so it survives config reloads that keep the endpoint.
 class EndpointRuntime {
  public:
-  EndpointRuntime(LoopContext& ctx, std::string key, net::SocketAddress address);
+  // `connection_slabs` hold its UpstreamConnections; they outlive the endpoint's.
+  EndpointRuntime(LoopContext& ctx, SlabPool& connection_slabs, std::string key,
+                  net::SocketAddress address);
   ~EndpointRuntime();
 
   const std::string& key() const { return key_; }
@@ -186,6 +195,7 @@ class EndpointRuntime {
   void removeIdle(UpstreamConnection* c);
 
   LoopContext& ctx_;
+  SlabPool& connection_slabs_;
   std::string key_;
   net::SocketAddress address_;
   std::shared_ptr<const tls::ClientContext> tls_;

@@ -321,7 +321,8 @@ void UpstreamRegistry::apply(const config::Snapshot& snapshot) {
         // A connection is reused only for the same peer: address and TLS identity.
         auto& slot = endpoints_[runtimeKey(endpoint, pool)];
         if (slot == nullptr) {
-          slot = std::make_unique<EndpointRuntime>(ctx_, endpoint.key, endpoint.addresses.front());
+          slot = std::make_unique<EndpointRuntime>(ctx_, connection_slabs_, endpoint.key,
+                                                   endpoint.addresses.front());
           // Endpoints added by a reload ramp up (slow start); those present at startup
           // take full load at once.
           if (!first_apply) slot->outlier.ramp_start_ms = now;

@@ -116,7 +116,8 @@ class PoolRuntime {
 
 class UpstreamRegistry {
  public:
-  explicit UpstreamRegistry(LoopContext& ctx) : ctx_(ctx) {}
+  explicit UpstreamRegistry(LoopContext& ctx)
+      : connection_slabs_(sizeof(UpstreamConnection), alignof(UpstreamConnection)), ctx_(ctx) {}
   ~UpstreamRegistry();
 
   // Where decision counters go (the worker's stats); may be left null in tests.
@@ -140,6 +141,7 @@ class UpstreamRegistry {
   }
 
  private:
+  SlabPool connection_slabs_;  // first: freed after every endpoint and connection
   LoopContext& ctx_;
   BalancingStats* stats_ = nullptr;
   std::unordered_map<std::string, std::unique_ptr<EndpointRuntime>> endpoints_;
