@@ -136,6 +136,21 @@ rss_kib() {
   echo "$total"
 }
 
+# The smallest of samples taken from 1 s to 4 s after the connections went idle: pools
+# decay and return memory over a few ticks (the gateway's every 250 ms), and what counts
+# is what an idle connection keeps, not the tail of the burst that opened it. Every
+# target gets the same window.
+settled_rss_kib() {
+  local best="" v
+  sleep 1
+  for _ in 1 2 3 4 5 6 7; do
+    v="$(rss_kib "$@")"
+    if [ -z "$best" ] || [ "$v" -lt "$best" ]; then best="$v"; fi
+    sleep 0.5
+  done
+  echo "$best"
+}
+
 RESULTS=()
 for target in "${TARGET_LIST[@]}"; do
   case "$target" in nginx | haproxy | gateway) ;; *) die "unknown target '$target'" ;; esac
@@ -161,8 +176,7 @@ for target in "${TARGET_LIST[@]}"; do
   mid=""
   for _ in $(seq 1 1300); do  # up to 130 s (hold.py gives up after 120 s)
     if [ -z "$mid" ] && grep -q '^half' "$TMP/hold-$target.out" 2>/dev/null; then
-      sleep 1
-      mid="$(rss_kib "${pids[@]}")"
+      mid="$(settled_rss_kib "${pids[@]}")"
       echo >&7  # the second half may open
     fi
     grep -q '^held' "$TMP/hold-$target.out" 2>/dev/null && break
@@ -170,9 +184,7 @@ for target in "${TARGET_LIST[@]}"; do
     sleep 0.1
   done
   if grep -q '^held' "$TMP/hold-$target.out"; then
-    # Let lazily freed memory settle, then take the best of a few samples.
-    sleep 1
-    after="$(rss_kib "${pids[@]}")"
+    after="$(settled_rss_kib "${pids[@]}")"
     per=$(((after - before) * 1024 / CONNS))
     # The second half's growth: what one more idle connection costs, without the
     # fixed costs the first requests bring (pools, upstream connections, buffers).

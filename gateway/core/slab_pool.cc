@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <cassert>
+#include <new>
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
@@ -29,7 +30,8 @@ size_t roundUp(size_t n, size_t to) { return (n + to - 1) / to * to; }
 }  // namespace
 
 SlabPool::SlabPool(size_t object_size, size_t alignment)
-    : slot_size_(roundUp(object_size < sizeof(void*) ? sizeof(void*) : object_size,
+    : object_size_(object_size),
+      slot_size_(roundUp(object_size < sizeof(void*) ? sizeof(void*) : object_size,
                          alignment < alignof(void*) ? alignof(void*) : alignment)),
       first_offset_(roundUp(sizeof(Slab), alignment < alignof(Slab) ? alignof(Slab) : alignment)),
       capacity_((kSlabBytes - first_offset_) / slot_size_) {
@@ -113,6 +115,12 @@ void* SlabPool::allocate() {
   if (++slab->used == capacity_) makeUnavailable(slab);
   ++live_;
   return object;
+}
+
+void* SlabPool::allocateOrThrow(size_t size) {
+  void* slot = size <= object_size_ ? allocate() : nullptr;
+  if (slot == nullptr) throw std::bad_alloc();
+  return slot;
 }
 
 void SlabPool::release(void* object) {

@@ -33,6 +33,9 @@ class SlabPool {
 
   // An uninitialised slot of object_size bytes; nullptr when the system has no memory.
   void* allocate();
+  // For a class's operator new: a slot for `size` bytes (at most object_size), else
+  // std::bad_alloc, as from ::operator new.
+  void* allocateOrThrow(size_t size);
   // Gives back a slot from allocate() of any pool (the pool's loop thread only).
   static void release(void* object);
 
@@ -48,6 +51,7 @@ class SlabPool {
   void makeUnavailable(Slab* slab);
   char* slot(Slab* slab, size_t index) const;
 
+  size_t object_size_;
   size_t slot_size_;
   size_t first_offset_;  // of slot 0 from the slab's start, after its header
   size_t capacity_;

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "gateway/core/log.h"
+#include "gateway/core/slab_pool.h"
 #include "gateway/loop/control.h"
 #include "gateway/observe/heap_profile.h"
 #include "gateway/observe/process_stats.h"
@@ -569,6 +570,8 @@ admin::AdminReply Control::debugMemoryJson() const {
     out += ",\"exchanges_pooled\":" + std::to_string(s.exchanges_pooled.get());
     out += ",\"parsers_pooled\":" + std::to_string(s.parsers_pooled.get());
     out += ",\"sessions\":" + std::to_string(s.sessions_open.get());
+    out +=
+        ",\"session_slab_bytes\":" + std::to_string(s.session_slabs.get() * SlabPool::kSlabBytes);
     out += ",\"read_slab_bytes\":" + std::to_string(LoopContext::kReadSlabSize);
     out += ",\"stats_bytes\":" + std::to_string(sizeof(WorkerStats));
     out += ",\"access_log_buffered_bytes\":" + std::to_string(s.access_log.buffered_bytes.get());

@@ -13,8 +13,7 @@ namespace gw::loop {
 namespace {
 constexpr int kListenBacklog = 511;
 constexpr uint64_t kLagIntervalMs = 250;
-// Pooled objects freed in one tick after which malloc_trim runs: a burst's worth, not
-// the small ebb and flow of steady load.
+// Pooled objects freed (summed over ticks) after which malloc_trim runs: a burst's worth.
 constexpr size_t kTrimAfterFreed = 64;
 constexpr unsigned kLagWindowTicks = 40;  // the max lag gauge covers the last 10 s
 }  // namespace
@@ -86,16 +85,23 @@ void Worker::onLagTimer(void* self) {
   s.loop_lag_max_us.set(std::max(w->lag_window_max_us_, lag_us));
   s.loop_handles.set(w->loop_.active_handles);
   s.sessions_open.set(w->proxy_->sessionCount());
-  // What served a burst goes back to the allocator within a few ticks, and after a
-  // large burst, free pages go back to the system (glibc keeps them otherwise).
+  // What served a burst goes back to the allocator within a few ticks (the pools halve
+  // each tick), and free pages go back to the system (glibc keeps them otherwise): after
+  // every burst's worth of frees, and once more when the pools have emptied, so that
+  // the last halves of a burst do not stay resident while the worker idles.
   size_t freed = w->proxy_->trimPools() + w->ctx_->trimPools();
+  w->freed_since_trim_ += freed;
+  bool pools_emptied = freed > 0 && w->proxy_->freeExchanges() == 0 &&
+                       w->proxy_->freeParsers() == 0 && w->ctx_->pooledWriteBatches() == 0;
+  if (w->freed_since_trim_ >= kTrimAfterFreed || pools_emptied) {
 #if defined(__GLIBC__)
-  if (freed >= kTrimAfterFreed) malloc_trim(0);
-#else
-  (void)freed;
+    malloc_trim(0);
 #endif
+    w->freed_since_trim_ = 0;
+  }
   s.exchanges_pooled.set(w->proxy_->freeExchanges());
   s.parsers_pooled.set(w->proxy_->freeParsers());
+  s.session_slabs.set(w->proxy_->sessionSlabs().slabs());
   std::vector<EndpointSample> samples;
   for (const auto& [key, e] : w->proxy_->upstreams().endpoints()) {
     samples.push_back(

@@ -108,7 +108,8 @@ class Worker {
   uint64_t lag_armed_ns_ = 0;
   uint64_t lag_window_max_us_ = 0;
   unsigned lag_ticks_ = 0;
-  std::mutex samples_mutex_;  // guards endpoint_samples_ (the lag timer and scrapes only)
+  size_t freed_since_trim_ = 0;  // pooled objects freed since the last malloc_trim
+  std::mutex samples_mutex_;     // guards endpoint_samples_ (the lag timer and scrapes only)
   std::vector<EndpointSample> endpoint_samples_;
   bool draining_ = false;
   proxy::WorkerStats stats_;

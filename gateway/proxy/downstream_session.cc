@@ -38,12 +38,6 @@ DownstreamSession::DownstreamSession(ProxyContext& ctx, PinnedSnapshot* pinned,
 // socket: keep it well under 512 bytes (uv_tcp_t alone is 248).
 static_assert(sizeof(DownstreamSession) <= 456, "an idle connection grew");
 
-void* DownstreamSession::operator new(size_t size, SlabPool& slabs) {
-  void* slot = size == sizeof(DownstreamSession) ? slabs.allocate() : nullptr;
-  if (slot == nullptr) throw std::bad_alloc();
-  return slot;
-}
-
 void DownstreamSession::start(uv_stream_t* server) {
   if (tcp_.accept(server) != 0 || (listener_->tls != nullptr && tls_ == nullptr)) {
     closeNow();

@@ -37,7 +37,7 @@ class DownstreamSession final : public Downstream,
   // Sessions live in slabs of their own (ProxyContext::sessionSlabs(), see SlabPool):
   // thousands idle for minutes, and between heap objects of requests they would pin the
   // holes those leave. Throws std::bad_alloc like ::operator new when out of memory.
-  static void* operator new(size_t size, SlabPool& slabs);
+  static void* operator new(size_t size, SlabPool& slabs) { return slabs.allocateOrThrow(size); }
   static void operator delete(void* session) { SlabPool::release(session); }
   static void operator delete(void* session, SlabPool&) { SlabPool::release(session); }
 

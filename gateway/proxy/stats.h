@@ -79,6 +79,7 @@ struct WorkerStats {
   Counter sessions_open;     // gauge: downstream sessions (incl. closing ones)
   Counter exchanges_pooled;  // gauge: free exchanges kept for reuse
   Counter parsers_pooled;    // gauge: free request parsers kept for reuse
+  Counter session_slabs;     // gauge: 64 KiB slabs mapped for sessions (SlabPool)
   observe::AccessLogCounters access_log;
   observe::TraceExportCounters trace_export;  // OTLP span export (gateway/observe/otlp.h)
   tls::TlsCounters tls;                       // TLS handshakes and their failures (gateway/tls)

@@ -110,12 +110,6 @@ void UpstreamConnection::onWriteError(int status) {
   close();
 }
 
-void* UpstreamConnection::operator new(size_t size, SlabPool& slabs) {
-  void* slot = size == sizeof(UpstreamConnection) ? slabs.allocate() : nullptr;
-  if (slot == nullptr) throw std::bad_alloc();
-  return slot;
-}
-
 void UpstreamConnection::onClosed() {
   endpoint_.open_connections_--;
   // A deferred TLS delivery must run (and see the transport closed) before the free.

@@ -75,7 +75,7 @@ class UpstreamConnection final : public net::TransportHandler, public UpstreamLi
   // In the registry's connection slabs, like client sessions (see SlabPool): idle pooled
   // connections opened in a burst would otherwise pin the heap pages the burst's
   // requests leave behind.
-  static void* operator new(size_t size, SlabPool& slabs);
+  static void* operator new(size_t size, SlabPool& slabs) { return slabs.allocateOrThrow(size); }
   static void operator delete(void* connection) { SlabPool::release(connection); }
   static void operator delete(void* connection, SlabPool&) { SlabPool::release(connection); }
 

@@ -299,6 +299,33 @@ class DebugEndpoints(GatewayTestCase):
             self.assertEqual(w["read_slab_bytes"], 65536)
             self.assertIn("exchanges_pooled", w)
 
+    def test_idle_sessions_live_in_slabs_that_go_back_after_they_close(self):
+        # 400 sessions need at least three 143-slot slabs, however the two workers
+        # share them; once they close, each worker keeps one empty slab at most, and
+        # the exchange and parser pools that served their requests empty.
+        def memory_workers():
+            status, _, text = admin_get(self.gw, "/debug/memory")
+            self.assertEqual(status, 200)
+            return json.loads(text)["workers"]
+        slab = 64 * 1024
+        clients = [self.client(self.gw.addr) for _ in range(400)]
+        for c in clients:
+            c.send(harness.build_request("GET", "/idle"))
+        for c in clients:
+            self.assertEqual(c.read_response().status, 200)
+        def all_open():  # one sample of the gauges, taken after every session opened
+            ws = memory_workers()
+            return sum(w["sessions"] for w in ws) == 400 and ws
+        self.assertTrue(harness.wait_until(all_open), "sessions: %r" % memory_workers())
+        self.assertGreaterEqual(sum(w["session_slab_bytes"] for w in all_open()), 3 * slab)
+        for c in clients:
+            c.close()
+        self.assertTrue(harness.wait_until(
+            lambda: all(w["sessions"] == 0 and w["session_slab_bytes"] <= slab and
+                        w["exchanges_pooled"] == 0 and w["parsers_pooled"] == 0
+                        for w in memory_workers())),
+            "after close: %r" % memory_workers())
+
 
 def admin_call(gw, method, path, token=None):
     """(status, body text), also for error statuses."""

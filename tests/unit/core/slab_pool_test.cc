@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <cstring>
+#include <new>
 #include <set>
 #include <vector>
 
@@ -115,4 +116,13 @@ TEST_CASE("many churn cycles map no more slabs than the peak needs") {
     for (void* p : refill) SlabPool::release(p);
     CHECK(pool.slabs() == 1);
   }
+}
+
+TEST_CASE("allocateOrThrow serves a class's operator new and refuses a larger object") {
+  SlabPool pool(kSize, 8);
+  void* p = pool.allocateOrThrow(kSize);
+  CHECK(pool.live() == 1);
+  CHECK_THROWS_AS(pool.allocateOrThrow(kSize + 1), std::bad_alloc);
+  CHECK(pool.live() == 1);
+  SlabPool::release(p);
 }
