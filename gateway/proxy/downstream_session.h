@@ -27,19 +27,16 @@ class H2Connection;
 
 // Also the owner of the connection when it speaks HTTP/2 (H2Connection): it keeps the
 // transport, the timer, the drain and the worker's bookkeeping, and hands the bytes over.
+// In slabs of its own (ProxyContext::sessionSlabs(), see SlabPool): thousands idle for
+// minutes, and between heap objects of requests they would pin the holes those leave.
 class DownstreamSession final : public Downstream,
                                 public net::TransportHandler,
-                                public http::MessageSink {
+                                public http::MessageSink,
+                                public SlabAllocated {
  public:
   DownstreamSession(ProxyContext& ctx, PinnedSnapshot* pinned, const config::Listener& listener);
   DownstreamSession(const DownstreamSession&) = delete;
   DownstreamSession& operator=(const DownstreamSession&) = delete;
-  // Sessions live in slabs of their own (ProxyContext::sessionSlabs(), see SlabPool):
-  // thousands idle for minutes, and between heap objects of requests they would pin the
-  // holes those leave. Throws std::bad_alloc like ::operator new when out of memory.
-  static void* operator new(size_t size, SlabPool& slabs) { return slabs.allocateOrThrow(size); }
-  static void operator delete(void* session) { SlabPool::release(session); }
-  static void operator delete(void* session, SlabPool&) { SlabPool::release(session); }
 
   // Accepts from `server` and starts reading; on failure the session closes itself.
   void start(uv_stream_t* server);

@@ -67,17 +67,16 @@ class UpstreamLink {
   net::Transport* link_transport_ = nullptr;
 };
 
-class UpstreamConnection final : public net::TransportHandler, public UpstreamLink {
+// In the registry's connection slabs, like client sessions (see SlabPool): idle pooled
+// connections opened in a burst would otherwise pin the heap pages the burst's requests
+// leave behind.
+class UpstreamConnection final : public net::TransportHandler,
+                                 public UpstreamLink,
+                                 public SlabAllocated {
  public:
   UpstreamConnection(LoopContext& ctx, EndpointRuntime& endpoint);
   UpstreamConnection(const UpstreamConnection&) = delete;
   UpstreamConnection& operator=(const UpstreamConnection&) = delete;
-  // In the registry's connection slabs, like client sessions (see SlabPool): idle pooled
-  // connections opened in a burst would otherwise pin the heap pages the burst's
-  // requests leave behind.
-  static void* operator new(size_t size, SlabPool& slabs) { return slabs.allocateOrThrow(size); }
-  static void operator delete(void* connection) { SlabPool::release(connection); }
-  static void operator delete(void* connection, SlabPool&) { SlabPool::release(connection); }
 
   // TCP, or TLS over it for a pool with `tls` (connected = handshake done).
   net::Transport& transport() { return transport_; }
