@@ -3,7 +3,7 @@
 namespace gw {
 
 LoopContext::LoopContext(uv_loop_t* loop)
-    : loop_(loop), timers_(loop), slab_(new char[kReadSlabSize]) {
+    : loop_(loop), timers_(loop), slab_(new char[kReadSlabSize]), read_poller_(loop) {
   loop->data = this;
   uv_check_init(loop, &check_);
   check_.data = this;
@@ -96,6 +96,7 @@ void LoopContext::close() {
   timers_.close();
   uv_close(reinterpret_cast<uv_handle_t*>(&check_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&idle_), nullptr);
+  read_poller_.close();
 }
 
 }  // namespace gw

@@ -1,7 +1,8 @@
 #pragma once
 // What every loop-confined object needs from its loop: the uv loop, the timer queue,
-// and the loop-wide read slab that libuv reads into (so an idle connection owns no
-// read buffer), plus a list of work deferred to after the current I/O callback.
+// the read poller and the loop-wide read slab that connections read into (so an idle
+// connection owns no read buffer), plus a list of work deferred to after the current
+// I/O callback.
 
 #include <uv.h>
 
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "gateway/core/free_list.h"
+#include "gateway/core/read_poller.h"
 #include "gateway/core/timer.h"
 #include "gateway/core/write_batch.h"
 
@@ -37,6 +39,8 @@ class LoopContext {
   // The read slab: valid until the read callback that received it returns. Whoever
   // needs bytes longer copies them.
   char* readSlab() { return slab_.get(); }
+  // Where TCP connections learn that they can read (edge-triggered, bounded batches).
+  ReadPoller& readPoller() { return read_poller_; }
 
   // A cleared write batch from the loop's pool; give it back with returnWriteBatch()
   // as soon as its output is flushed.
@@ -70,7 +74,7 @@ class LoopContext {
   void queueCostly(CostlyWork& work, void (*fn)(void*), void* arg);
   void cancelCostly(CostlyWork& work);
 
-  // Closes the loop's own handles (timer, check). Call before the final uv_run.
+  // Closes the loop's own handles (timer, check, idle, read poller). Call before the final uv_run.
   void close();
 
  private:
@@ -82,6 +86,7 @@ class LoopContext {
   std::unique_ptr<char[]> slab_;
   uv_check_t check_;
   uv_idle_t idle_;  // active while work is deferred, so the poll phase does not block
+  ReadPoller read_poller_;
   struct Deferred {
     void (*fn)(void*);
     void* arg;

@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -70,34 +71,83 @@ void TcpTransport::onConnectCb(uv_connect_t* req, int status) {
   done(owner, status);
 }
 
-void TcpTransport::onAlloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
-  auto* self = static_cast<TcpTransport*>(handle->data);
-  buf->base = self->ctx().readSlab();
-  buf->len = LoopContext::kReadSlabSize;
+// Reads per readiness: a socket that still has bytes after this many full slabs yields
+// to the others of the batch and continues next turn.
+constexpr int kReadsPerTurn = 4;
+
+void TcpTransport::onReadable(void* p, uint32_t events) {
+  auto* self = static_cast<TcpTransport*>(p);
+  self->read_posted_ = false;
+  if (self->closing_) return;
+  if (!self->reading_) {
+    self->read_ready_ = true;  // read when startReading() comes
+    return;
+  }
+  // The peer's FIN (or an error) is in: it may sit behind the last bytes, where a short
+  // read does not show it and no new edge will announce it.
+  bool until_empty = (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
+  char* slab = self->ctx().readSlab();
+  int fd = -1;
+  uv_fileno(reinterpret_cast<uv_handle_t*>(&self->tcp_), &fd);
+  for (int i = 0; i < kReadsPerTurn; ++i) {
+    ssize_t n = ::read(fd, slab, LoopContext::kReadSlabSize);
+    if (n > 0) {
+      // A short read emptied the socket: the next bytes bring a new edge.
+      self->read_ready_ = until_empty || static_cast<size_t>(n) == LoopContext::kReadSlabSize;
+      self->handler_->onRead(slab, static_cast<size_t>(n));
+      if (self->closing_ || !self->read_ready_ || !self->reading_) return;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      self->read_ready_ = false;
+      return;
+    }
+    // EOF or an error stays readable, as level-triggered polling would report it again
+    // to a reader that starts over.
+    int status = n == 0 ? UV_EOF : -errno;
+    self->read_ready_ = true;
+    self->stopReading();
+    self->handler_->onReadEnd(status);
+    return;
+  }
+  self->postRead();
 }
 
-void TcpTransport::onReadCb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
-  auto* self = static_cast<TcpTransport*>(stream->data);
-  if (self->closing_) return;
-  if (nread > 0) {
-    self->handler_->onRead(buf->base, static_cast<size_t>(nread));
-  } else if (nread < 0) {
-    self->stopReading();
-    self->handler_->onReadEnd(static_cast<int>(nread));
-  }
+void TcpTransport::onWatchFailed(void* p) {
+  auto* self = static_cast<TcpTransport*>(p);
+  if (!self->closing_) self->handler_->onReadEnd(UV_ENOMEM);
+}
+
+void TcpTransport::postRead() {
+  if (read_posted_) return;
+  read_posted_ = true;
+  ctx().readPoller().post(this);
 }
 
 void TcpTransport::startReading() {
   if (reading_ || closing_) return;
-  if (uv_read_start(stream(), &TcpTransport::onAlloc, &TcpTransport::onReadCb) == 0) {
-    reading_ = true;
+  if (!watched_) {
+    int fd = -1;
+    int rc = uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd);
+    if (rc == 0) rc = ctx().readPoller().watch(fd, this, &TcpTransport::onReadable);
+    if (rc != 0) {
+      // Out of epoll watches or memory: the connection cannot read. Its owner hears so
+      // as a failed read, once this call has returned.
+      ctx().defer(&TcpTransport::onWatchFailed, this);
+      return;
+    }
+    watched_ = true;
   }
+  reading_ = true;
+  ctx().readPoller().retain();
+  if (read_ready_) postRead();
 }
 
 void TcpTransport::stopReading() {
   if (!reading_) return;
-  uv_read_stop(stream());
   reading_ = false;
+  ctx().readPoller().release();
 }
 
 void TcpTransport::stage(const char* data, size_t length) {
@@ -229,7 +279,10 @@ void TcpTransport::onShutdownCb(uv_shutdown_t* req, int) {
 void TcpTransport::close() {
   if (closing_) return;
   closing_ = true;
-  reading_ = false;
+  stopReading();
+  // The kernel drops the socket from the ReadPoller when libuv closes it; a posted read
+  // must not outlive the transport.
+  if (read_posted_) ctx().readPoller().unpost(this);
   releaseBatch();
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &TcpTransport::onCloseCb);
 }

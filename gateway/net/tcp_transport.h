@@ -1,6 +1,8 @@
 #pragma once
 // Transport over a libuv TCP handle. The transport owns its uv_tcp_t; its owner keeps
-// the transport alive until TransportHandler::onClosed().
+// the transport alive until TransportHandler::onClosed(). libuv accepts, connects,
+// writes and closes; reads come through the loop's ReadPoller (edge-triggered, in
+// arrival order: see gateway/core/read_poller.h).
 
 #include <uv.h>
 
@@ -42,8 +44,10 @@ class TcpTransport final : public Transport {
   SocketAddress peerAddress() const;
 
  private:
-  static void onAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
-  static void onReadCb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  // The loop's ReadPoller says the socket may be readable (or a posted read is due).
+  static void onReadable(void* self, uint32_t events);
+  static void onWatchFailed(void* self);
+  void postRead();
   static void onWriteCb(uv_write_t* req, int status);
   static void onConnectCb(uv_connect_t* req, int status);
   static void onCloseCb(uv_handle_t* handle);
@@ -62,6 +66,9 @@ class TcpTransport final : public Transport {
   }
   struct ConnectState;
   bool reading_ = false;
+  bool watched_ = false;     // registered with the loop's ReadPoller
+  bool read_ready_ = false;  // bytes (or EOF) may wait unread: no edge will announce them
+  bool read_posted_ = false;
   bool closing_ = false;
   bool above_high_water_ = false;
   bool write_failed_ = false;
