@@ -251,7 +251,10 @@ void DownstreamSession::continueAfterExchange(void* self) {
     s->ctx().releaseExchange(s->exchange_);
     s->exchange_ = nullptr;
   }
-  if (!s->keep_alive_next_) {
+  // close_after_ may have come after exchangeDone(): the client's FIN (or the drain)
+  // arrived in the same turn as the response's end. Keeping such a connection would
+  // leave it idle with its EOF already consumed (on TLS, never read again).
+  if (!s->keep_alive_next_ || s->close_after_) {
     s->endAfterResponse();
     return;
   }

@@ -7,6 +7,7 @@ Certificates are made at test time by scripts/make_test_certs.sh (openssl CLI)."
 import json
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -526,3 +527,78 @@ class CertificateReload(GatewayTestCase):
 
 if __name__ == "__main__":
     harness.main()
+
+
+class HalfCloseInTheResponsesTurn(GatewayTestCase):
+    """The client's FIN reaches the gateway in the same loop turn as the end of the
+    upstream's response (the gateway is stopped while both arrive, upstream first). The
+    response must still go out, and the connection must close after it: kept, it would
+    sit idle with its EOF already read (over TLS never read again) until idle_timeout,
+    and a draining worker would leave its loop with it still open."""
+
+    def test_fin_with_the_response_end_closes_after_the_response(self):
+        asked, release, sent = threading.Event(), threading.Event(), threading.Event()
+
+        def held(server, conn, reader, index):
+            reader.read_until(b"\r\n\r\n")
+            asked.set()
+            release.wait(IO_TIMEOUT)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            sent.set()
+            try:
+                conn.recv(1)  # hold the connection until the gateway lets it go
+            except OSError:
+                pass
+
+        up = self.upstream(harness.RawUpstream(held, "held"))
+        listeners = [{"name": "main", "listen": "127.0.0.1:0", "tls": tls_table()}]
+        gw = self.gateway(config({"held": [up.address]}, listeners=listeners,
+                                 limits={"idle_timeout": "60s"}))
+
+        # TLS over memory BIOs, so that the TCP socket can be half-closed while the TLS
+        # state stays to decrypt the response.
+        raw = socket.create_connection(gw.addr, timeout=IO_TIMEOUT)
+        self.addCleanup(raw.close)
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ssl.create_default_context(cafile=cert("ca.pem")).wrap_bio(
+            incoming, outgoing, server_hostname="localhost")
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                raw.sendall(outgoing.read())
+                data = raw.recv(65536)
+                self.assertTrue(data, "the gateway closed during the handshake")
+                incoming.write(data)
+        raw.sendall(outgoing.read())
+        tls.write(b"GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        raw.sendall(outgoing.read())
+        self.assertTrue(asked.wait(IO_TIMEOUT), "the request did not reach the upstream")
+
+        gw.send_signal(signal.SIGSTOP)
+        self.addCleanup(gw.send_signal, signal.SIGCONT)
+        release.set()
+        self.assertTrue(sent.wait(IO_TIMEOUT))
+        raw.shutdown(socket.SHUT_WR)  # the FIN, after the response's last byte
+        gw.send_signal(signal.SIGCONT)
+
+        # Everything until the gateway closes; a kept connection times out here.
+        received = b""
+        while True:
+            data = raw.recv(65536)
+            if not data:
+                break
+            received += data
+        incoming.write(received)
+        plain = b""
+        while True:
+            try:
+                chunk = tls.read(65536)
+            except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+                break
+            if not chunk:
+                break
+            plain += chunk
+        self.assertTrue(plain.startswith(b"HTTP/1.1 200 OK\r\n"), plain)
+        self.assertTrue(plain.endswith(b"\r\n\r\nok"), plain)
