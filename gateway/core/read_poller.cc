@@ -45,6 +45,7 @@ void ReadPoller::post(void* reader) {
 }
 
 void ReadPoller::unpost(void* reader) {
+  if (posted_.empty() && running_.empty()) return;  // the usual case: nothing to look at
   posted_.erase(std::remove(posted_.begin(), posted_.end(), reader), posted_.end());
   std::replace(running_.begin(), running_.end(), reader, static_cast<void*>(nullptr));
   if (posted_.empty()) uv_idle_stop(&idle_);

@@ -53,7 +53,8 @@ class ReadPoller {
   // stopped with bytes possibly left (its share of the turn used, or it resumes after a
   // pause), since no new edge will come for bytes already there.
   void post(void* reader);
-  // Withdraws a post; a reader calls it before it can be freed.
+  // Withdraws every post of `reader` (none is fine); a reader calls it before it can
+  // be freed. Cheap when nothing is posted.
   void unpost(void* reader);
   size_t posted() const { return posted_.size(); }
 

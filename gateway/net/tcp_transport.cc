@@ -281,8 +281,9 @@ void TcpTransport::close() {
   closing_ = true;
   stopReading();
   // The kernel drops the socket from the ReadPoller when libuv closes it; a posted read
-  // must not outlive the transport.
-  if (read_posted_) ctx().readPoller().unpost(this);
+  // must not outlive the transport. Asked whatever read_posted_ says: an edge that came
+  // after the post cleared the flag while the post still waits.
+  ctx().readPoller().unpost(this);
   releaseBatch();
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &TcpTransport::onCloseCb);
 }
