@@ -179,7 +179,6 @@ bool TcpTransport::flush() {
   }
   const std::vector<WriteBatch::Entry>& staged = batch_->entries;
   const std::string& copies = batch_->copies;
-  size_t total = 0;
   uv_buf_t bufs[kMaxIov];
   size_t done_entries = 0;
   while (done_entries < staged.size()) {
@@ -191,7 +190,6 @@ bool TcpTransport::flush() {
       bufs[n] = uv_buf_init(const_cast<char*>(p), static_cast<unsigned>(s.length));
       batch_total += s.length;
     }
-    total += batch_total;
     size_t written = 0;
     if (tcp_.write_queue_size == 0) {
       int rc = uv_try_write(stream(), bufs, static_cast<unsigned>(n));

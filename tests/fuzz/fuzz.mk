@@ -13,11 +13,14 @@ DEFS := -DLLHTTP_STRICT_MODE=1 -DTOML_EXCEPTIONS=0 -DTOML_HEADER_ONLY=1 \
 INCS := -I$(ROOT) -I/usr/share/include/llhttp
 CXXFLAGS := -std=c++20 -g -O1 -Wall -Wextra $(SAN) -fsanitize=fuzzer-no-link $(DEFS) $(INCS) -MMD -MP
 CFLAGS := -g -O1 -w $(SAN) -fsanitize=fuzzer-no-link $(DEFS) $(INCS) -MMD -MP
-LIBS := -lre2 -luv -lssl -lcrypto -lpthread -ldl
+LIBS := -lre2 -luv -lhiredis -lssl -lcrypto -lpthread -ldl
 
-# The project code the targets reach (the same directories as their Bazel libraries).
+# The project code the targets reach: the directories of the Bazel libraries they depend
+# on, directly or not (//gateway/config pulls in observe; //filters pulls in redis). A
+# missing one shows as an undefined reference at link time; .ci/run builds these, so it
+# fails there first.
 LIB_DIRS := gateway/core gateway/http gateway/route gateway/filter gateway/net gateway/tls \
-            gateway/config filters
+            gateway/config gateway/observe gateway/redis filters
 LIB_SRCS := $(foreach d,$(LIB_DIRS),$(shell cd $(ROOT) && find $(d) -name '*.cc'))
 LIB_OBJS := $(patsubst %.cc,$(OUT)/obj/%.o,$(LIB_SRCS))
 LLHTTP_OBJS := $(patsubst %,$(OUT)/obj/llhttp/%.o,api http llhttp)
