@@ -10,7 +10,10 @@ SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-fr
 # The same defines as third_party/llhttp.BUILD and third_party/tomlplusplus.BUILD.
 DEFS := -DLLHTTP_STRICT_MODE=1 -DTOML_EXCEPTIONS=0 -DTOML_HEADER_ONLY=1 \
         '-DTOML_ASSERT(expr)=static_assert(true)'
-INCS := -I$(ROOT) -I/usr/share/include/llhttp
+# toml++ from the fixed copy, as in Bazel (third_party/tomlplusplus_fix.py); -I comes
+# before the system's /usr/include.
+TOML_COPY := $(OUT)/include/toml++/toml.h
+INCS := -I$(ROOT) -I/usr/share/include/llhttp -I$(OUT)/include
 CXXFLAGS := -std=c++20 -g -O1 -Wall -Wextra $(SAN) -fsanitize=fuzzer-no-link $(DEFS) $(INCS) -MMD -MP
 CFLAGS := -g -O1 -w $(SAN) -fsanitize=fuzzer-no-link $(DEFS) $(INCS) -MMD -MP
 LIBS := -lre2 -luv -lhiredis -lssl -lcrypto -lpthread -ldl
@@ -35,7 +38,11 @@ TARGETS := request_fuzzer response_fuzzer config_fuzzer jwt_fuzzer route_fuzzer
 
 all: $(addprefix $(OUT)/,$(TARGETS))
 
-$(OUT)/obj/%.o: $(ROOT)/%.cc $(FLAGS_STAMP)
+$(TOML_COPY): $(ROOT)/third_party/tomlplusplus_fix.py
+	python3 $< /usr/include/toml++ $(OUT)/include/toml++
+	@touch $@
+
+$(OUT)/obj/%.o: $(ROOT)/%.cc $(FLAGS_STAMP) $(TOML_COPY)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
 
