@@ -39,6 +39,8 @@ bool isFixedHopByHop(std::string_view name) {
       return equalsIgnoreCase(name, "trailer") || equalsIgnoreCase(name, "upgrade");
     case 10:
       return equalsIgnoreCase(name, "connection") || equalsIgnoreCase(name, "keep-alive");
+    case 14:
+      return equalsIgnoreCase(name, "http2-settings");
     case 16:
       return equalsIgnoreCase(name, "proxy-connection");
     case 17:
@@ -46,6 +48,23 @@ bool isFixedHopByHop(std::string_view name) {
     default:
       return false;
   }
+}
+
+bool upgradeOffersH2c(const MessageHead& head) {
+  for (size_t i = 0; i < head.header_count; ++i) {
+    if (!equalsIgnoreCase(head.name(i), "upgrade")) continue;
+    std::string_view v = head.value(i);
+    while (!v.empty()) {
+      size_t comma = v.find(',');
+      // A protocol may carry a version ("h2c/1"); h2c has none, but refuse it anyway.
+      std::string_view protocol = trimOws(v.substr(0, comma));
+      protocol = protocol.substr(0, protocol.find('/'));
+      if (equalsIgnoreCase(protocol, "h2c")) return true;
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+  }
+  return false;
 }
 
 }  // namespace gw::http

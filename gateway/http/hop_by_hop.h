@@ -28,7 +28,15 @@ class ConnectionTokens {
 bool isProtectedFromConnection(std::string_view name);
 
 // True for Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding,
-// Upgrade (the fixed hop-by-hop list).
+// Upgrade and HTTP2-Settings (the fixed hop-by-hop list; HTTP2-Settings is
+// connection-specific by RFC 7540 §3.2.1).
 bool isFixedHopByHop(std::string_view name);
+
+// True when an Upgrade field of the head offers h2c (RFC 7540 §3.2). The gateway never
+// tunnels that upgrade: after a 101 the client would speak HTTP/2 straight to the
+// upstream, every later request bypassing routes and filters ("h2c smuggling"). Such a
+// request is proxied as an ordinary HTTP/1.1 request instead, as a server may ignore
+// Upgrade (RFC 9110 §7.8) and as Envoy does.
+bool upgradeOffersH2c(const MessageHead& head);
 
 }  // namespace gw::http

@@ -1,5 +1,7 @@
 #include "gateway/http/parser.h"
 
+#include "gateway/http/hop_by_hop.h"
+
 namespace gw::http {
 namespace {
 
@@ -357,6 +359,13 @@ int Parser::onHeadersComplete(llhttp_t* p) {
   head.has_transfer_encoding = (p->flags & F_TRANSFER_ENCODING) != 0;
   head.content_length = head.has_content_length ? p->content_length : 0;
   head.upgrade = p->upgrade != 0;
+  // Not an upgrade (see upgradeOffersH2c). Cleared before llhttp looks at it again, it
+  // keeps reading this connection as HTTP/1.1 after the message.
+  if (head.upgrade && p->type == HTTP_REQUEST && p->method != HTTP_CONNECT &&
+      upgradeOffersH2c(head)) {
+    p->upgrade = 0;
+    head.upgrade = false;
+  }
   int rc = s->sink_->onHead(head);
   s->paused_at_head_ = rc == MessageSink::kPause;
   if (rc < 0) {

@@ -221,6 +221,24 @@ case("expect_100_continue_case", post(b"Expect: 100-Continue\r\nContent-Length: 
 case("expect_100_continue_no_body", b"GET /s HTTP/1.1\r\n" + H + b"Expect: 100-continue\r\n\r\n",
      200, OK, 1)
 
+# -- Upgrade: h2c (h2c smuggling, BishopFox 2020) ----------------------------------
+# Tunnelled, an h2c upgrade lets the client speak HTTP/2 to the upstream itself, every
+# later request past routes and filters. It goes upstream as a plain request instead
+# (no Upgrade, no HTTP2-Settings) and the connection stays HTTP/1.1.
+def _no_h2c_upgrade(t, reqs):
+    names = [k.lower() for k, _ in reqs[0]["headers"]]
+    t.assertNotIn("upgrade", names)
+    t.assertNotIn("http2-settings", names)
+
+
+for _name, _upgrade in [("upgrade_h2c", b"h2c"), ("upgrade_h2c_among_others", b"websocket, H2C")]:
+    case(_name, b"GET /s HTTP/1.1\r\n" + H + b"Connection: Upgrade, HTTP2-Settings\r\n"
+         b"Upgrade: " + _upgrade + b"\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
+         200, OK, 1, _no_h2c_upgrade)
+case("upgrade_h2c_settings_not_nominated",
+     b"GET /s HTTP/1.1\r\n" + H + b"Connection: Upgrade\r\nUpgrade: h2c\r\n"
+     b"HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n", 200, OK, 1, _no_h2c_upgrade)
+
 # -- Request line (RFC 9112 §3) ---------------------------------------------------
 case("method_lowercase", b"get /s HTTP/1.1\r\n" + H + b"\r\n", (400, 501), ERR)
 case("method_unknown", b"FOO /s HTTP/1.1\r\n" + H + b"\r\n", (400, 405, 501), ERR)

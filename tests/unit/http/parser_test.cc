@@ -1025,6 +1025,42 @@ TEST_CASE("an upgrade request switches protocols and keeps the bytes after the h
   CHECK(parser.pendingInput() == "frame-bytes");
 }
 
+// h2c smuggling: after a tunnelled 101 the client would speak HTTP/2 to the upstream
+// itself, past routes and filters. The parser reports no upgrade and reads on.
+TEST_CASE("an Upgrade offering h2c is no upgrade: the connection goes on as HTTP/1.1") {
+  const std::string upgrade =
+      GENERATE(as<std::string>{}, "h2c", "H2C", "websocket, h2c", "h2c, websocket", " h2c/1 ,foo");
+  CAPTURE(upgrade);
+  std::string raw =
+      "POST /a HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+      "Upgrade: " +
+      upgrade +
+      "\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"
+      "Content-Length: 5\r\n\r\nhello"
+      "GET /b HTTP/1.1\r\nHost: h\r\n\r\n";
+  for (const auto& pieces : {std::vector<std::string>{raw}, bytewise(raw)}) {
+    Run run;
+    runRequest(pieces, run);
+    CHECK(run.last == Outcome::NeedMore);
+    REQUIRE(run.sink.heads.size() == 2);
+    CHECK_FALSE(run.sink.heads[0].upgrade);
+    CHECK(run.sink.heads[0].keep_alive);
+    CHECK(run.sink.bodies[0] == "hello");
+    CHECK(run.sink.heads[1].url == "/b");
+    CHECK_FALSE(run.sink.heads[1].upgrade);
+    CHECK(run.sink.completions == 2);
+  }
+}
+
+TEST_CASE("an Upgrade naming a protocol that only starts with h2c is still an upgrade") {
+  RecordingSink sink;
+  Parser parser(HTTP_REQUEST, &sink);
+  std::string raw = "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: h2cx\r\n\r\n";
+  REQUIRE(parser.feed(raw.data(), raw.size()) == Outcome::Upgraded);
+  REQUIRE(sink.heads.size() == 1);
+  CHECK(sink.heads[0].upgrade);
+}
+
 TEST_CASE("reset() makes a parser reusable, even after an error") {
   RecordingSink sink;
   Parser parser(HTTP_REQUEST, &sink);

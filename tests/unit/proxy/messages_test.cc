@@ -289,6 +289,26 @@ TEST_CASE("upstream head: upgrade keeps Upgrade and asks with Connection: upgrad
   CHECK(values(out, "Sec-WebSocket-Key") == std::vector<std::string>{"k"});
 }
 
+TEST_CASE("upstream head: an h2c upgrade offer goes upstream as a plain request") {
+  config::Forwarding fwd;
+  UpstreamRequest r = baseRequest(fwd);
+  std::string out;
+  withHead(HTTP_REQUEST,
+           "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n"
+           "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\nX-Keep: 1\r\n\r\n",
+           [&](const MessageHead& head) {
+             CHECK_FALSE(head.upgrade);  // the parser does not take it for an upgrade
+             r.head = &head;
+             r.upgrade = head.upgrade;
+             writeUpstreamRequestHead(r, out);
+           });
+  CHECK(values(out, "Upgrade").empty());
+  CHECK(values(out, "Connection").empty());
+  // Connection-specific (RFC 7540 §3.2.1) even when Connection does not name it.
+  CHECK(values(out, "HTTP2-Settings").empty());
+  CHECK(values(out, "X-Keep") == std::vector<std::string>{"1"});
+}
+
 // RFC 9110 §7.6.1: every field named in Connection is hop-by-hop, however many there are.
 TEST_CASE("upstream head: every field named in Connection is removed") {
   std::string raw = "GET / HTTP/1.1\r\nHost: h\r\nConnection: ";
