@@ -50,16 +50,15 @@ bool isFixedHopByHop(std::string_view name) {
   }
 }
 
-bool upgradeOffersH2c(const MessageHead& head) {
+bool upgradeOffers(const MessageHead& head, std::string_view wanted) {
   for (size_t i = 0; i < head.header_count; ++i) {
     if (!equalsIgnoreCase(head.name(i), "upgrade")) continue;
     std::string_view v = head.value(i);
     while (!v.empty()) {
       size_t comma = v.find(',');
-      // A protocol may carry a version ("h2c/1"); h2c has none, but refuse it anyway.
       std::string_view protocol = trimOws(v.substr(0, comma));
-      protocol = protocol.substr(0, protocol.find('/'));
-      if (equalsIgnoreCase(protocol, "h2c")) return true;
+      protocol = protocol.substr(0, protocol.find('/'));  // "name/version"
+      if (equalsIgnoreCase(protocol, wanted)) return true;
       if (comma == std::string_view::npos) break;
       v.remove_prefix(comma + 1);
     }

@@ -32,11 +32,14 @@ bool isProtectedFromConnection(std::string_view name);
 // connection-specific by RFC 7540 §3.2.1).
 bool isFixedHopByHop(std::string_view name);
 
-// True when an Upgrade field of the head offers h2c (RFC 7540 §3.2). The gateway never
-// tunnels that upgrade: after a 101 the client would speak HTTP/2 straight to the
-// upstream, every later request bypassing routes and filters ("h2c smuggling"). Such a
-// request is proxied as an ordinary HTTP/1.1 request instead, as a server may ignore
-// Upgrade (RFC 9110 §7.8) and as Envoy does.
-bool upgradeOffersH2c(const MessageHead& head);
+// True when an Upgrade field of the head offers `protocol` (case-insensitive, any
+// version: "h2c" matches "h2c" and "h2c/1").
+//
+// The parser uses it for h2c (RFC 7540 §3.2), an upgrade the gateway never tunnels:
+// after a 101 the client would speak HTTP/2 straight to the upstream, every later
+// request bypassing routes and filters ("h2c smuggling"). Such a request is proxied as
+// an ordinary HTTP/1.1 request instead, as a server may ignore Upgrade (RFC 9110 §7.8)
+// and as Envoy does.
+bool upgradeOffers(const MessageHead& head, std::string_view protocol);
 
 }  // namespace gw::http

@@ -1,5 +1,7 @@
 #include "gateway/http/parser.h"
 
+#include <algorithm>
+
 #include "gateway/http/hop_by_hop.h"
 
 namespace gw::http {
@@ -15,6 +17,11 @@ bool validFieldValueBytes(const char* at, size_t n) {
     if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
   }
   return true;
+}
+
+bool isFramingField(const char* base, const Span& name) {
+  std::string_view n(base + name.offset, name.length);
+  return equalsIgnoreCase(n, "content-length") || equalsIgnoreCase(n, "transfer-encoding");
 }
 
 // RFC 9110 §5.6.2 token characters, the only ones allowed in a field name.
@@ -62,6 +69,9 @@ const llhttp_settings_t* Parser::settings() {
     v.on_headers_complete = &Parser::onHeadersComplete;
     v.on_body = &Parser::onBody;
     v.on_message_complete = &Parser::onMessageCompleteCb;
+    v.on_chunk_extension_name = &Parser::onChunkExtension;
+    v.on_chunk_extension_value = &Parser::onChunkExtension;
+    v.on_chunk_header = &Parser::onChunkHeader;
     return v;
   }();
   return &s;
@@ -88,6 +98,7 @@ void Parser::reset() {
   trailers_.clear();
   trailer_bytes_.clear();
   trailer_name_open_ = false;
+  chunk_extension_bytes_ = 0;
   error_status_ = 0;
   error_reason_ = nullptr;
 }
@@ -138,6 +149,7 @@ int Parser::onMessageBegin(llhttp_t* p) {
   s->trailers_.clear();
   s->trailer_bytes_.clear();
   s->trailer_name_open_ = false;
+  s->chunk_extension_bytes_ = 0;
   s->url_ = s->status_ = Span{};
   s->field_open_ = s->value_open_ = s->url_open_ = s->status_open_ = false;
   s->expect_value_ = false;
@@ -303,6 +315,13 @@ int Parser::onHeaderValue(llhttp_t* p, const char* at, size_t n) {
         s->fail(400, "obsolete line folding in header");
         return HPE_USER;
       }
+      // HTAB is optional whitespace (RFC 9110 §5.6.3), but before a framing field's
+      // value it is a known obfuscation ("Transfer-Encoding:<TAB>chunked" in the TE.TE
+      // lists) on which hops disagree: nginx refuses it. (llhttp refuses it after.)
+      if (*c == '\t' && p->type == HTTP_REQUEST && isFramingField(base, name)) {
+        s->fail(400, "tab before a Content-Length or Transfer-Encoding value");
+        return HPE_USER;
+      }
     }
   }
   return s->extend(s->headers_.back().value, s->value_open_, at, n) ? 0 : HPE_USER;
@@ -359,12 +378,19 @@ int Parser::onHeadersComplete(llhttp_t* p) {
   head.has_transfer_encoding = (p->flags & F_TRANSFER_ENCODING) != 0;
   head.content_length = head.has_content_length ? p->content_length : 0;
   head.upgrade = p->upgrade != 0;
-  // Not an upgrade (see upgradeOffersH2c). Cleared before llhttp looks at it again, it
-  // keeps reading this connection as HTTP/1.1 after the message.
-  if (head.upgrade && p->type == HTTP_REQUEST && p->method != HTTP_CONNECT &&
-      upgradeOffersH2c(head)) {
-    p->upgrade = 0;
-    head.upgrade = false;
+  if (head.upgrade && p->type == HTTP_REQUEST && p->method != HTTP_CONNECT) {
+    // RFC 6455 §4.1: a WebSocket handshake carries one Sec-WebSocket-Key; one without
+    // is not a handshake any upstream can complete (HAProxy refuses it too).
+    if (upgradeOffers(head, "websocket") && head.count("sec-websocket-key") != 1) {
+      s->fail(400, "WebSocket upgrade without one Sec-WebSocket-Key");
+      return -1;
+    }
+    // h2c is never tunnelled (see upgradeOffers). Cleared before llhttp looks at it
+    // again, the flag keeps llhttp reading this connection as HTTP/1.1 after the message.
+    if (upgradeOffers(head, "h2c")) {
+      p->upgrade = 0;
+      head.upgrade = false;
+    }
   }
   int rc = s->sink_->onHead(head);
   s->paused_at_head_ = rc == MessageSink::kPause;
@@ -414,6 +440,28 @@ int Parser::onMessageCompleteCb(llhttp_t* p) {
   s->message_open_ = false;
   s->msg_started_ = false;
   return s->sink_->onMessageComplete() ? HPE_PAUSED : 0;
+}
+
+// Chunk extensions carry nothing the gateway uses, and llhttp reads them without a
+// limit: 100 KiB of them on one chunk-size line passed. Nobody needs more than a few
+// bytes; nginx takes any length, HAProxy up to its buffer (16 KiB).
+constexpr uint32_t kMaxChunkExtensionBytes = 4096;
+
+int Parser::onChunkExtension(llhttp_t* p, const char* at, size_t n) {
+  (void)at;
+  Parser* s = self(p);
+  s->chunk_extension_bytes_ +=
+      static_cast<uint32_t>(std::min<size_t>(n, kMaxChunkExtensionBytes + 1));
+  if (s->chunk_extension_bytes_ > kMaxChunkExtensionBytes) {
+    s->fail(p->type == HTTP_REQUEST ? 400 : 502, "chunk extensions too long");
+    return HPE_USER;
+  }
+  return 0;
+}
+
+int Parser::onChunkHeader(llhttp_t* p) {
+  self(p)->chunk_extension_bytes_ = 0;
+  return 0;
 }
 
 Parser::Outcome Parser::feed(const char* data, size_t length) {

@@ -156,6 +156,8 @@ class Parser {
   static int onHeadersComplete(llhttp_t* p);
   static int onBody(llhttp_t* p, const char* at, size_t n);
   static int onMessageCompleteCb(llhttp_t* p);
+  static int onChunkExtension(llhttp_t* p, const char* at, size_t n);
+  static int onChunkHeader(llhttp_t* p);
   static const llhttp_settings_t* settings();
 
   Outcome run(const char* data, size_t length, bool from_buffer);
@@ -202,6 +204,7 @@ class Parser {
   bool trailer_name_open_ = false;
   uint32_t max_header_bytes_ = 16 * 1024;
   uint32_t max_headers_ = 100;
+  uint32_t chunk_extension_bytes_ = 0;  // in the current chunk-size line
   int error_status_ = 0;
   const char* error_reason_ = nullptr;
 };

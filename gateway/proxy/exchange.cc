@@ -159,6 +159,14 @@ int Exchange::onRequestHead(const http::MessageHead& head) {
     session_->failRequest(400, "invalid Host header");
     return kReject;
   }
+  // An absolute-form target wins over Host (RFC 9112 §3.2.2), but a client sends them
+  // identical: two authorities in one request are how a hop that routes by one and a
+  // hop that routes by the other get out of step (HAProxy refuses them too).
+  if (!target.authority.empty() && hosts == 1 &&
+      !sameAuthority(target.scheme, target.authority, host)) {
+    session_->failRequest(400, "Host differs from the request target's authority");
+    return kReject;
+  }
   if (session_->listener().redirect_https_port != 0) {
     sendHttpsRedirect(target.authority.empty() ? host : target.authority, target.path_and_query);
     return kContinue;

@@ -52,6 +52,7 @@ bool parseRequestTarget(std::string_view url, bool is_options, RequestTarget& ou
     if (!equalsIgnoreCase(scheme, "http") && !equalsIgnoreCase(scheme, "https")) return false;
     std::string_view rest = url.substr(scheme_end + 3);
     size_t path_start = rest.find_first_of("/?");
+    out.scheme = scheme;
     out.authority = rest.substr(0, path_start);
     // No userinfo (RFC 9110 §4.2.4) and no empty host.
     if (out.authority.empty() || out.authority.find('@') != std::string_view::npos) return false;
@@ -66,6 +67,16 @@ bool parseRequestTarget(std::string_view url, bool is_options, RequestTarget& ou
   size_t q = out.path_and_query.find('?');
   out.path = out.path_and_query.substr(0, q);
   return true;
+}
+
+bool sameAuthority(std::string_view scheme, std::string_view target_authority,
+                   std::string_view host) {
+  std::string_view default_port = equalsIgnoreCase(scheme, "https") ? ":443" : ":80";
+  auto strip = [&](std::string_view a) {
+    return http::endsWithIgnoreCase(a, default_port) ? a.substr(0, a.size() - default_port.size())
+                                                     : a;
+  };
+  return equalsIgnoreCase(strip(target_authority), strip(host));
 }
 
 bool validHost(std::string_view host) {

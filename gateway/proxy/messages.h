@@ -17,9 +17,16 @@ struct RequestTarget {
   std::string_view path_and_query;  // origin-form, always starting with '/' (or "*")
   std::string_view path;            // without the query
   std::string_view authority;       // from an absolute-form target; empty otherwise
+  std::string_view scheme;          // from an absolute-form target; empty otherwise
 };
 // False when the target is not origin-form, absolute-form (http/https) or "*" for OPTIONS.
 bool parseRequestTarget(std::string_view url, bool is_options, RequestTarget& out);
+
+// True when a Host value names the same authority as an absolute-form target
+// (RFC 9112 §3.2.2: a client sends them identical): case-insensitive, and a port that
+// is the scheme's default (80, 443) may be on one side only.
+bool sameAuthority(std::string_view scheme, std::string_view target_authority,
+                   std::string_view host);
 
 // True when `host` is a valid Host value / authority: a reg-name or IP literal with an
 // optional port (RFC 9110 §7.2, RFC 3986 §3.2.2). Empty is valid (no authority).

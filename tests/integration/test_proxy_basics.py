@@ -418,13 +418,18 @@ class ProxyBasics(GatewayTestCase):
     # -- absolute-form --------------------------------------------------------
     def test_absolute_form_target(self):
         c = self.client()
+        # Host names the same authority (case aside); the target's spelling goes upstream.
         c.send(b"GET http://abs.example.com/abs/path?q=1 HTTP/1.1\r\n"
-               b"Host: other.example.com\r\n\r\n")
+               b"Host: ABS.example.com:80\r\n\r\n")
         resp = c.read_response()
         self.assertEqual(resp.status, 200)
         info = resp.json()
         self.assertEqual(info["target"], "/abs/path?q=1")
         self.assertEqual(header_all(info["headers"], "Host"), ["abs.example.com"])
+        # Another authority in Host: refused (test_smuggling checks the upstream saw none).
+        c = self.client()
+        c.send(b"GET http://abs.example.com/abs/path HTTP/1.1\r\nHost: other.example.com\r\n\r\n")
+        self.assertEqual(c.read_response().status, 400)
 
     def test_absolute_form_with_port_and_empty_path(self):
         c = self.client()
@@ -589,7 +594,8 @@ class ProxyBasics(GatewayTestCase):
     def test_upgrade_refused_by_upstream_is_plain_http(self):
         c = self.client()
         resp = c.request("GET", "/no-upgrade", headers=[
-            ("Connection", "Upgrade"), ("Upgrade", "websocket")])
+            ("Connection", "Upgrade"), ("Upgrade", "websocket"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")])
         self.assertEqual(resp.status, 200)
         self.assertEqual(resp.json()["target"], "/no-upgrade")
 

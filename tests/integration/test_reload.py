@@ -159,7 +159,8 @@ class Reload(GatewayTestCase):
         gw = self.gateway(doc("blue"))
         c = self.client(gw.addr)
         c.send(harness.build_request("GET", "/ws", headers=[
-            ("Connection", "Upgrade"), ("Upgrade", "websocket")]))
+            ("Connection", "Upgrade"), ("Upgrade", "websocket"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")]))
         self.assertEqual(c.read_response().status, 101)
         for i, active in enumerate(["green", "blue", "green"]):
             mark = len(gw.records)

@@ -1017,7 +1017,8 @@ TEST_CASE("an upgrade request switches protocols and keeps the bytes after the h
   RecordingSink sink;
   Parser parser(HTTP_REQUEST, &sink);
   std::string raw =
-      "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+      "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
       "frame-bytes";
   REQUIRE(parser.feed(raw.data(), raw.size()) == Outcome::Upgraded);
   REQUIRE(sink.heads.size() == 1);
@@ -1029,13 +1030,14 @@ TEST_CASE("an upgrade request switches protocols and keeps the bytes after the h
 // itself, past routes and filters. The parser reports no upgrade and reads on.
 TEST_CASE("an Upgrade offering h2c is no upgrade: the connection goes on as HTTP/1.1") {
   const std::string upgrade =
-      GENERATE(as<std::string>{}, "h2c", "H2C", "websocket, h2c", "h2c, websocket", " h2c/1 ,foo");
+      GENERATE(as<std::string>{}, "h2c", "H2C", "websocket, h2c", "h2c, WebSocket", " h2c/1 ,foo");
   CAPTURE(upgrade);
   std::string raw =
       "POST /a HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\n"
       "Upgrade: " +
       upgrade +
       "\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
       "Content-Length: 5\r\n\r\nhello"
       "GET /b HTTP/1.1\r\nHost: h\r\n\r\n";
   for (const auto& pieces : {std::vector<std::string>{raw}, bytewise(raw)}) {
@@ -1050,6 +1052,63 @@ TEST_CASE("an Upgrade offering h2c is no upgrade: the connection goes on as HTTP
     CHECK_FALSE(run.sink.heads[1].upgrade);
     CHECK(run.sink.completions == 2);
   }
+}
+
+TEST_CASE("a WebSocket upgrade needs exactly one Sec-WebSocket-Key") {
+  const std::string keys =
+      GENERATE(as<std::string>{}, "", "Sec-WebSocket-Key: a\r\nSec-WebSocket-Key: b\r\n");
+  const std::string upgrade = GENERATE(as<std::string>{}, "websocket", "h2c, websocket");
+  CAPTURE(keys, upgrade);
+  std::string raw = "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: " + upgrade +
+                    "\r\n" + keys + "\r\n";
+  CHECK(requestErrorStatus(raw) == 400);
+  // Without Connection: upgrade it is no upgrade request, and Upgrade is only a field.
+  std::string plain = "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: " + upgrade + "\r\n\r\n";
+  CHECK(requestErrorStatus(plain) == 0);
+}
+
+TEST_CASE("a tab before a request's Content-Length or Transfer-Encoding value is refused") {
+  CHECK(requestErrorStatus("POST / HTTP/1.1\r\nHost: h\r\nContent-Length:\t5\r\n\r\nhello") == 400);
+  CHECK(requestErrorStatus("POST / HTTP/1.1\r\nHost: h\r\ncontent-length: \t5\r\n\r\nhello") ==
+        400);
+  CHECK(requestErrorStatus("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\tchunked\r\n\r\n"
+                           "0\r\n\r\n") == 400);
+  // Elsewhere a tab is the optional whitespace it is.
+  CHECK(requestErrorStatus("POST / HTTP/1.1\r\nHost:\th\r\nX-A:\t1\r\nContent-Length: 5\r\n\r\n"
+                           "hello") == 0);
+  RecordingSink sink;
+  Parser parser(HTTP_RESPONSE, &sink);
+  std::string response = "HTTP/1.1 200 OK\r\nContent-Length:\t5\r\n\r\nhello";
+  CHECK(parser.feed(response.data(), response.size()) == Outcome::NeedMore);
+  CHECK(sink.completions == 1);
+}
+
+TEST_CASE("chunk extensions are limited to 4 KiB per chunk-size line") {
+  auto body = [](size_t ext) {
+    return "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5;" +
+           std::string(ext, 'e') + "\r\nhello\r\n3;" + std::string(ext, 'f') +
+           "\r\nabc\r\n0\r\n\r\n";
+  };
+  for (const auto& pieces : {std::vector<std::string>{body(4096)}, bytewise(body(4096))}) {
+    Run run;
+    runRequest(pieces, run);
+    CHECK(run.error_status == 0);  // the limit is per line: two lines of 4 KiB pass
+    CHECK(run.sink.completions == 1);
+    REQUIRE(run.sink.bodies.size() == 1);
+    CHECK(run.sink.bodies[0] == "helloabc");
+  }
+  CHECK(requestErrorStatus(body(4097)) == 400);
+  // name=value: both count.
+  CHECK(requestErrorStatus("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           "5;" +
+                           std::string(2048, 'n') + "=" + std::string(2049, 'v') +
+                           "\r\nhello\r\n0\r\n\r\n") == 400);
+  RecordingSink sink;
+  Parser parser(HTTP_RESPONSE, &sink);
+  std::string response = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;" +
+                         std::string(5000, 'e') + "\r\nhello\r\n0\r\n\r\n";
+  CHECK(parser.feed(response.data(), response.size()) == Outcome::Error);
+  CHECK(parser.errorStatus() == 502);
 }
 
 TEST_CASE("an Upgrade naming a protocol that only starts with h2c is still an upgrade") {

@@ -206,6 +206,27 @@ TEST_CASE("validHost rejects what could split or smuggle a field or a target") {
   CHECK_FALSE(validHost("a\x7f"));
 }
 
+TEST_CASE("sameAuthority: case-insensitive, a default port on one side only") {
+  CHECK(sameAuthority("http", "a.example", "A.Example"));
+  CHECK(sameAuthority("http", "a.example:80", "a.example"));
+  CHECK(sameAuthority("http", "a.example", "a.example:80"));
+  CHECK(sameAuthority("HTTPS", "a.example", "a.example:443"));
+  CHECK(sameAuthority("http", "[::1]:8080", "[::1]:8080"));
+  CHECK_FALSE(sameAuthority("http", "a.example", "b.example"));
+  CHECK_FALSE(sameAuthority("http", "a.example:8080", "a.example"));
+  CHECK_FALSE(sameAuthority("https", "a.example", "a.example:80"));
+  CHECK_FALSE(sameAuthority("http", "a.example", "a.example:443"));
+  CHECK_FALSE(sameAuthority("http", "a.example", ""));
+}
+
+TEST_CASE("parseRequestTarget keeps the scheme of an absolute-form target") {
+  RequestTarget t;
+  REQUIRE(parseRequestTarget("HTTPS://h/x", false, t));
+  CHECK(t.scheme == "HTTPS");
+  REQUIRE(parseRequestTarget("/x", false, t));
+  CHECK(t.scheme.empty());
+}
+
 // ---- writeUpstreamRequestHead -----------------------------------------------------------
 
 const std::string kRequestWithHopByHop =

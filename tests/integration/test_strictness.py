@@ -1,0 +1,265 @@
+"""Side by side with nginx and HAProxy: every case of test_smuggling.py, sent through
+the gateway, nginx and HAProxy in front of the same recording upstream.
+
+The gateway must be at least as strict as both. Wherever nginx or HAProxy refuse a
+message (an error status, or the connection closed with no response), the gateway
+refuses it too and forwards nothing for it. The reverse is allowed: the gateway may
+refuse what they pass on. What the upstream must never receive (a smuggled request, a
+malformed one) is test_smuggling.py's business and is checked there for the gateway;
+here it is recorded for all three.
+
+nginx and HAProxy run as Debian ships them, proxying with upstream keep-alive and
+otherwise default parsing options (nginx: `ignore_invalid_headers on`,
+`underscores_in_headers off`; HAProxy: no `accept-invalid-http-request`), with the
+gateway's limits (8 KiB heads, 1 MiB bodies). A table of what each did is printed when
+the class ends, and written to $STRICTNESS_TABLE when that is set:
+
+    STRICTNESS_TABLE=/tmp/strictness.md GATEWAY_BIN=... python3 -m unittest test_strictness
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+
+import harness
+from harness import GatewayTestCase, RawClient, config, read_response_or_close
+
+import test_smuggling as smuggling
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+# nginx and HAProxy may wait for bytes that never come (a body the gateway refuses
+# outright); that is recorded as "wait", not refusal. Not a timing check: any bound
+# long enough for a loopback answer gives the same table.
+OTHER_TIMEOUT = 2.0
+WAIT = "wait"
+CLOSED = "closed"
+
+NGINX_CONF = """\
+daemon off;
+master_process off;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    client_max_body_size 1m;
+    large_client_header_buffers 4 8k;
+    upstream recorder {{
+        server {upstream};
+        keepalive 16;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://recorder;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+        }}
+    }}
+}}
+"""
+
+HAPROXY_CONF = """\
+global
+    maxconn 1000
+    tune.bufsize 16384
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 20s
+    timeout server 20s
+    timeout http-request 5s
+    option http-keep-alive
+    http-reuse always
+frontend fe
+    bind 127.0.0.1:{port}
+    default_backend be
+backend be
+    server recorder {upstream}
+"""
+
+
+class OtherProxy:
+    """nginx or HAProxy as a child process on a free loopback port."""
+
+    def __init__(self, name, command, conf_text):
+        self.name = name
+        self.dir = harness.tmp_dir()
+        self.port = harness.free_port()
+        self.addr = ("127.0.0.1", self.port)
+        conf = os.path.join(self.dir, name + ".conf")
+        with open(conf, "w") as f:
+            f.write(conf_text.format(dir=self.dir, port=self.port))
+        self.log = open(os.path.join(self.dir, name + ".log"), "wb")
+        self.proc = subprocess.Popen(command(conf), stdin=subprocess.DEVNULL,
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        # No readiness event from a foreign binary: poll its port until it accepts.
+        if not harness.wait_until(lambda: self.proc.poll() is not None or self._accepts(),
+                                  harness.STARTUP_TIMEOUT) or self.proc.poll() is not None:
+            self.close()
+            with open(os.path.join(self.dir, name + ".log"), "rb") as f:
+                raise RuntimeError("%s did not start: %r" % (name, f.read()[-2000:]))
+
+    def _accepts(self):
+        try:
+            socket.create_connection(self.addr, timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.log.close()
+
+
+def refused(outcome):
+    return outcome == CLOSED or (isinstance(outcome, int) and outcome >= 400)
+
+
+class Strictness(GatewayTestCase):
+    results = {}  # case name -> {proxy: (outcome, upstream requests, notes)}
+
+    @classmethod
+    def setUpClass(cls):
+        for binary in (NGINX, HAPROXY):
+            if not os.access(binary, os.X_OK):
+                raise RuntimeError("%s is missing: scripts/setup.sh installs it" % binary)
+        cls.up = cls.own(smuggling.RecordingUpstream())
+        upstream = cls.up.address
+        cls.gw = cls.start_gateway(config(
+            {"recorder": [cls.up.address]},
+            limits={"max_header_bytes": "8KiB", "max_body": "1MiB",
+                    "header_read_timeout": "5s", "idle_timeout": "20s"}))
+        cls.nginx = cls.own(OtherProxy(
+            "nginx", lambda conf: [NGINX, "-p", os.path.dirname(conf), "-c", conf],
+            NGINX_CONF.replace("{upstream}", upstream)))
+        cls.haproxy = cls.own(OtherProxy(
+            "haproxy", lambda conf: [HAPROXY, "-db", "-f", conf],
+            HAPROXY_CONF.replace("{upstream}", upstream)))
+        cls.sentinels = 0
+
+    @classmethod
+    def tearDownClass(cls):
+        table = cls.table()
+        sys.stderr.write("\n" + table)
+        path = os.environ.get("STRICTNESS_TABLE")
+        if path:
+            with open(path, "w") as f:
+                f.write(table)
+        super().tearDownClass()
+
+    def run_case(self, proxy, addr, name, raw, timeout):
+        """Sends one case through one proxy; returns (outcome, requests the upstream
+        got for it, notes)."""
+        marks = self.up.marks()
+        c = RawClient(addr, timeout=timeout)
+        try:
+            try:
+                c.send(raw)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # refused before the whole (large) case was sent
+            try:
+                resp, _ = read_response_or_close(c)
+                if resp is not None and name.startswith("pipelined_"):
+                    resp, _ = read_response_or_close(c)  # the verdict on the bad one
+                outcome = CLOSED if resp is None else resp.status
+            except (socket.timeout, ValueError):
+                outcome = WAIT
+        finally:
+            c.close()
+        # A sentinel on a new connection: once it is answered, what the proxy forwarded
+        # for the case has reached the upstream before it (one proxy worker, in order).
+        type(self).sentinels += 1
+        target = "/sentinel-%s-%d" % (name, self.sentinels)
+        notes = []
+        s = RawClient(addr, timeout=harness.IO_TIMEOUT)
+        try:
+            if s.request("GET", target).status != 200:
+                notes.append("sentinel failed")
+        except (OSError, ValueError, harness.Incomplete):
+            notes.append("sentinel failed")
+        finally:
+            s.close()
+        received = []
+        for index, data in sorted(self.up.new_bytes(marks).items()):
+            try:
+                reqs, tail = smuggling.strict_requests(data)
+            except smuggling.Malformed as e:
+                notes.append("upstream got no strict HTTP/1.1 request (%s)" % e)
+                continue
+            if tail:
+                notes.append("incomplete upstream request")
+            received += reqs
+        mine = [r["target"] for r in received if not r["target"].startswith("/sentinel-")]
+        if any(t.startswith("/smuggled") for t in mine):
+            notes.append("/smuggled forwarded")
+        return outcome, len(mine), notes
+
+    def check_case(self, name, raw):
+        gw = self.run_case("gateway", self.gw.addr, name, raw, harness.IO_TIMEOUT)
+        others = {
+            "nginx": self.run_case("nginx", self.nginx.addr, name, raw, OTHER_TIMEOUT),
+            "haproxy": self.run_case("haproxy", self.haproxy.addr, name, raw, OTHER_TIMEOUT),
+        }
+        self.results[name] = dict(gateway=gw, **others)
+        # In a pipelined case the good first request is forwarded by all.
+        allowed = 1 if name.startswith("pipelined_") else 0
+        for other, (outcome, _, _) in others.items():
+            if refused(outcome):
+                self.assertTrue(refused(gw[0]), "%s: %s refuses it (%s), the gateway answers %s"
+                                % (name, other, outcome, gw[0]))
+                self.assertLessEqual(gw[1], allowed, "%s: %s refuses it, the gateway forwards %d"
+                                     " request(s)" % (name, other, gw[1]))
+
+    @classmethod
+    def table(cls):
+        def cell(result):
+            outcome, forwarded, notes = result
+            text = "%s, %d up" % (outcome, forwarded)
+            return text + ("; " + "; ".join(notes) if notes else "")
+
+        lines = ["| case | gateway | nginx | HAProxy |", "|---|---|---|---|"]
+        counts = {"gateway": 0, "nginx": 0, "haproxy": 0}
+        stricter = {"nginx": 0, "haproxy": 0}
+        for name in smuggling.CASES:
+            r = cls.results.get(name)
+            if not r:
+                continue
+            for proxy in counts:
+                counts[proxy] += refused(r[proxy][0])
+            for other in stricter:
+                stricter[other] += refused(r["gateway"][0]) and not refused(r[other][0])
+            lines.append("| %s | %s | %s | %s |" % (name, cell(r["gateway"]), cell(r["nginx"]),
+                                                    cell(r["haproxy"])))
+        summary = ("%d cases. Refused (error status or closed): gateway %d, nginx %d, "
+                   "HAProxy %d. Refused by the gateway and passed by nginx: %d; by HAProxy: "
+                   "%d.\n\n" % (len(cls.results), counts["gateway"], counts["nginx"],
+                                counts["haproxy"], stricter["nginx"], stricter["haproxy"]))
+        return summary + "\n".join(lines) + "\n"
+
+
+def _make(name, raw):
+    def test(self):
+        self.check_case(name, raw)
+    test.__doc__ = "%s: %r" % (name, raw[:80])
+    return test
+
+
+for _name, _spec in smuggling.CASES.items():
+    setattr(Strictness, "test_" + _name, _make(_name, _spec[0]))
+
+
+if __name__ == "__main__":
+    harness.main()
