@@ -202,6 +202,7 @@ class Parser {
   std::string trailer_bytes_;
   std::vector<HeaderSpan> trailers_;
   bool trailer_name_open_ = false;
+  uint64_t trailer_piece_end_abs_ = 0;  // stream position just past the last trailer piece
   uint32_t max_header_bytes_ = 16 * 1024;
   uint32_t max_headers_ = 100;
   uint32_t chunk_extension_bytes_ = 0;  // in the current chunk-size line

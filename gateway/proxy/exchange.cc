@@ -124,6 +124,12 @@ int Exchange::onRequestHead(const http::MessageHead& head) {
     sendLocalReply(405, "CONNECT is not supported", true);
     return kContinue;
   }
+  if (head.method == HTTP_TRACE) {
+    // TRACE echoes the request as the upstream got it, with whatever credentials the
+    // filters added (cross-site tracing); nginx refuses it the same way.
+    sendLocalReply(405, "TRACE is not supported", true);
+    return kContinue;
+  }
   if (client_http10_ && head.has_transfer_encoding) {
     // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 request means faulty framing.
     session_->failRequest(400, "Transfer-Encoding in an HTTP/1.0 request");
@@ -143,6 +149,12 @@ int Exchange::onRequestHead(const http::MessageHead& head) {
   size_t hosts = head.count("host", &host);
   if (hosts > 1) {
     session_->failRequest(400, "multiple Host headers");
+    return kReject;
+  }
+  if (hosts == 1 && http::trimOws(host).empty()) {
+    // RFC 9110 §7.2 allows it only for a target URI without an authority, which a
+    // reverse proxy never serves; nginx refuses it too.
+    session_->failRequest(400, "empty Host header");
     return kReject;
   }
   if (hosts == 0 && !client_http10_) {

@@ -37,6 +37,10 @@ bool droppedByEdits(const filter::HeaderEdits* edits, std::string_view name) {
 bool parseRequestTarget(std::string_view url, bool is_options, RequestTarget& out) {
   out = RequestTarget{};
   if (url.empty()) return false;
+  // A fragment never reaches a server (RFC 9112 §3.2, HAProxy refuses one), and a
+  // backslash is no URI character: a backend that reads it as "/" would see another
+  // path than the one routed ("/public\..\admin").
+  if (url.find_first_of("#\\") != std::string_view::npos) return false;
   if (url.front() == '/') {
     out.path_and_query = url;
   } else if (url == "*") {
@@ -80,6 +84,28 @@ bool sameAuthority(std::string_view scheme, std::string_view target_authority,
 }
 
 bool validHost(std::string_view host) {
+  // Shape: an IP literal "[...]" or a reg-name / IPv4, then an optional ":" port of
+  // digits only (empty is allowed, RFC 3986 §3.2.3).
+  std::string_view port;
+  if (!host.empty() && host.front() == '[') {
+    size_t close = host.find(']');
+    if (close == std::string_view::npos) return false;
+    std::string_view rest = host.substr(close + 1);
+    if (!rest.empty() && rest.front() != ':') return false;
+    if (!rest.empty()) port = rest.substr(1);
+    if (host.substr(1, close - 1).find_first_of("[]") != std::string_view::npos) return false;
+    host = host.substr(0, close + 1);
+  } else {
+    if (host.find_first_of("[]") != std::string_view::npos) return false;
+    size_t colon = host.find(':');
+    if (colon != std::string_view::npos) {
+      port = host.substr(colon + 1);
+      host = host.substr(0, colon);
+    }
+  }
+  for (char c : port) {
+    if (c < '0' || c > '9') return false;
+  }
   for (char c : host) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
     if (!ok) {

@@ -291,6 +291,78 @@ case("chunk_ext_4k", post(CH, b"5;" + b"e" * 4096 + b"\r\nhello\r\n0\r\n\r\n"), 
 case("chunk_size_line_long_zeros", post(CH, b"0" * 100 + b"5\r\nhello\r\n0\r\n\r\n"),
      (200, 400), None, 1)
 
+# -- More from the public lists (PortSwigger's TE.TE and CL variants, the HTTP Garden,
+#    "funky chunks" 2025): chunk lines, trailers, request line, Host shape ----------
+def _body(expected):
+    return lambda t, reqs: t.assertEqual(reqs[0]["body"], expected)
+
+
+case("trailer_bare_lf", post(CH, b"5\r\nhello\r\n0\r\nX-T: 1\n\r\n" + SMUGGLED), 400, ERR)
+case("trailer_obs_fold", post(CH, b"5\r\nhello\r\n0\r\nX-T: 1\r\n 2\r\n\r\n" + SMUGGLED), 400, ERR)
+case("trailer_obs_fold_empty_first_line",
+     post(CH, b"5\r\nhello\r\n0\r\nX-T:\r\n 2\r\n\r\n" + SMUGGLED), 400, ERR)
+case("trailer_te_chunked", post(CH, b"5\r\nhello\r\n0\r\nTransfer-Encoding: chunked\r\n\r\n"),
+     400, ERR)
+case("chunk_size_bare_cr", post(CH, b"5\rhello\r\n0\r\n\r\n" + SMUGGLED), 400, ERR)
+case("chunk_size_trailing_space", post(CH, b"5 \r\nhello\r\n0\r\n\r\n"), 400, ERR)
+case("chunk_size_trailing_tab", post(CH, b"5\t\r\nhello\r\n0\r\n\r\n"), 400, ERR)
+case("chunk_size_underscore", post(CH, b"0_5\r\nhello\r\n0\r\n\r\n" + SMUGGLED), 400, ERR)
+case("chunk_ext_semicolon_only", post(CH, b"5;\r\nhello\r\n0\r\n\r\n"), 400, ERR)
+case("chunk_ext_cr_in_value", post(CH, b"5;a=b\rc\r\nhello\r\n0\r\n\r\n" + SMUGGLED), 400, ERR)
+case("chunk_data_cr_only_end", post(CH, b"5\r\nhello\r0\r\n\r\n" + SMUGGLED), 400, ERR)
+case("chunk_zero_then_data", post(CH, b"0\r\nhello\r\n\r\n" + SMUGGLED), 400, ERR)
+case("chunk_size_uppercase_hex", post(CH, b"A\r\nhellohello\r\n0\r\n\r\n"), 200, OK, 1,
+     _body(b"hellohello"))
+case("te_chunked_in_get", b"GET /s HTTP/1.1\r\n" + H + CH + b"\r\n5\r\nhello\r\n0\r\n\r\n",
+     200, OK, 1, _body(b"hello"))
+case("te_chunked_twice_two_lines",
+     post(b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", b"0\r\n\r\n"), 400, ERR)
+case("cl_plus_sign", post(b"Content-Length: +5\r\n", b"hello"), 400, ERR)
+case("cl_hex", post(b"Content-Length: 0x5\r\n", b"hello"), 400, ERR)
+case("cl_list_different", post(b"Content-Length: 5, 6\r\n", b"hello!"), 400, ERR)
+case("cl_nul_after", post(b"Content-Length: 5\x00\r\n", b"hello"), 400, ERR)
+case("cl_name_nul", post(b"Content-Length\x00: 5\r\n", b"hello"), 400, ERR)
+case("header_no_colon", b"GET /s HTTP/1.1\r\n" + H + b"X-A 1\r\n\r\n", 400, ERR)
+case("header_empty_name", b"GET /s HTTP/1.1\r\n" + H + b": 1\r\n\r\n", 400, ERR)
+case("header_value_del", b"GET /s HTTP/1.1\r\n" + H + b"X-A: a\x7fb\r\n\r\n", 400, ERR)
+case("header_value_8bit", b"GET /s HTTP/1.1\r\n" + H + b"X-A: caf\xc3\xa9\r\n\r\n", 200, OK, 1)
+case("header_value_starts_with_colon", b"GET /s HTTP/1.1\r\n" + H + b"X-A:: 1\r\n\r\n", 200, OK, 1)
+case("space_first_header_line", b"GET /s HTTP/1.1\r\n " + H + b"\r\n", 400, ERR)
+case("version_lowercase", b"GET /s http/1.1\r\n" + H + b"\r\n", 400, ERR)
+case("version_trailing_space", b"GET /s HTTP/1.1 \r\n" + H + b"\r\n", 400, ERR)
+case("http10_keepalive_with_cl",
+     b"POST /s HTTP/1.0\r\n" + H + b"Connection: keep-alive\r\nContent-Length: 5\r\n\r\nhello",
+     200, OK, 1, _body(b"hello"))
+# A fragment never reaches a server; a backslash is no URI character (and a backend that
+# takes it for "/" sees another path than the one routed).
+case("target_fragment", b"GET /a#b HTTP/1.1\r\n" + H + b"\r\n", 400, ERR)
+case("target_absolute_fragment",
+     b"GET http://a.example/a#b HTTP/1.1\r\nHost: a.example\r\n\r\n", 400, ERR)
+case("target_backslash", b"GET /public\\..\\admin HTTP/1.1\r\n" + H + b"\r\n", 400, ERR)
+case("target_vtab", b"GET /a\x0bb HTTP/1.1\r\n" + H + b"\r\n", 400, ERR)
+case("target_percent_encoded", b"GET /a%20b%23c%5C HTTP/1.1\r\n" + H + b"\r\n", 200, OK, 1)
+case("target_absolute_ftp", b"GET ftp://a.example/x HTTP/1.1\r\nHost: a.example\r\n\r\n",
+     400, ERR)
+case("target_options_asterisk", b"OPTIONS * HTTP/1.1\r\n" + H + b"\r\n", (200, 404), OK, 1)
+case("host_empty", b"GET /s HTTP/1.1\r\nHost:\r\n\r\n", 400, ERR)
+case("host_empty_port", b"GET /s HTTP/1.1\r\nHost: a.example:\r\n\r\n", 200, OK, 1)
+case("host_port_letters", b"GET /s HTTP/1.1\r\nHost: a.example:8a\r\n\r\n", 400, ERR)
+case("host_ipv6_unclosed", b"GET /s HTTP/1.1\r\nHost: [::1\r\n\r\n", 400, ERR)
+case("host_space_inside", b"GET /s HTTP/1.1\r\nHost: a example\r\n\r\n", 400, ERR)
+case("host_tab_ows", b"GET /s HTTP/1.1\r\nHost:\ta.example\r\n\r\n", 400, ERR)
+case("host_percent_encoded", b"GET /s HTTP/1.1\r\nHost: a%2eexample\r\n\r\n", 200, OK, 1)
+case("method_trace", b"TRACE /s HTTP/1.1\r\n" + H + b"\r\n", 405, ERR)
+case("method_long", b"A" * 64 + b" /s HTTP/1.1\r\n" + H + b"\r\n", 400, ERR)
+case("many_headers", b"GET /s HTTP/1.1\r\n" + H +
+     b"".join(b"X-%d: v\r\n" % i for i in range(150)) + b"\r\n", 431, ERR)
+# Connection cannot remove Content-Length: the body is read and forwarded, then the
+# connection closes as asked.
+case("connection_nominates_content_length",
+     post(b"Connection: close, Content-Length\r\nContent-Length: 5\r\n", b"hello"), 200, ERR, 1,
+     _body(b"hello"))
+case("expect_100_with_body_sent_at_once",
+     post(b"Expect: 100-continue\r\nContent-Length: 5\r\n", b"hello"), 200, OK, 1, _body(b"hello"))
+
 # -- Pipelining: a valid request, then an invalid one --------------------------------
 PIPE_GOOD = b"GET /good HTTP/1.1\r\n" + H + b"\r\n"
 case("pipelined_good_then_cl_te",

@@ -185,6 +185,8 @@ TEST_CASE("validHost accepts reg-names, IP literals and ports") {
       "[2001:db8::1]",
       "xn--bcher-kva.example",
       "host%2Ename",
+      "example.com:",  // an empty port is allowed (RFC 3986 §3.2.3)
+      "[::1]:",
   };
   for (const char* host : cases) {
     INFO(host);
@@ -198,6 +200,14 @@ TEST_CASE("validHost rejects what could split or smuggle a field or a target") {
       "a\\b", "a<b>", "a{b}", "a|b", "a^b", "a`b",       "caf\xc3\xa9",
   };
   for (const char* host : cases) {
+    INFO(host);
+    CHECK_FALSE(validHost(host));
+  }
+  // The shape: a port of digits only, brackets only around a whole IP literal.
+  const char* shapes[] = {"a.example:8a", "a.example:80:80", "a:-1",         "[::1",
+                          "::1]",         "[::1]x",          "[::1]:8a",     "[[::1]]",
+                          "a[b]",         "[::1]]",          "a.example:+80"};
+  for (const char* host : shapes) {
     INFO(host);
     CHECK_FALSE(validHost(host));
   }
@@ -217,6 +227,15 @@ TEST_CASE("sameAuthority: case-insensitive, a default port on one side only") {
   CHECK_FALSE(sameAuthority("https", "a.example", "a.example:80"));
   CHECK_FALSE(sameAuthority("http", "a.example", "a.example:443"));
   CHECK_FALSE(sameAuthority("http", "a.example", ""));
+}
+
+TEST_CASE("parseRequestTarget refuses a fragment and a backslash") {
+  RequestTarget t;
+  CHECK_FALSE(parseRequestTarget("/a#b", false, t));
+  CHECK_FALSE(parseRequestTarget("/a?q#b", false, t));
+  CHECK_FALSE(parseRequestTarget("http://h/a#b", false, t));
+  CHECK_FALSE(parseRequestTarget("/public\\..\\admin", false, t));
+  CHECK(parseRequestTarget("/a%23b%5C", false, t));  // encoded, they are data
 }
 
 TEST_CASE("parseRequestTarget keeps the scheme of an absolute-form target") {
