@@ -28,6 +28,11 @@ LIB_SRCS := $(foreach d,$(LIB_DIRS),$(shell cd $(ROOT) && find $(d) -name '*.cc'
 LIB_OBJS := $(patsubst %.cc,$(OUT)/obj/%.o,$(LIB_SRCS))
 LLHTTP_OBJS := $(patsubst %,$(OUT)/obj/llhttp/%.o,api http llhttp)
 
+# Objects built from another checkout (a clean clone sharing $(OUT)) name that
+# checkout's sources in their .d files, which make would then look for: start over.
+ROOT_STAMP := $(OUT)/obj/root
+$(shell [ "$$(cat $(ROOT_STAMP) 2>/dev/null)" = "$(ROOT)" ] || \
+        { rm -rf $(OUT)/obj; mkdir -p $(OUT)/obj; echo "$(ROOT)" > $(ROOT_STAMP); })
 # Objects depend on the flags too: a changed define rebuilds everything.
 FLAGS_STAMP := $(OUT)/obj/flags
 $(shell mkdir -p $(OUT)/obj)
