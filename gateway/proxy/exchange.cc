@@ -676,6 +676,20 @@ int Exchange::onHead(const http::MessageHead& head) {
     interim_ = true;  // 100/102/103: not forwarded; the final response follows
     return kContinue;
   }
+  if (head.has_transfer_encoding) {
+    // Only a single "chunked" is taken, as on the request side. With another coding
+    // last, RFC 9112 §6.3 reads the body to the connection's end, and the client would
+    // get the raw chunked bytes; with one before chunked ("gzip, chunked") it would get
+    // a coding nobody tells it about (Transfer-Encoding is hop-by-hop, never forwarded).
+    // In HTTP/1.0 it is faulty framing (§6.1). HAProxy refuses these too.
+    std::string_view te;
+    size_t te_fields = head.count("transfer-encoding", &te);
+    if (te_fields > 1 || !http::equalsIgnoreCase(http::trimOws(te), "chunked") ||
+        head.http_minor == 0) {
+      response_parser_.fail(502, "unsupported Transfer-Encoding in response");
+      return kReject;
+    }
+  }
   if (status >= 500) {
     noteTryFailure();
     if (retryAllowed(TryFailure::Status, status)) {

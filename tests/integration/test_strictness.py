@@ -4,15 +4,18 @@ the gateway, nginx and HAProxy in front of the same recording upstream.
 The gateway must be at least as strict as both. Wherever nginx or HAProxy refuse a
 message (an error status, or the connection closed with no response), the gateway
 refuses it too and forwards nothing for it. The reverse is allowed: the gateway may
-refuse what they pass on. What the upstream must never receive (a smuggled request, a
+refuse what they pass on. The same holds for responses (ResponseStrictness): a scripted
+upstream answers each case with its own bytes, and wherever nginx or HAProxy answer the
+client with a 5xx (or close), so must the gateway; it must never hang, and a body cut
+short must never reach the client as a complete 200. What the upstream must never receive (a smuggled request, a
 malformed one) is test_smuggling.py's business and is checked there for the gateway;
 here it is recorded for all three.
 
 nginx and HAProxy run as Debian ships them, proxying with upstream keep-alive and
 otherwise default parsing options (nginx: `ignore_invalid_headers on`,
 `underscores_in_headers off`; HAProxy: no `accept-invalid-http-request`), with the
-gateway's limits (8 KiB heads, 1 MiB bodies). A table of what each did is printed when
-the class ends, and written to $STRICTNESS_TABLE when that is set:
+gateway's limits (8 KiB heads, 1 MiB bodies). Tables of what each did are printed when
+each class ends, and appended to $STRICTNESS_TABLE when that is set:
 
     STRICTNESS_TABLE=/tmp/strictness.md GATEWAY_BIN=... python3 -m unittest test_strictness
 """
@@ -124,6 +127,16 @@ class OtherProxy:
         self.log.close()
 
 
+def write_table(title, table):
+    """Prints a class's table, and appends it to $STRICTNESS_TABLE when that is set."""
+    text = "%s\n\n%s\n" % (title, table)
+    sys.stderr.write("\n" + text)
+    path = os.environ.get("STRICTNESS_TABLE")
+    if path:
+        with open(path, "a") as f:
+            f.write(text)
+
+
 def refused(outcome):
     return outcome == CLOSED or (isinstance(outcome, int) and outcome >= 400)
 
@@ -152,12 +165,7 @@ class Strictness(GatewayTestCase):
 
     @classmethod
     def tearDownClass(cls):
-        table = cls.table()
-        sys.stderr.write("\n" + table)
-        path = os.environ.get("STRICTNESS_TABLE")
-        if path:
-            with open(path, "w") as f:
-                f.write(table)
+        write_table("## Requests", cls.table())
         super().tearDownClass()
 
     def run_case(self, proxy, addr, name, raw, timeout):
@@ -248,6 +256,166 @@ class Strictness(GatewayTestCase):
                    "%d.\n\n" % (len(cls.results), counts["gateway"], counts["nginx"],
                                 counts["haproxy"], stricter["nginx"], stricter["haproxy"]))
         return summary + "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------
+# The response side: an upstream that answers each path with bytes of its own choosing,
+# then closes. "Refused" there is a 5xx from the proxy (or the client connection closed
+# with no response): the gateway must refuse every response nginx or HAProxy refuse.
+
+def _resp(head, body=b""):
+    return b"HTTP/1.1 " + head + b"\r\n\r\n" + body
+
+
+RESPONSES = {
+    "valid_cl": _resp(b"200 OK\r\nContent-Length: 5", b"hello"),
+    "valid_chunked": _resp(b"200 OK\r\nTransfer-Encoding: chunked", b"5\r\nhello\r\n0\r\n\r\n"),
+    "valid_close_delimited": _resp(b"200 OK", b"hello"),
+    "valid_http10": b"HTTP/1.0 200 OK\r\n\r\nhello",
+    "valid_no_reason": b"HTTP/1.1 200 \r\nContent-Length: 5\r\n\r\nhello",
+    "interim_103_then_200": b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" +
+                            _resp(b"200 OK\r\nContent-Length: 5", b"hello"),
+    "cl_and_te": _resp(b"200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked",
+                       b"5\r\nhello\r\n0\r\n\r\n"),
+    "cl_duplicate_different": _resp(b"200 OK\r\nContent-Length: 5\r\nContent-Length: 6", b"hello!"),
+    "cl_duplicate_same": _resp(b"200 OK\r\nContent-Length: 5\r\nContent-Length: 5", b"hello"),
+    "cl_list": _resp(b"200 OK\r\nContent-Length: 5, 5", b"hello"),
+    "cl_negative": _resp(b"200 OK\r\nContent-Length: -1", b"hello"),
+    "cl_plus": _resp(b"200 OK\r\nContent-Length: +5", b"hello"),
+    "cl_hex": _resp(b"200 OK\r\nContent-Length: 0x5", b"hello"),
+    "cl_space_before_colon": _resp(b"200 OK\r\nContent-Length : 5", b"hello"),
+    "cl_obs_fold": _resp(b"200 OK\r\nContent-Length:\r\n 5", b"hello"),
+    "te_xchunked": _resp(b"200 OK\r\nTransfer-Encoding: xchunked", b"5\r\nhello\r\n0\r\n\r\n"),
+    "te_chunked_identity": _resp(b"200 OK\r\nTransfer-Encoding: chunked, identity",
+                                 b"5\r\nhello\r\n0\r\n\r\n"),
+    "te_gzip_chunked": _resp(b"200 OK\r\nTransfer-Encoding: gzip, chunked",
+                             b"5\r\nhello\r\n0\r\n\r\n"),
+    "te_two_fields": _resp(b"200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked",
+                           b"5\r\nhello\r\n0\r\n\r\n"),
+    "te_http10": b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    "te_space_before_colon": _resp(b"200 OK\r\nTransfer-Encoding : chunked",
+                                   b"5\r\nhello\r\n0\r\n\r\n"),
+    "chunk_size_invalid": _resp(b"200 OK\r\nTransfer-Encoding: chunked", b"zz\r\nhello\r\n0\r\n\r\n"),
+    "chunk_lf_only": _resp(b"200 OK\r\nTransfer-Encoding: chunked", b"5\nhello\n0\n\n"),
+    "chunk_data_longer": _resp(b"200 OK\r\nTransfer-Encoding: chunked", b"3\r\nhello\r\n0\r\n\r\n"),
+    "chunk_ext_ctl": _resp(b"200 OK\r\nTransfer-Encoding: chunked", b"5;a=\x01\r\nhello\r\n0\r\n\r\n"),
+    "status_two_digits": b"HTTP/1.1 20 OK\r\nContent-Length: 5\r\n\r\nhello",
+    "status_four_digits": b"HTTP/1.1 2000 OK\r\nContent-Length: 5\r\n\r\nhello",
+    "status_letters": b"HTTP/1.1 2x0 OK\r\nContent-Length: 5\r\n\r\nhello",
+    "version_http2": b"HTTP/2 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+    "version_http11_lowercase": b"http/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+    "version_missing": b"200 OK\r\nContent-Length: 5\r\n\r\nhello",
+    "not_http": b"hello, this is not HTTP\r\n\r\n",
+    "head_bare_lf": b"HTTP/1.1 200 OK\nContent-Length: 5\n\nhello",
+    "head_bare_cr": b"HTTP/1.1 200 OK\rContent-Length: 5\r\n\r\nhello",
+    "header_obs_fold": _resp(b"200 OK\r\nX-A: 1\r\n 2\r\nContent-Length: 5", b"hello"),
+    "header_nul_value": _resp(b"200 OK\r\nX-A: a\x00b\r\nContent-Length: 5", b"hello"),
+    "header_no_colon": _resp(b"200 OK\r\nX-A 1\r\nContent-Length: 5", b"hello"),
+    "header_name_space_inside": _resp(b"200 OK\r\nX A: 1\r\nContent-Length: 5", b"hello"),
+    "header_huge": _resp(b"200 OK\r\nX-A: " + b"a" * 70000 + b"\r\nContent-Length: 5", b"hello"),
+    "unrequested_101": b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                       b"Connection: Upgrade\r\n\r\nhello",
+    "body_shorter_than_cl": _resp(b"200 OK\r\nContent-Length: 50", b"hello"),
+    "chunked_cut_short": _resp(b"200 OK\r\nTransfer-Encoding: chunked", b"5\r\nhello\r\n"),
+    "nothing": b"",
+}
+
+
+def scripted_handler(server, conn, r, index):
+    req = harness.read_request(r)
+    if req is None:
+        return
+    name = req["target"].rsplit("/", 1)[-1]
+    conn.sendall(RESPONSES.get(name, _resp(b"200 OK\r\nContent-Length: 2", b"ok")))
+    harness.close_quietly(conn)
+
+
+class ResponseStrictness(GatewayTestCase):
+    results = {}  # case name -> {proxy: (outcome, complete, body)}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.up = cls.own(harness.RawUpstream(scripted_handler, "scripted"))
+        upstream = cls.up.address
+        cls.gw = cls.start_gateway(config({"scripted": [upstream]}))
+        cls.nginx = cls.own(OtherProxy(
+            "nginx", lambda conf: [NGINX, "-p", os.path.dirname(conf), "-c", conf],
+            NGINX_CONF.replace("{upstream}", upstream)))
+        cls.haproxy = cls.own(OtherProxy(
+            "haproxy", lambda conf: [HAPROXY, "-db", "-f", conf],
+            HAPROXY_CONF.replace("{upstream}", upstream)))
+
+    @classmethod
+    def tearDownClass(cls):
+        write_table("## Responses", cls.table())
+        super().tearDownClass()
+
+    def fetch(self, addr, name, timeout):
+        c = RawClient(addr, timeout=timeout)
+        try:
+            c.send(harness.build_request("GET", "/case/" + name))
+            try:
+                resp, _ = read_response_or_close(c)
+            except (socket.timeout, ValueError):
+                return WAIT, False, b""
+            if resp is None:
+                return CLOSED, False, b""
+            return resp.status, resp.complete, resp.body
+        finally:
+            c.close()
+
+    def check_response(self, name):
+        gw = self.fetch(self.gw.addr, name, harness.IO_TIMEOUT)
+        others = {"nginx": self.fetch(self.nginx.addr, name, OTHER_TIMEOUT),
+                  "haproxy": self.fetch(self.haproxy.addr, name, OTHER_TIMEOUT)}
+        self.results[name] = dict(gateway=gw, **others)
+        # Never a hang: the gateway answers or closes within the timeouts.
+        self.assertNotEqual(gw[0], WAIT, name)
+        refused_by_gw = gw[0] == CLOSED or (isinstance(gw[0], int) and gw[0] >= 500)
+        if name.startswith(("valid_", "interim_")):
+            self.assertEqual((gw[0], gw[1], gw[2]), (200, True, b"hello"), name)
+        elif name in ("body_shorter_than_cl", "chunked_cut_short"):
+            # The head went out; the client must be able to tell the body is cut short.
+            self.assertFalse(gw[0] == 200 and gw[1], "%s: the client saw a complete 200" % name)
+        else:
+            # Every other case is broken framing or syntax: the gateway refuses it,
+            # whatever nginx and HAProxy do.
+            self.assertTrue(refused_by_gw, "%s: the gateway passes %s on" % (name, gw[0]))
+        for other, (outcome, _, _) in others.items():
+            if outcome == CLOSED or (isinstance(outcome, int) and outcome >= 500):
+                self.assertTrue(gw[0] == CLOSED or (isinstance(gw[0], int) and gw[0] >= 500),
+                                "%s: %s refuses the response (%s), the gateway passes %s on"
+                                % (name, other, outcome, gw[0]))
+
+    @classmethod
+    def table(cls):
+        def cell(result):
+            outcome, complete, body = result
+            if not isinstance(outcome, int):
+                return outcome
+            return "%d%s, body %r" % (outcome, "" if complete else " (cut short)", body[:20])
+
+        def bad(result):
+            return result[0] == CLOSED or (isinstance(result[0], int) and result[0] >= 500)
+
+        lines = ["| upstream response | gateway | nginx | HAProxy |", "|---|---|---|---|"]
+        counts = {"gateway": 0, "nginx": 0, "haproxy": 0}
+        for name in RESPONSES:
+            r = cls.results.get(name)
+            if r:
+                for proxy in counts:
+                    counts[proxy] += bad(r[proxy])
+                lines.append("| %s | %s | %s | %s |" % (name, cell(r["gateway"]), cell(r["nginx"]),
+                                                        cell(r["haproxy"])))
+        summary = ("%d upstream responses. Refused (5xx to the client, or closed): gateway %d, "
+                   "nginx %d, HAProxy %d.\n\n" % (len(cls.results), counts["gateway"],
+                                                   counts["nginx"], counts["haproxy"]))
+        return summary + "\n".join(lines) + "\n"
+
+
+for _name in RESPONSES:
+    setattr(ResponseStrictness, "test_" + _name,
+            (lambda n: lambda self: self.check_response(n))(_name))
 
 
 def _make(name, raw):
