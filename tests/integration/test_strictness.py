@@ -127,6 +127,20 @@ class OtherProxy:
         self.log.close()
 
 
+def start_other_proxies(cls, upstream):
+    """nginx (cls.nginx) and HAProxy (cls.haproxy) in front of `upstream`, owned by the
+    test class."""
+    for binary in (NGINX, HAPROXY):
+        if not os.access(binary, os.X_OK):
+            raise RuntimeError("%s is missing: scripts/setup.sh installs it" % binary)
+    cls.nginx = cls.own(OtherProxy(
+        "nginx", lambda conf: [NGINX, "-p", os.path.dirname(conf), "-c", conf],
+        NGINX_CONF.replace("{upstream}", upstream)))
+    cls.haproxy = cls.own(OtherProxy(
+        "haproxy", lambda conf: [HAPROXY, "-db", "-f", conf],
+        HAPROXY_CONF.replace("{upstream}", upstream)))
+
+
 def write_table(title, table):
     """Prints a class's table, and appends it to $STRICTNESS_TABLE when that is set."""
     text = "%s\n\n%s\n" % (title, table)
@@ -146,21 +160,12 @@ class Strictness(GatewayTestCase):
 
     @classmethod
     def setUpClass(cls):
-        for binary in (NGINX, HAPROXY):
-            if not os.access(binary, os.X_OK):
-                raise RuntimeError("%s is missing: scripts/setup.sh installs it" % binary)
         cls.up = cls.own(smuggling.RecordingUpstream())
-        upstream = cls.up.address
         cls.gw = cls.start_gateway(config(
             {"recorder": [cls.up.address]},
             limits={"max_header_bytes": "8KiB", "max_body": "1MiB",
                     "header_read_timeout": "5s", "idle_timeout": "20s"}))
-        cls.nginx = cls.own(OtherProxy(
-            "nginx", lambda conf: [NGINX, "-p", os.path.dirname(conf), "-c", conf],
-            NGINX_CONF.replace("{upstream}", upstream)))
-        cls.haproxy = cls.own(OtherProxy(
-            "haproxy", lambda conf: [HAPROXY, "-db", "-f", conf],
-            HAPROXY_CONF.replace("{upstream}", upstream)))
+        start_other_proxies(cls, cls.up.address)
         cls.sentinels = 0
 
     @classmethod
@@ -336,14 +341,8 @@ class ResponseStrictness(GatewayTestCase):
     @classmethod
     def setUpClass(cls):
         cls.up = cls.own(harness.RawUpstream(scripted_handler, "scripted"))
-        upstream = cls.up.address
-        cls.gw = cls.start_gateway(config({"scripted": [upstream]}))
-        cls.nginx = cls.own(OtherProxy(
-            "nginx", lambda conf: [NGINX, "-p", os.path.dirname(conf), "-c", conf],
-            NGINX_CONF.replace("{upstream}", upstream)))
-        cls.haproxy = cls.own(OtherProxy(
-            "haproxy", lambda conf: [HAPROXY, "-db", "-f", conf],
-            HAPROXY_CONF.replace("{upstream}", upstream)))
+        cls.gw = cls.start_gateway(config({"scripted": [cls.up.address]}))
+        start_other_proxies(cls, cls.up.address)
 
     @classmethod
     def tearDownClass(cls):
