@@ -32,6 +32,10 @@ class TcpTransport final : public Transport {
   void stageCopy(const char* data, size_t length) override;
   using Transport::stageCopy;
   bool flush() override;
+  bool discardStaged() override {
+    releaseBatch();
+    return true;
+  }
   size_t queuedBytes() const override { return tcp_.write_queue_size; }
   void shutdownWrite() override;
   // Sends what is queued, then FIN, then closes the handle.

@@ -59,6 +59,10 @@ class Transport {
   virtual bool stageCopies() const { return false; }
   // Sends everything staged. Returns false when the connection is broken.
   virtual bool flush() = 0;
+  // Drops everything staged since the last flush, so that a response that fails before
+  // any of it was sent can be replaced by an error. False when that cannot be done
+  // (an HTTP/2 stream turns bytes into frames as they are staged).
+  virtual bool discardStaged() { return false; }
   // Bytes accepted by flush() but not yet taken by the kernel.
   virtual size_t queuedBytes() const = 0;
   bool overHighWater() const { return queuedBytes() > kHighWater; }

@@ -57,6 +57,7 @@ std::string_view Exchange::peerIp() {
 
 void Exchange::reset() {
   if (session_ != nullptr) {
+    commitResponseCount();  // a response that ended without a flush in onUpstreamRead
     recordEnd();
     // Last, and after a release fence (free on x86): a scrape that sees no request in
     // flight also sees every counter the ended requests added.
@@ -89,6 +90,7 @@ void Exchange::reset() {
   connected_ = request_chunked_ = request_done_ = request_has_body_ = false;
   is_head_ = upgrade_requested_ = client_http10_ = client_keep_alive_ = false;
   response_started_ = response_done_ = response_chunked_out_ = false;
+  response_flushed_ = count_pending_ = false;
   response_close_delimited_ = upstream_keep_alive_ = interim_ = false;
   local_reply_ = retried_ = tunnel_ = switching_protocols_ = false;
   timer_kind_ = TimerKind::None;
@@ -525,6 +527,13 @@ void Exchange::onUpstreamRead(const char* data, size_t length) {
       }
       if (!response_started_) {
         failUpstream(502, "invalid response from upstream");
+      } else if (!response_flushed_ && client.discardStaged()) {
+        // The broken body came in the read that brought the head: nothing of this
+        // response has left, so the client can still get a 502 rather than a bare close.
+        response_started_ = response_chunked_out_ = response_close_delimited_ = false;
+        count_pending_ = false;
+        bytes_out_ = bytes_out_at_head_;
+        failUpstream(502, "invalid response from upstream");
       } else {
         ctx_.stats().upstream_resets.add();
         session_->abort();
@@ -534,6 +543,10 @@ void Exchange::onUpstreamRead(const char* data, size_t length) {
   if (!session_->flushResponse()) {
     session_->abort();
     return;
+  }
+  if (response_started_) {
+    response_flushed_ = true;
+    commitResponseCount();
   }
   if (conn_ != nullptr && client.overHighWater()) {
     // The client reads slower than the upstream sends: stop reading the upstream. Its
@@ -731,9 +744,12 @@ int Exchange::onHead(const http::MessageHead& head) {
   stickyCookie(response);
   writeDownstreamResponseHead(response, scratch_);
   session_->transport().stage(scratch_.data(), scratch_.size());
+  bytes_out_at_head_ = bytes_out_;
   bytes_out_ += scratch_.size();
   response_started_ = true;
-  countResponse(status);
+  // Counted when committed: until the head is flushed, an error can still replace it.
+  status_ = status;
+  count_pending_ = true;
   return no_body ? kSkipBody : kContinue;
 }
 

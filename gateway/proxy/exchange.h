@@ -72,6 +72,13 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
 
   // Counts a response by status class, and for the chosen pool (canary error rates).
   void countResponse(int status);
+  // Counts the upstream's status taken in onHead, once (see count_pending_).
+  void commitResponseCount() {
+    if (count_pending_) {
+      count_pending_ = false;
+      countResponse(status_);
+    }
+  }
   // A plain listener with redirect_to_https: 308 to the same URL over HTTPS.
   void sendHttpsRedirect(std::string_view host, std::string_view path_and_query);
   // `reply`: a filter's reply (its status and message are passed too).
@@ -161,6 +168,9 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   bool client_http10_ = false;
   bool client_keep_alive_ = false;
   bool response_started_ = false;
+  bool response_flushed_ = false;  // some of the response went to the client transport
+  bool count_pending_ = false;     // status_ is counted once the response is committed
+  uint64_t bytes_out_at_head_ = 0;
   bool response_done_ = false;
   bool response_chunked_out_ = false;
   bool response_close_delimited_ = false;

@@ -76,6 +76,10 @@ class TlsTransport final : public net::Transport, private net::TransportHandler 
   using Transport::stageCopy;
   bool stageCopies() const override { return true; }
   bool flush() override;
+  bool discardStaged() override {
+    plain_.clear();
+    return true;
+  }
   bool flushAndClose() override;
   size_t queuedBytes() const override { return lower_.queuedBytes() + plain_.size(); }
   void shutdownWrite() override;

@@ -6,6 +6,7 @@ Certificates are made at test time by scripts/make_test_certs.sh (openssl CLI)."
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -602,3 +603,30 @@ class HalfCloseInTheResponsesTurn(GatewayTestCase):
             plain += chunk
         self.assertTrue(plain.startswith(b"HTTP/1.1 200 OK\r\n"), plain)
         self.assertTrue(plain.endswith(b"\r\n\r\nok"), plain)
+
+
+class BrokenBodyInTheHeadsRead(GatewayTestCase):
+    """An upstream body that fails to parse in the read that brought its head gets a 502
+    over TLS too: the head staged as plaintext is dropped, as over plain TCP
+    (test_strictness.ResponseStrictness), rather than the connection closing bare."""
+
+    def test_bad_chunk_in_the_first_read_is_502(self):
+        def bad(server, conn, reader, index):
+            reader.read_until(b"\r\n\r\n")
+            conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         b"zz\r\nhello\r\n0\r\n\r\n")  # one send: one read at the gateway
+            harness.close_quietly(conn)
+
+        up = self.upstream(harness.RawUpstream(bad, "bad"))
+        listeners = [{"name": "main", "listen": "127.0.0.1:0", "tls": tls_table()}]
+        gw = self.gateway(config({"bad": [up.address]}, listeners=listeners,
+                                 admin="127.0.0.1:0"))
+        code, status, body = curl("https://localhost:%d/x" % gw.addr[1], "--cacert", cert("ca.pem"))
+        self.assertEqual((code, status), (0, 502), body)
+        self.assertIn(b"invalid response from upstream", body)
+        # Counted once, as the 502 the client got: the upstream's dropped 200 is not.
+        with urllib.request.urlopen("http://%s:%d/metrics" % gw.admin, timeout=IO_TIMEOUT) as r:
+            text = r.read().decode()
+        counts = dict(re.findall(r'^gateway_downstream_responses_total\{class="(\dxx)"\} (\d+)$',
+                                 text, re.M))
+        self.assertEqual((counts.get("2xx"), counts.get("5xx")), ("0", "1"), counts)
