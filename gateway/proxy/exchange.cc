@@ -97,7 +97,7 @@ void Exchange::reset() {
   request_body_sent_ = false;
   route_ = nullptr;
   start_ns_ = upstream_start_ns_ = upstream_end_ns_ = 0;
-  bytes_in_ = bytes_out_ = 0;
+  bytes_in_ = bytes_out_ = bytes_out_at_head_ = 0;
   status_ = 0;
   grpc_status_ = -1;
   timed_ = logged_ = traced_ = head_seen_ = false;
