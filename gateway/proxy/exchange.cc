@@ -540,13 +540,15 @@ void Exchange::onUpstreamRead(const char* data, size_t length) {
       }
       return;
   }
+  if (response_started_) {
+    // Committed: it leaves now. Counted first, so that a client that has the response
+    // also finds it in /stats and /metrics.
+    commitResponseCount();
+    response_flushed_ = true;
+  }
   if (!session_->flushResponse()) {
     session_->abort();
     return;
-  }
-  if (response_started_) {
-    response_flushed_ = true;
-    commitResponseCount();
   }
   if (conn_ != nullptr && client.overHighWater()) {
     // The client reads slower than the upstream sends: stop reading the upstream. Its
