@@ -1,6 +1,23 @@
 #include "gateway/http/hop_by_hop.h"
 
 namespace gw::http {
+namespace {
+
+// True when the comma-separated `list` holds `token` (case-insensitive, OWS around
+// elements ignored); with `ignore_version`, an element's "/version" is ignored too.
+bool listHas(std::string_view list, std::string_view token, bool ignore_version) {
+  while (!list.empty()) {
+    size_t comma = list.find(',');
+    std::string_view element = trimOws(list.substr(0, comma));
+    if (ignore_version) element = element.substr(0, element.find('/'));
+    if (equalsIgnoreCase(element, token)) return true;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+}  // namespace
 
 ConnectionTokens::ConnectionTokens(const MessageHead& head) : head_(head) {
   for (size_t i = 0; i < head.header_count; ++i) {
@@ -15,13 +32,8 @@ ConnectionTokens::ConnectionTokens(const MessageHead& head) : head_(head) {
 bool ConnectionTokens::contains(std::string_view name) const {
   if (!any_) return false;
   for (size_t i = first_; i < head_.header_count; ++i) {
-    if (!equalsIgnoreCase(head_.name(i), "connection")) continue;
-    std::string_view v = head_.value(i);
-    while (!v.empty()) {
-      size_t comma = v.find(',');
-      if (equalsIgnoreCase(trimOws(v.substr(0, comma)), name)) return true;
-      if (comma == std::string_view::npos) break;
-      v.remove_prefix(comma + 1);
+    if (equalsIgnoreCase(head_.name(i), "connection") && listHas(head_.value(i), name, false)) {
+      return true;
     }
   }
   return false;
@@ -52,18 +64,17 @@ bool isFixedHopByHop(std::string_view name) {
 
 bool upgradeOffers(const MessageHead& head, std::string_view wanted) {
   for (size_t i = 0; i < head.header_count; ++i) {
-    if (!equalsIgnoreCase(head.name(i), "upgrade")) continue;
-    std::string_view v = head.value(i);
-    while (!v.empty()) {
-      size_t comma = v.find(',');
-      std::string_view protocol = trimOws(v.substr(0, comma));
-      protocol = protocol.substr(0, protocol.find('/'));  // "name/version"
-      if (equalsIgnoreCase(protocol, wanted)) return true;
-      if (comma == std::string_view::npos) break;
-      v.remove_prefix(comma + 1);
+    if (equalsIgnoreCase(head.name(i), "upgrade") && listHas(head.value(i), wanted, true)) {
+      return true;
     }
   }
   return false;
+}
+
+bool onlyChunkedCoding(const MessageHead& head) {
+  std::string_view te;
+  size_t fields = head.count("transfer-encoding", &te);
+  return fields == 0 || (fields == 1 && equalsIgnoreCase(trimOws(te), "chunked"));
 }
 
 }  // namespace gw::http

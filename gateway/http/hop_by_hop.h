@@ -42,4 +42,9 @@ bool isFixedHopByHop(std::string_view name);
 // and as Envoy does.
 bool upgradeOffers(const MessageHead& head, std::string_view protocol);
 
+// True when the head has no Transfer-Encoding, or exactly one field saying "chunked":
+// the only coding the gateway takes (request and response side), since it forwards
+// bodies dechunked and never forwards Transfer-Encoding itself.
+bool onlyChunkedCoding(const MessageHead& head);
+
 }  // namespace gw::http

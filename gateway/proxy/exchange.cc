@@ -137,9 +137,7 @@ int Exchange::onRequestHead(const http::MessageHead& head) {
     session_->failRequest(400, "Transfer-Encoding in an HTTP/1.0 request");
     return kReject;
   }
-  std::string_view te;
-  size_t te_fields = head.count("transfer-encoding", &te);
-  if (te_fields > 0 && (te_fields > 1 || !http::equalsIgnoreCase(http::trimOws(te), "chunked"))) {
+  if (!http::onlyChunkedCoding(head)) {
     // llhttp accepts any coding list that ends in chunked ("gzip, chunked") and does
     // not flag an empty value; the upstream request carries only "chunked", so another
     // coding would be dropped silently, and an empty one next to a Content-Length is
@@ -697,10 +695,7 @@ int Exchange::onHead(const http::MessageHead& head) {
     // get the raw chunked bytes; with one before chunked ("gzip, chunked") it would get
     // a coding nobody tells it about (Transfer-Encoding is hop-by-hop, never forwarded).
     // In HTTP/1.0 it is faulty framing (§6.1). HAProxy refuses these too.
-    std::string_view te;
-    size_t te_fields = head.count("transfer-encoding", &te);
-    if (te_fields > 1 || !http::equalsIgnoreCase(http::trimOws(te), "chunked") ||
-        head.http_minor == 0) {
+    if (!http::onlyChunkedCoding(head) || head.http_minor == 0) {
       response_parser_.fail(502, "unsupported Transfer-Encoding in response");
       return kReject;
     }
