@@ -1,6 +1,7 @@
 // [[routes]]: what a request must look like (match) and which service gets it.
 #include <re2/re2.h>
 
+#include <algorithm>
 #include <map>
 
 #include "gateway/config/sections.h"
@@ -138,14 +139,39 @@ void readMatch(TableReader& route, route::RouteMatch& out) {
                  "\"methods\" must not be empty (leave it out to match every method)");
     }
     for (const auto& [method, node] : methods) {
-      if (isToken(method)) {
-        out.methods.push_back(upper(method));
+      std::string name = upper(method);
+      if (name == "TRACE" || name == "CONNECT") {
+        // Answered 405 before routing: a route listing one would never see it.
+        diag.error(*node,
+                   "\"methods\": " + name + " is always refused with 405, so no route gets it");
+      } else if (isToken(method)) {
+        out.methods.push_back(std::move(name));
       } else {
         diag.error(*node, "\"methods\": " + quoted(method) + " is not a method name");
       }
     }
   }
   readHeaders(match, out);
+}
+
+void readUpgrades(TableReader& route, route::Route& out) {
+  std::vector<std::pair<std::string, const toml::node*>> protocols;
+  if (!route.getStringArray("upgrades", protocols)) return;  // absent: the default
+  out.upgrades.clear();                                      // [] turns upgrades off
+  for (const auto& [protocol, node] : protocols) {
+    std::string name = lower(protocol);
+    if (!isToken(name)) {
+      route.diag().error(*node, "\"upgrades\": " + quoted(protocol) +
+                                    " is not a protocol name (like \"websocket\")");
+    } else if (name == "h2c") {
+      route.diag().error(*node,
+                         "\"upgrades\": h2c is never tunnelled (the client would speak HTTP/2 "
+                         "to the upstream past routes and filters); serve HTTP/2 with "
+                         "listeners.http2 instead");
+    } else if (std::find(out.upgrades.begin(), out.upgrades.end(), name) == out.upgrades.end()) {
+      out.upgrades.push_back(std::move(name));
+    }
+  }
 }
 
 // Whether the route's match has a path_prefix key (valid or not: an invalid one has
@@ -176,7 +202,7 @@ std::vector<ParsedRoute> readRoutes(TableReader& root) {
       continue;
     }
     TableReader reader(diag, *table, "in [[routes]]",
-                       {"name", "service", "match", "prefix_rewrite", "filters"});
+                       {"name", "service", "match", "prefix_rewrite", "upgrades", "filters"});
     ParsedRoute parsed;
     route::Route& r = parsed.route;
     r.name = "route-" + std::to_string(i);
@@ -206,6 +232,7 @@ std::vector<ParsedRoute> readRoutes(TableReader& root) {
         r.prefix_rewrite = rewrite;
       }
     }
+    readUpgrades(reader, r);
     if (reader.getString("service", r.service)) {
       parsed.where = reader.find("service")->source();
     } else {

@@ -1,20 +1,31 @@
 #include "gateway/http/hop_by_hop.h"
 
+#include <algorithm>
+
 namespace gw::http {
 namespace {
 
-// True when the comma-separated `list` holds `token` (case-insensitive, OWS around
-// elements ignored); with `ignore_version`, an element's "/version" is ignored too.
-bool listHas(std::string_view list, std::string_view token, bool ignore_version) {
+// Calls fn(element) for each element of the comma-separated `list` (OWS around it
+// trimmed; with `ignore_version`, its "/version" cut) until fn returns true, and says
+// whether one did.
+template <typename Fn>
+bool anyListElement(std::string_view list, bool ignore_version, Fn fn) {
   while (!list.empty()) {
     size_t comma = list.find(',');
     std::string_view element = trimOws(list.substr(0, comma));
     if (ignore_version) element = element.substr(0, element.find('/'));
-    if (equalsIgnoreCase(element, token)) return true;
+    if (fn(element)) return true;
     if (comma == std::string_view::npos) break;
     list.remove_prefix(comma + 1);
   }
   return false;
+}
+
+// True when the comma-separated `list` holds `token` (case-insensitive).
+bool listHas(std::string_view list, std::string_view token, bool ignore_version) {
+  return anyListElement(list, ignore_version, [token](std::string_view element) {
+    return equalsIgnoreCase(element, token);
+  });
 }
 
 }  // namespace
@@ -69,6 +80,22 @@ bool upgradeOffers(const MessageHead& head, std::string_view wanted) {
     }
   }
   return false;
+}
+
+bool upgradeOffersOnly(const MessageHead& head, std::span<const std::string> allowed) {
+  bool offers = false;
+  for (size_t i = 0; i < head.header_count; ++i) {
+    if (!equalsIgnoreCase(head.name(i), "upgrade")) continue;
+    bool other = anyListElement(head.value(i), true, [&](std::string_view protocol) {
+      if (protocol.empty()) return false;  // ",," is an empty list element, not a protocol
+      offers = true;
+      return std::none_of(allowed.begin(), allowed.end(), [protocol](const std::string& name) {
+        return equalsIgnoreCase(protocol, name);
+      });
+    });
+    if (other) return false;
+  }
+  return offers;
 }
 
 bool onlyChunkedCoding(const MessageHead& head) {

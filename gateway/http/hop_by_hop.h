@@ -3,6 +3,8 @@
 // forwarded. That is the fixed list below plus every field named in Connection.
 
 #include <cstddef>
+#include <span>
+#include <string>
 #include <string_view>
 
 #include "gateway/http/parser.h"
@@ -41,6 +43,12 @@ bool isFixedHopByHop(std::string_view name);
 // an ordinary HTTP/1.1 request instead, as a server may ignore Upgrade (RFC 9110 §7.8)
 // and as Envoy does.
 bool upgradeOffers(const MessageHead& head, std::string_view protocol);
+
+// True when the Upgrade fields offer at least one protocol and every protocol they
+// offer is named in `allowed` (lower case; compared case-insensitively, versions
+// ignored). A route tunnels only such an upgrade: with one protocol it does not allow in
+// the list, the upstream could pick that one.
+bool upgradeOffersOnly(const MessageHead& head, std::span<const std::string> allowed);
 
 // True when the head has no Transfer-Encoding, or exactly one field saying "chunked":
 // the only coding the gateway takes (request and response side), since it forwards

@@ -135,6 +135,11 @@ class Parser {
   // returns, so the sink must copy them rather than keep a pointer until a later flush.
   bool inputIsOwned() const { return chunk_owned_; }
 
+  // From the sink's onHead of a request that asked to upgrade: the request is served as
+  // plain HTTP/1.1 instead (RFC 9110 §7.8 lets a server ignore Upgrade), and the
+  // connection goes on being parsed as HTTP/1.1 after it, not handed over as a tunnel.
+  void declineUpgrade() { p_.upgrade = 0; }
+
   // Rejects the current message from inside a sink callback.
   void fail(int status, const char* reason) {
     error_status_ = status;

@@ -215,6 +215,13 @@ int Exchange::onRequestHead(const http::MessageHead& head) {
     return kContinue;
   }
   route_ = route;
+  if (head.upgrade) {
+    if (http::upgradeOffersOnly(head, route->upgrades)) {
+      routed_.upgrade = true;
+    } else {
+      session_->declineUpgrade();
+    }
+  }
   std::string rewrite_storage;
   service_ = snapshot.findService(route->service);
   routed_.head = &head;
@@ -240,7 +247,7 @@ void Exchange::forwardRequest() {
   const config::Snapshot& snapshot = pinned_->get();
   const http::MessageHead& head = *routed_.head;
   if (!chooseEndpoint(head, routed_.path)) return;
-  upgrade_requested_ = head.upgrade;
+  upgrade_requested_ = routed_.upgrade;
 
   UpstreamRequest request;
   request.head = &head;

@@ -49,6 +49,10 @@ struct Route {
   // When set (and the match is a path prefix), the matched prefix is replaced with
   // this on the way upstream: prefix "/api/" + prefix_rewrite "/" sends "/api/x" as "/x".
   std::optional<std::string> prefix_rewrite;
+  // The protocols a request may upgrade to on this route (lower case). An upgrade that
+  // offers any other goes upstream as plain HTTP/1.1, without Upgrade: a tunnel takes
+  // every later byte past routes and filters, so it is opt-in, as in Envoy.
+  std::vector<std::string> upgrades{"websocket"};
 };
 
 // What the router looks at. `path` excludes the query; `headers` are the request's.

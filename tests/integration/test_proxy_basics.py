@@ -685,5 +685,63 @@ class UpgradeTunnel(GatewayTestCase):
         self.assertEqual(extra, b"")
 
 
+class UpgradeAllowList(GatewayTestCase):
+    """A route tunnels only the upgrade protocols in its `upgrades` (default
+    ["websocket"]); any other offer is served as plain HTTP/1.1 without Upgrade, and the
+    bytes after it are the connection's next request, not a tunnel."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.echo = cls.own(EchoUpstream("echo"))
+        cls.up = cls.own(RawUpstream(upgrade_handler, "foo"))
+        cls.gw = cls.start_gateway(config(
+            {"echo": [cls.echo.address], "foo": [cls.up.address]},
+            routes=[{"name": "foo", "match": {"path_prefix": "/foo"}, "service": "foo",
+                     "upgrades": ["foo"]},
+                    {"name": "plain", "match": {"path_prefix": "/plain"}, "service": "echo",
+                     "upgrades": []},
+                    {"name": "default", "match": {"path_prefix": "/"}, "service": "echo"}]))
+
+    def assert_served_plain(self, target, upgrade):
+        c = self.client()
+        c.send(build_request("GET", target, headers=[
+            ("Connection", "Upgrade"), ("Upgrade", upgrade),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")]) +
+            build_request("GET", "/after"))
+        first = c.read_response()
+        self.assertEqual(first.status, 200)
+        sent = first.json()
+        self.assertEqual(sent["target"], target)
+        self.assertIsNone(header_get(sent["headers"], "Upgrade"))
+        self.assertNotIn("upgrade", (header_get(sent["headers"], "Connection") or "").lower())
+        self.assertNotIn("upgrade", (first.header("Connection") or "").lower())
+        second = c.read_response()  # parsed as HTTP, not piped to the upstream
+        self.assertEqual(second.status, 200)
+        self.assertEqual(second.json()["target"], "/after")
+
+    def test_protocol_not_allowed_by_default(self):
+        self.assert_served_plain("/x", "foo")
+
+    def test_one_protocol_not_allowed_among_others(self):
+        self.assert_served_plain("/x", "websocket, foo")
+
+    def test_websocket_off_on_a_route_without_upgrades(self):
+        self.assert_served_plain("/plain/ws", "websocket")
+
+    def test_allowed_protocol_tunnels(self):
+        c = self.client()
+        c.send(build_request("GET", "/foo/x", headers=[
+            ("Connection", "Upgrade"), ("Upgrade", "FOO/2")]))
+        resp = c.read_response()
+        self.assertEqual(resp.status, 101)
+        self.assertEqual((header_get(self.up.events["request"]["headers"], "Upgrade") or ""),
+                         "FOO/2")
+        c.send(b"hello")
+        got = b""
+        while len(got) < 5:
+            got += c.r.read_some()
+        self.assertEqual(got, b"HELLO")
+
+
 if __name__ == "__main__":
     harness.main()

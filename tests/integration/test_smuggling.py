@@ -254,6 +254,17 @@ case("upgrade_h2c_settings_not_nominated",
      b"GET /s HTTP/1.1\r\n" + H + b"Connection: Upgrade\r\nUpgrade: h2c\r\n"
      b"HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n", 200, OK, 1, _no_h2c_upgrade)
 
+# A protocol the route does not list in `upgrades` (default ["websocket"]) is not
+# tunnelled either: a tunnel takes every later byte past routes and filters.
+def _no_upgrade(t, reqs):
+    t.assertNotIn("upgrade", [k.lower() for k, _ in reqs[0]["headers"]])
+
+
+case("upgrade_unlisted_protocol", b"GET /s HTTP/1.1\r\n" + H + b"Connection: Upgrade\r\n"
+     b"Upgrade: foo\r\n\r\n", 200, OK, 1, _no_upgrade)
+case("upgrade_websocket_and_unlisted", b"GET /s HTTP/1.1\r\n" + H + b"Connection: Upgrade\r\n"
+     b"Upgrade: websocket, foo\r\n" + WS_KEY + b"\r\n", 200, OK, 1, _no_upgrade)
+
 # RFC 6455 §4.1: a WebSocket handshake has one Sec-WebSocket-Key (HAProxy checks too).
 for _name, _upgrade in [("upgrade_websocket_without_key", b"websocket"),
                         ("upgrade_websocket_h2c_without_key", b"websocket, h2c")]:

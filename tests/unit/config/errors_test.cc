@@ -410,3 +410,29 @@ TEST_CASE("non-ASCII text where toml++ looks for whitespace is read, not undefin
   // Real non-ASCII whitespace stays whitespace where TOML allows none: an error, not a key.
   CHECK(onlyError("workers = 2\n\xe3\x80\x80x = 1\n" + kListener).where.line == 2);  // U+3000
 }
+
+TEST_CASE("a route's upgrades are protocol names, never h2c; TRACE and CONNECT match no route") {
+  const std::string service = "\n[services.a.pools.p]\nendpoints = [\"127.0.0.1:1\"]\n";
+  SECTION("h2c") {
+    ConfigError e = onlyError(
+        kListener + "[[routes]]\nservice = \"a\"\nupgrades = [\"websocket\", \"H2C\"]\n" + service);
+    CHECK(e.where.line == 6);
+    CHECK(e.where.column == 26);
+    CHECK(e.reason.find("\"upgrades\": h2c is never tunnelled") == 0);
+  }
+  SECTION("not a token") {
+    ConfigError e = onlyError(
+        kListener + "[[routes]]\nservice = \"a\"\nupgrades = [\"web socket\"]\n" + service);
+    CHECK(e.toString() ==
+          "t.toml:6:13: \"upgrades\": \"web socket\" is not a protocol name (like \"websocket\")");
+  }
+  SECTION("TRACE or CONNECT in methods") {
+    const std::string method = GENERATE(as<std::string>{}, "trace", "CONNECT");
+    ConfigError e =
+        onlyError(kListener + "[[routes]]\nservice = \"a\"\nmatch = { methods = [\"GET\", \"" +
+                  method + "\"] }\n" + service);
+    CHECK(e.where.line == 6);
+    CHECK(e.reason == "\"methods\": " + std::string(method == "trace" ? "TRACE" : "CONNECT") +
+                          " is always refused with 405, so no route gets it");
+  }
+}

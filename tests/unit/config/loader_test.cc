@@ -73,6 +73,7 @@ name = "api"
 service = "api"
 match = { host = "API.Example.com", path_prefix = "/v1/", methods = ["get", "POST"], headers = { X-Canary = "1", x-debug = true } }
 prefix_rewrite = "/"
+upgrades = ["WebSocket", "foo", "foo"]
 
 [[routes]]
 service = "api"
@@ -82,6 +83,7 @@ match = { host = "*.example.com", path_regex = "/users/[0-9]+" }
 name = "exact"
 service = "web"
 match = { path = "/healthz" }
+upgrades = []
 
 [services.api]
 active = "green"
@@ -198,6 +200,7 @@ endpoints = ["localhost:8000"]
   CHECK(r0.match.headers[1].name == "x-debug");
   CHECK_FALSE(r0.match.headers[1].value.has_value());
   CHECK(r0.prefix_rewrite == std::optional<std::string>("/"));
+  CHECK(r0.upgrades == std::vector<std::string>{"websocket", "foo"});  // lower case, once each
 
   const gw::route::Route& r1 = routes[1];
   CHECK(r1.name == "route-1");
@@ -206,11 +209,13 @@ endpoints = ["localhost:8000"]
   REQUIRE(r1.match.regex != nullptr);
   CHECK(r1.match.regex->pattern() == "/users/[0-9]+");
   CHECK_FALSE(r1.prefix_rewrite.has_value());
+  CHECK(r1.upgrades == std::vector<std::string>{"websocket"});  // the default
 
   const gw::route::Route& r2 = routes[2];
   CHECK(r2.match.path_kind == gw::route::PathMatch::Exact);
   CHECK(r2.match.path == "/healthz");
   CHECK(r2.match.methods.empty());
+  CHECK(r2.upgrades.empty());  // [] turns upgrades off
   CHECK(r2.match.host.empty());
 
   // The router built from them matches in file order.

@@ -63,6 +63,7 @@ class RecordingSink : public MessageSink {
     h.content_length = head.content_length;
     heads.push_back(std::move(h));
     bodies.emplace_back();
+    if (decline_upgrades != nullptr && head.upgrade) decline_upgrades->declineUpgrade();
     return head_result;
   }
   int onBody(const char* data, size_t length) override {
@@ -94,6 +95,7 @@ class RecordingSink : public MessageSink {
   int completions = 0;
   int head_result = kContinue;
   bool pause_after_message = false;
+  Parser* decline_upgrades = nullptr;  // as a route that does not tunnel the protocol
 };
 
 // The result of feeding a whole stream to a fresh parser.
@@ -1051,6 +1053,38 @@ TEST_CASE("an Upgrade offering h2c is no upgrade: the connection goes on as HTTP
     CHECK(run.sink.heads[1].url == "/b");
     CHECK_FALSE(run.sink.heads[1].upgrade);
     CHECK(run.sink.completions == 2);
+  }
+}
+
+// A route that does not tunnel the offered protocol declines the upgrade from onHead:
+// the request is served as plain HTTP/1.1 and the bytes after it are the next request.
+TEST_CASE("a declined upgrade reads on as HTTP/1.1, also after a pause at the head") {
+  const bool pause_at_head = GENERATE(false, true);
+  CAPTURE(pause_at_head);
+  std::string raw =
+      "POST /a HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: foo/2, bar\r\n"
+      "Content-Length: 5\r\n\r\nhello"
+      "GET /b HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n"
+      "GET /c HTTP/1.1\r\nHost: h\r\n\r\n";
+  for (const auto& pieces : {std::vector<std::string>{raw}, bytewise(raw)}) {
+    RecordingSink sink;
+    Parser parser(HTTP_REQUEST, &sink);
+    sink.decline_upgrades = &parser;
+    if (pause_at_head) sink.head_result = MessageSink::kPause;
+    Outcome last = Outcome::NeedMore;
+    for (const std::string& piece : pieces) {
+      last = parser.feed(piece.data(), piece.size());
+      while (last == Outcome::Paused) last = parser.resume();
+      REQUIRE(last != Outcome::Error);
+    }
+    CHECK(last == Outcome::NeedMore);
+    REQUIRE(sink.heads.size() == 3);
+    CHECK(sink.heads[0].upgrade);  // as the client asked; the sink chose not to
+    CHECK(sink.bodies[0] == "hello");
+    CHECK(sink.heads[1].url == "/b");
+    CHECK(sink.heads[2].url == "/c");
+    CHECK(sink.completions == 3);
+    CHECK_FALSE(parser.hasPendingInput());
   }
 }
 

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "gateway/http/hop_by_hop.h"
 #include "gateway/http/parser.h"
 
 namespace gw::proxy {
@@ -347,6 +348,38 @@ TEST_CASE("upstream head: an h2c upgrade offer goes upstream as a plain request"
   // Connection-specific (RFC 7540 §3.2.1) even when Connection does not name it.
   CHECK(values(out, "HTTP2-Settings").empty());
   CHECK(values(out, "X-Keep") == std::vector<std::string>{"1"});
+}
+
+// A route tunnels an upgrade only when every protocol offered is one it allows: with
+// another in the list, the upstream could pick that one.
+TEST_CASE("upgradeOffersOnly: every offered protocol must be allowed") {
+  const std::vector<std::string> websocket{"websocket"};
+  const std::vector<std::string> none;
+  struct Case {
+    const char* upgrade_fields;
+    bool websocket_only;
+  };
+  const Case cases[] = {
+      {"Upgrade: websocket\r\n", true},
+      {"Upgrade: WebSocket\r\n", true},
+      {"Upgrade: websocket/13\r\n", true},             // the version is not the name
+      {"Upgrade:  websocket , ,websocket\r\n", true},  // empty elements are not protocols
+      {"Upgrade: websocket, foo\r\n", false},
+      {"Upgrade: foo\r\n", false},
+      {"Upgrade: websocketx\r\n", false},
+      {"Upgrade: websocket\r\nUpgrade: foo\r\n", false},  // two fields are one list
+      {"Upgrade: ,\r\n", false},                          // offers nothing
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.upgrade_fields);
+    withHead(HTTP_REQUEST,
+             std::string("GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\n") +
+                 c.upgrade_fields + "Sec-WebSocket-Key: k\r\n\r\n",
+             [&](const MessageHead& head) {
+               CHECK(http::upgradeOffersOnly(head, websocket) == c.websocket_only);
+               CHECK_FALSE(http::upgradeOffersOnly(head, none));
+             });
+  }
 }
 
 // RFC 9110 §7.6.1: every field named in Connection is hop-by-hop, however many there are.
