@@ -135,10 +135,11 @@ class Parser {
   // returns, so the sink must copy them rather than keep a pointer until a later flush.
   bool inputIsOwned() const { return chunk_owned_; }
 
-  // From the sink's onHead of a request that asked to upgrade: the request is served as
-  // plain HTTP/1.1 instead (RFC 9110 §7.8 lets a server ignore Upgrade), and the
-  // connection goes on being parsed as HTTP/1.1 after it, not handed over as a tunnel.
-  void declineUpgrade() { p_.upgrade = 0; }
+  // For a request head that asked to upgrade, from the sink's onHead or, after it
+  // paused there, before resume(): whether the connection switches protocols after this
+  // message (Outcome::Upgraded) or goes on being parsed as HTTP/1.1 (the Upgrade is
+  // ignored, as RFC 9110 §7.8 allows a server to).
+  void setUpgrade(bool upgrade) { p_.upgrade = upgrade ? 1 : 0; }
 
   // Rejects the current message from inside a sink callback.
   void fail(int status, const char* reason) {

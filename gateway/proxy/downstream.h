@@ -57,9 +57,9 @@ class Downstream {
   virtual void resumeParsing() = 0;
   // The exchange switched protocols (HTTP/1 only).
   virtual void enterTunnel() = 0;
-  // From onRequestHead: the request's Upgrade is ignored, and the connection stays
-  // HTTP/1.1 after it (HTTP/1 only; an HTTP/2 request never upgrades).
-  virtual void declineUpgrade() {}
+  // Whether the connection switches protocols after this request (see
+  // http::Parser::setUpgrade; HTTP/1 only, an HTTP/2 request never upgrades).
+  virtual void setUpgrade(bool upgrade) { (void)upgrade; }
   // Whether the response ends the connection (HTTP/1 Connection: close).
   virtual bool closeAfterResponse() const = 0;
   virtual void setCloseAfterResponse() = 0;

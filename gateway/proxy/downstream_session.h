@@ -71,7 +71,7 @@ class DownstreamSession final : public Downstream,
   void resumeParsing() override;
   // The exchange switched protocols: from now on bytes are piped both ways.
   void enterTunnel() override;
-  void declineUpgrade() override { parser_->declineUpgrade(); }
+  void setUpgrade(bool upgrade) override { parser_->setUpgrade(upgrade); }
   // The response will end the connection (sent with Connection: close).
   bool closeAfterResponse() const override { return close_after_; }
   void setCloseAfterResponse() override { close_after_ = true; }

@@ -117,6 +117,9 @@ int Exchange::onRequestHead(const http::MessageHead& head) {
   request_has_body_ = head.chunked || head.content_length > 0;
   noteGrpc(head);
   observeRequestHead(head);
+  // An Upgrade is ignored unless forwardRequest takes it: after a local reply (an
+  // error, no route, a filter's answer) the connection is HTTP/1.1 for the next request.
+  if (head.upgrade && head.method != HTTP_CONNECT) session_->setUpgrade(false);
 
   if (head.http_major != 1) {
     sendLocalReply(505, "HTTP version not supported", true);
@@ -215,13 +218,7 @@ int Exchange::onRequestHead(const http::MessageHead& head) {
     return kContinue;
   }
   route_ = route;
-  if (head.upgrade) {
-    if (http::upgradeOffersOnly(head, route->upgrades)) {
-      routed_.upgrade = true;
-    } else {
-      session_->declineUpgrade();
-    }
-  }
+  routed_.upgrade = head.upgrade && http::upgradeOffersOnly(head, route->upgrades);
   std::string rewrite_storage;
   service_ = snapshot.findService(route->service);
   routed_.head = &head;
@@ -248,6 +245,7 @@ void Exchange::forwardRequest() {
   const http::MessageHead& head = *routed_.head;
   if (!chooseEndpoint(head, routed_.path)) return;
   upgrade_requested_ = routed_.upgrade;
+  if (upgrade_requested_) session_->setUpgrade(true);
 
   UpstreamRequest request;
   request.head = &head;

@@ -700,7 +700,8 @@ class UpgradeAllowList(GatewayTestCase):
                      "upgrades": ["foo"]},
                     {"name": "plain", "match": {"path_prefix": "/plain"}, "service": "echo",
                      "upgrades": []},
-                    {"name": "default", "match": {"path_prefix": "/"}, "service": "echo"}]))
+                    {"name": "default", "match": {"path_prefix": "/", "methods": ["GET"]},
+                     "service": "echo"}]))
 
     def assert_served_plain(self, target, upgrade):
         c = self.client()
@@ -727,6 +728,19 @@ class UpgradeAllowList(GatewayTestCase):
 
     def test_websocket_off_on_a_route_without_upgrades(self):
         self.assert_served_plain("/plain/ws", "websocket")
+
+    def test_local_reply_leaves_the_connection_http(self):
+        # No route for POST: the 404 ends the request, not the connection, and what
+        # follows is parsed as the next request (it hung until a timeout).
+        c = self.client()
+        c.send(build_request("POST", "/x", headers=[
+            ("Connection", "Upgrade"), ("Upgrade", "websocket"), ("Content-Length", "0"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")]) +
+            build_request("GET", "/after"))
+        self.assertEqual(c.read_response().status, 404)
+        second = c.read_response()
+        self.assertEqual(second.status, 200)
+        self.assertEqual(second.json()["target"], "/after")
 
     def test_allowed_protocol_tunnels(self):
         c = self.client()

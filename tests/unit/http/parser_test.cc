@@ -63,7 +63,7 @@ class RecordingSink : public MessageSink {
     h.content_length = head.content_length;
     heads.push_back(std::move(h));
     bodies.emplace_back();
-    if (decline_upgrades != nullptr && head.upgrade) decline_upgrades->declineUpgrade();
+    if (decline_upgrades != nullptr && head.upgrade) decline_upgrades->setUpgrade(false);
     return head_result;
   }
   int onBody(const char* data, size_t length) override {
@@ -1086,6 +1086,23 @@ TEST_CASE("a declined upgrade reads on as HTTP/1.1, also after a pause at the he
     CHECK(sink.completions == 3);
     CHECK_FALSE(parser.hasPendingInput());
   }
+}
+
+// The exchange declines every upgrade in onHead and takes it back when it forwards the
+// request, which a filter may delay past a pause at the head.
+TEST_CASE("an upgrade declined in onHead and taken before resume() switches protocols") {
+  RecordingSink sink;
+  Parser parser(HTTP_REQUEST, &sink);
+  sink.decline_upgrades = &parser;
+  sink.head_result = MessageSink::kPause;
+  std::string raw =
+      "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\nframe-bytes";
+  REQUIRE(parser.feed(raw.data(), raw.size()) == Outcome::Paused);
+  parser.setUpgrade(true);
+  CHECK(parser.resume() == Outcome::Upgraded);
+  CHECK(sink.completions == 1);
+  CHECK(parser.pendingInput() == "frame-bytes");
 }
 
 TEST_CASE("a WebSocket upgrade needs exactly one Sec-WebSocket-Key") {
