@@ -218,7 +218,9 @@ int Exchange::onRequestHead(const http::MessageHead& head) {
     return kContinue;
   }
   route_ = route;
-  routed_.upgrade = head.upgrade && http::upgradeOffersOnly(head, route->upgrades);
+  // RFC 9110 §7.8: an Upgrade in an HTTP/1.0 request MUST be ignored.
+  routed_.upgrade =
+      head.upgrade && !client_http10_ && http::upgradeOffersOnly(head, route->upgrades);
   std::string rewrite_storage;
   service_ = snapshot.findService(route->service);
   routed_.head = &head;

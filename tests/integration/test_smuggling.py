@@ -262,6 +262,9 @@ def _no_upgrade(t, reqs):
 
 case("upgrade_unlisted_protocol", b"GET /s HTTP/1.1\r\n" + H + b"Connection: Upgrade\r\n"
      b"Upgrade: foo\r\n\r\n", 200, OK, 1, _no_upgrade)
+# RFC 9110 §7.8: a server MUST ignore Upgrade in an HTTP/1.0 request.
+case("upgrade_websocket_http10", b"GET /s HTTP/1.0\r\n" + H + b"Connection: keep-alive, Upgrade\r\n"
+     b"Upgrade: websocket\r\n" + WS_KEY + b"\r\n", 200, OK, 1, _no_upgrade)
 case("upgrade_websocket_and_unlisted", b"GET /s HTTP/1.1\r\n" + H + b"Connection: Upgrade\r\n"
      b"Upgrade: websocket, foo\r\n" + WS_KEY + b"\r\n", 200, OK, 1, _no_upgrade)
 
