@@ -3,6 +3,9 @@
 # nginx, HAProxy and the gateway for every case of issue 8, written to bench/results.md.
 #
 #   (a) small body (13 bytes), keep-alive, at 64, 256 and 1,024 connections
+#   own core: (a) at 256 with the 1-worker proxy alone on CPU 1, wrk and the upstream
+#       sharing CPU 0 (direct too): the "% of direct" when the proxy does not also take
+#       the upstream's CPU
 #   (b) 16 KiB body, keep-alive, 256 connections
 #   (c) TLS keep-alive (13 bytes), 256 connections
 #   (d) a new connection per request (Connection: close), 32 connections
@@ -23,7 +26,7 @@
 # With --rounds N every case runs N times, interleaved (round 1 of all cases, then round
 # 2, ...); each cell shows the median over the rounds, and each ratio the median of the
 # per-round ratios, so one noisy moment on a shared machine does not decide a figure.
-# Environment: CASES (default a,b,c,d,e,rate), BENCH_PORT_BASE (default 18380: upstream, nginx, haproxy, gateway on +0..+3)
+# Environment: CASES (default a,own,b,c,d,e,rate), BENCH_PORT_BASE (default 18380: upstream, nginx, haproxy, gateway on +0..+3)
 #   GATEWAY_BIN, RESULTS_MD (default bench/results.md), KEEP_TMP=1.
 set -euo pipefail
 
@@ -41,7 +44,7 @@ SERVER_CPU="${SERVER_CPU:-1}"
 NGINX_KEEPALIVE=1024
 GATEWAY_BIN="${GATEWAY_BIN:-$ROOT/bazel-bin/gateway/gateway}"
 RESULTS_MD="${RESULTS_MD:-$BENCH_DIR/results.md}"
-CASES="${CASES:-a,b,c,d,e,rate}"   # a subset, e.g. CASES=a,rate (rate needs a)
+CASES="${CASES:-a,own,b,c,d,e,rate}"   # a subset, e.g. CASES=a,rate (rate needs a)
 ROUNDS=1
 DO_SETUP=1
 DO_BUILD=1
@@ -222,6 +225,36 @@ peak_rss_sum() {
   [ "$#" -gt 0 ] && echo "$total" || echo "-"
 }
 
+# Busy and idle jiffies of each CPU; cpu_busy BEFORE AFTER prints each CPU's busy
+# percentage over the interval, "99/89" (irq and softirq count as busy).
+cpu_ticks() { awk '/^cpu[0-9]+ / {printf "%d %d ", $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat; }
+cpu_busy() {
+  awk -v a="$1" -v b="$2" 'BEGIN {
+    n = split(a, x, " "); split(b, y, " ")
+    for (i = 1; i < n; i += 2) {
+      busy = y[i] - x[i]; idle = y[i + 1] - x[i + 1]
+      printf "%s%.0f", (i > 1 ? "/" : ""), (busy + idle > 0 ? 100 * busy / (busy + idle) : 0)
+    } }'
+}
+
+# CPU time (user + system, in clock ticks) of the processes given, all threads.
+proc_ticks() {
+  local p total=0
+  for p in "$@"; do
+    total=$((total + $(awk '{print $14 + $15}' /proc/"$p"/stat 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
+CLK_TCK="$(getconf CLK_TCK)"
+
+# Moves the running upstream nginx (master and workers) to CPU $1.
+pin_upstream() {
+  local p
+  for p in "$UPSTREAM_PID" $(cat /proc/"$UPSTREAM_PID"/task/*/children 2>/dev/null); do
+    taskset -apc "$1" "$p" >/dev/null
+  done
+}
+
 RAW="$TMP/results.tsv"
 : >"$RAW"
 HEADERS=()
@@ -241,8 +274,14 @@ cell() {
   if [ "$WARMUP" -gt 0 ]; then
     run_load /dev/null "$WARMUP" wrk -t1 -c"$conns" -d"${WARMUP}s" "${extra[@]}" "${HEADERS[@]}" "$url"
   fi
+  local ticks proxy_ticks
+  ticks="$(cpu_ticks)"
+  proxy_ticks="$(proc_ticks "${RSS_PIDS[@]+"${RSS_PIDS[@]}"}")"
   run_load "$out" "$DURATION" wrk -t1 -c"$conns" -d"${DURATION}s" --latency -s "$TMP/pct.lua" \
     "${extra[@]}" "${HEADERS[@]}" "$url"
+  local busy
+  busy="$(cpu_busy "$ticks" "$(cpu_ticks)")"
+  proxy_ticks=$(($(proc_ticks "${RSS_PIDS[@]+"${RSS_PIDS[@]}"}") - proxy_ticks))
   local rss
   rss="$(peak_rss_sum "${RSS_PIDS[@]+"${RSS_PIDS[@]}"}")"
   [ -n "$TARGET_PID" ] && stop_pid "$TARGET_PID"
@@ -251,8 +290,15 @@ cell() {
   pct="$(awk '$1 == "PCT" {printf "%.3f\t%.3f\t%.3f", $2/1000, $3/1000, $4/1000}' "$out")"
   errs="$(awk '$1 == "ERRS" {print $2}' "$out")"
   [ -n "$rps" ] || { log "$case_ $target: wrk gave no result"; tail -n 3 "$out" >&2; rps=0; pct=$'-\t-\t-'; }
-  log "$case_ $target c=$conns: $rps req/s (p50 p99 p99.9 ms: ${pct//$'\t'/ }), peak RSS $rss KiB, errors ${errs:-?}"
-  printf '%s\t%s\t%s\tok\t%s\t%s\t%s\t%s\t%s\n' "$case_" "$target" "$conns" "$rps" "$pct" "$rss" "${errs:-0}" "$ROUND" >>"$RAW"
+  # The proxy's CPU time per request, in microseconds: unlike requests/s, it does not
+  # drop when a neighbour takes CPU time on a shared machine.
+  local us="-"
+  if [ "${#RSS_PIDS[@]}" -gt 0 ] && [ "$rps" -gt 0 ]; then
+    us="$(awk -v t="$proxy_ticks" -v hz="$CLK_TCK" -v r="$rps" -v d="$DURATION" \
+      'BEGIN {printf "%.1f", t * 1e6 / hz / (r * d)}')"
+  fi
+  log "$case_ $target c=$conns: $rps req/s (p50 p99 p99.9 ms: ${pct//$'\t'/ }), peak RSS $rss KiB, errors ${errs:-?}, CPUs busy $busy %, proxy CPU $us us/request"
+  printf '%s\t%s\t%s\tok\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$case_" "$target" "$conns" "$rps" "$pct" "$rss" "${errs:-0}" "$ROUND" "$busy" "$us" >>"$RAW"
 }
 
 log "cells: ${DURATION}s each after ${WARMUP}s warm-up; cases $CASES; $ROUNDS round(s)"
@@ -266,6 +312,11 @@ if want a; then
     for t in "${BASIC[@]}"; do cell a-small "$t" "$c" /small; done
   done
   for t in "${SCALE2[@]}"; do cell a-small "$t" 256 /small; done
+fi
+if want own && [ "${#PIN_SERVER[@]}" -gt 0 ]; then
+  pin_upstream "$WRK_CPU"
+  for t in "${BASIC[@]}"; do cell a-own "$t" 256 /small; done
+  pin_upstream "$SERVER_CPU"
 fi
 if want b; then for t in "${BASIC[@]}" "${SCALE2[@]}"; do cell b-16k "$t" 256 /16k; done; fi
 if want c; then for t in tls-nginx tls-haproxy tls-gateway; do cell c-tls "$t" 256 /small; done; fi
@@ -324,7 +375,10 @@ raw, md, duration, warmup, rate, load_start, load_end, rounds = sys.argv[1:9]
 def num(x):
     try: return float(x)
     except ValueError: return None
-# Raw rows: case target conns status rps p50 p99 p99.9 rss errors round.
+# Raw rows: case target conns status rps p50 p99 p99.9 rss errors round [cpus-busy
+# proxy-us-per-request]; the fixed-rate rows stop at round.
+def at(r, i):
+    return r[i] if len(r) > i else ""
 cells = {}   # (case, target, conns) -> {round: row}
 order = []
 for line in open(raw):
@@ -336,14 +390,15 @@ for line in open(raw):
     if f[3] == "ok":
         cells[key][f[10]] = f
 def median_of(key, i):
-    vals = [num(r[i]) for r in cells.get(key, {}).values() if num(r[i]) is not None]
+    vals = [num(at(r, i)) for r in cells.get(key, {}).values() if num(at(r, i)) is not None]
     return statistics.median(vals) if vals else None
 def fmt(v, places=3):
     return "-" if v is None else ("%.0f" % v if places == 0 else "%.*f" % (places, v))
 def ratio_of(key, other, i):
     # The median over rounds of the ratio within each round.
     a, b = cells.get(key, {}), cells.get(other, {})
-    vals = [num(a[k][i]) / num(b[k][i]) for k in a if k in b and num(a[k][i]) is not None and num(b[k][i])]
+    vals = [num(at(a[k], i)) / num(at(b[k], i)) for k in a
+            if k in b and num(at(a[k], i)) is not None and num(at(b[k], i))]
     return "%.2f" % statistics.median(vals) if vals else "-"
 cpu = ""
 for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
@@ -370,7 +425,11 @@ out.append("**The machine is shared with other engineers' builds and tests while
            " the upstream nginx share CPU 1, wrk has CPU 0; the 2-worker/2-thread targets may use"
            " both CPUs and so compete with wrk and the upstream (on 2 cores this is not per-core"
            " scaling). Latencies in ms; p99.9 from wrk's histogram (Lua `done()` hook). Peak RSS:"
-           " VmHWM in KiB of the proxying process (the sum over nginx's workers)." % (duration, warmup))
+           " VmHWM in KiB of the proxying process (the sum over nginx's workers). CPUs busy: each"
+           " CPU's busy share (user, system, irq, softirq) during the cell's load, CPU 0/CPU 1,"
+           " from the round with the median requests/s. CPU µs/req: the proxying process(es)' user +"
+           " system time during the cell over the requests wrk counted; on a shared machine it"
+           " moves far less than requests/s does (work done in softirq context is not in it)." % (duration, warmup))
 if int(rounds) > 1:
     out.append("")
     out.append("**%s rounds, interleaved** (every case once, then again): each figure is the median"
@@ -378,36 +437,46 @@ if int(rounds) > 1:
 out.append("")
 labels = {
     "a-small": "(a) 13-byte body, keep-alive",
+    "a-own": "(a) on its own core: the 1-worker proxy alone on CPU 1, wrk and the upstream nginx together on CPU 0 (for direct too)",
     "b-16k": "(b) 16 KiB body, keep-alive",
     "c-tls": "(c) TLS keep-alive (TLS 1.3), 13 bytes",
     "d-close": "(d) new connection per request (`Connection: close`), 13 bytes",
     "e-filters": "(e) filter chain (request_id, headers, cors, rate_limit, auth_jwt HS256); every target gets the same Origin and Bearer headers",
 }
-nginx_name = {"a-small": "nginx", "b-16k": "nginx", "c-tls": "tls-nginx", "d-close": "nginx", "e-filters": "nginx"}
-haproxy_name = {"a-small": "haproxy", "b-16k": "haproxy", "c-tls": "tls-haproxy", "d-close": "haproxy", "e-filters": None}
-for case in ["a-small", "b-16k", "c-tls", "d-close", "e-filters"]:
+nginx_name = {"a-own": "nginx", "a-small": "nginx", "b-16k": "nginx", "c-tls": "tls-nginx", "d-close": "nginx", "e-filters": "nginx"}
+haproxy_name = {"a-own": "haproxy", "a-small": "haproxy", "b-16k": "haproxy", "c-tls": "tls-haproxy", "d-close": "haproxy", "e-filters": None}
+for case in ["a-small", "a-own", "b-16k", "c-tls", "d-close", "e-filters"]:
     out.append("## " + labels[case] + "\n")
-    out.append("| target | conns | requests/s | p50 | p99 | p99.9 | rps vs nginx | p99 vs nginx | rps vs HAProxy | peak RSS KiB | errors |")
-    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    out.append("| target | conns | requests/s | p50 | p99 | p99.9 | rps vs nginx | p99 vs nginx | rps vs HAProxy | CPU µs/req | CPU/req vs nginx | peak RSS KiB | errors | CPUs busy % |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for key in order:
         if key[0] != case:
             continue
         _, target, conns = key
         if not cells[key]:
-            out.append("| %s | %s | skipped | | | | | | | | |" % (target, conns))
+            out.append("| %s | %s | skipped | | | | | | | | | | | |" % (target, conns))
             continue
         # 2-worker targets run at 256 only; compare them with the 1-worker nginx at 256.
         n = (case, nginx_name[case], conns)
         h = (case, haproxy_name[case], conns) if haproxy_name[case] else None
         errs = sum(int(num(r[9]) or 0) for r in cells[key].values())
-        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        # CPU 0/1 busy in the round whose requests/s is the median one.
+        rows = sorted(cells[key].values(), key=lambda r: num(r[4]) or 0)
+        busy = at(rows[(len(rows) - 1) // 2], 11) or "-"
+        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             target, conns, fmt(median_of(key, 4), 0), fmt(median_of(key, 5)),
             fmt(median_of(key, 6)), fmt(median_of(key, 7)),
             ratio_of(key, n, 4), ratio_of(key, n, 6),
-            ratio_of(key, h, 4) if h else "-", fmt(median_of(key, 8), 0), errs))
-    if case == "a-small" and ("a-small", "direct", "256") in cells:
-        out.append("\nGateway (1 worker) at 256 connections: %s of direct-to-upstream requests/s."
-                   % ratio_of(("a-small", "gateway", "256"), ("a-small", "direct", "256"), 4))
+            ratio_of(key, h, 4) if h else "-", fmt(median_of(key, 12), 1),
+            ratio_of(key, n, 12), fmt(median_of(key, 8), 0), errs, busy))
+    if case in ("a-small", "a-own") and (case, "direct", "256") in cells:
+        out.append("\nAt 256 connections, of direct-to-upstream requests/s: gateway (1 worker) %s,"
+                   " nginx %s, HAProxy %s."
+                   % tuple(ratio_of((case, t, "256"), (case, "direct", "256"), 4)
+                           for t in ("gateway", "nginx", "haproxy")))
+    if case == "a-own":
+        out.append("\nIn (a) the proxy and the upstream split CPU 1; here the proxy has CPU 1 to"
+                   " itself and wrk and the upstream share CPU 0 (see CPUs busy for which one is full).")
     out.append("")
 out.append("## Latency at a fixed rate\n")
 out.append("`hey -z %ss -c 64 -q R/64` with R = %s requests/s (half of nginx's requests/s in (a) at"
