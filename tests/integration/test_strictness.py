@@ -127,9 +127,9 @@ class OtherProxy:
         self.log.close()
 
 
-def start_other_proxies(cls, upstream):
-    """nginx (cls.nginx) and HAProxy (cls.haproxy) in front of `upstream`, owned by the
-    test class."""
+def start_other_proxies(cls, upstream, haproxy_upstream=None):
+    """nginx (cls.nginx) in front of `upstream` and HAProxy (cls.haproxy) in front of
+    `haproxy_upstream` (the same by default), owned by the test class."""
     for binary in (NGINX, HAPROXY):
         if not os.access(binary, os.X_OK):
             raise RuntimeError("%s is missing: scripts/setup.sh installs it" % binary)
@@ -138,7 +138,7 @@ def start_other_proxies(cls, upstream):
         NGINX_CONF.replace("{upstream}", upstream)))
     cls.haproxy = cls.own(OtherProxy(
         "haproxy", lambda conf: [HAPROXY, "-db", "-f", conf],
-        HAPROXY_CONF.replace("{upstream}", upstream)))
+        HAPROXY_CONF.replace("{upstream}", haproxy_upstream or upstream)))
 
 
 def write_table(title, table):
@@ -160,12 +160,16 @@ class Strictness(GatewayTestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.up = cls.own(smuggling.RecordingUpstream())
+        # One recording upstream per proxy: what one proxy forwards can then never be
+        # counted for another, even when it reaches the upstream late (an upstream
+        # connection's thread recording after the sentinel, on a loaded machine).
+        cls.ups = {proxy: cls.own(smuggling.RecordingUpstream())
+                   for proxy in ("gateway", "nginx", "haproxy")}
         cls.gw = cls.start_gateway(config(
-            {"recorder": [cls.up.address]},
+            {"recorder": [cls.ups["gateway"].address]},
             limits={"max_header_bytes": "8KiB", "max_body": "1MiB",
                     "header_read_timeout": "5s", "idle_timeout": "20s"}))
-        start_other_proxies(cls, cls.up.address)
+        start_other_proxies(cls, cls.ups["nginx"].address, cls.ups["haproxy"].address)
         cls.sentinels = 0
 
     @classmethod
@@ -176,7 +180,8 @@ class Strictness(GatewayTestCase):
     def run_case(self, proxy, addr, name, raw, timeout):
         """Sends one case through one proxy; returns (outcome, requests the upstream
         got for it, notes)."""
-        marks = self.up.marks()
+        up = self.ups[proxy]
+        marks = up.marks()
         c = RawClient(addr, timeout=timeout)
         try:
             try:
@@ -206,7 +211,7 @@ class Strictness(GatewayTestCase):
         finally:
             s.close()
         received = []
-        for index, data in sorted(self.up.new_bytes(marks).items()):
+        for index, data in sorted(up.new_bytes(marks).items()):
             try:
                 reqs, tail = smuggling.strict_requests(data)
             except smuggling.Malformed as e:
