@@ -59,7 +59,7 @@ class Downstream {
   virtual void enterTunnel() = 0;
   // Whether the connection switches protocols after this request (see
   // http::Parser::setUpgrade; HTTP/1 only, an HTTP/2 request never upgrades).
-  virtual void setUpgrade(bool upgrade) { (void)upgrade; }
+  virtual void setUpgrade(bool /*upgrade*/) {}
   // Whether the response ends the connection (HTTP/1 Connection: close).
   virtual bool closeAfterResponse() const = 0;
   virtual void setCloseAfterResponse() = 0;

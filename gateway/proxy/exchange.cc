@@ -545,7 +545,7 @@ void Exchange::onUpstreamRead(const char* data, size_t length) {
       }
       return;
   }
-  if (response_started_) {
+  if (response_started_ && !response_flushed_) {
     // Committed: it leaves now. Counted first, so that a client that has the response
     // also finds it in /stats and /metrics.
     commitResponseCount();

@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.request
 
 # ---------------------------------------------------------------------------
 # Environment
@@ -593,6 +594,18 @@ def header_get(headers, name, default=None):
         if k.lower() == name.lower():
             return v
     return default
+
+
+def metric(gw, name, labels=""):
+    """The value of one sample on the gateway's /metrics: `name` with `labels` as
+    written there ('{class="5xx"}'), or none."""
+    with urllib.request.urlopen("http://%s:%d/metrics" % gw.admin, timeout=IO_TIMEOUT) as r:
+        text = r.read().decode()
+    key = name + labels
+    for line in text.splitlines():
+        if line.startswith(key + " "):
+            return float(line.split()[-1])
+    raise AssertionError("metric %s not found" % key)
 
 
 def header_all(headers, name):

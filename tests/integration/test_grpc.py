@@ -10,7 +10,6 @@ import os
 import socket
 import struct
 import sys
-import urllib.request
 
 try:
     import grpc
@@ -25,7 +24,7 @@ except ImportError:  # Debian's python3-grpcio / python3-h2, when python3 is not
     import h2.events
 
 import harness
-from harness import IO_TIMEOUT, EchoUpstream, GatewayTestCase, RawUpstream, config
+from harness import IO_TIMEOUT, EchoUpstream, GatewayTestCase, RawUpstream, config, metric
 
 
 def grpc_frame(payload):
@@ -83,15 +82,6 @@ def stalling_upstream(server, conn, r, index):
     except OSError:
         pass
     server.event("closed").set()
-
-
-def metric(gw, name):
-    with urllib.request.urlopen("http://%s:%d/metrics" % gw.admin, timeout=IO_TIMEOUT) as r:
-        text = r.read().decode()
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[-1])
-    raise AssertionError("metric %s not found" % name)
 
 
 class H2Client:

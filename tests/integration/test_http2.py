@@ -29,7 +29,7 @@ except ImportError:  # Debian's python3-h2, when python3 is not Debian's own
     import hpack
 
 import harness
-from harness import IO_TIMEOUT, EchoUpstream, GatewayTestCase, config, header_get
+from harness import IO_TIMEOUT, EchoUpstream, GatewayTestCase, config, header_get, metric
 
 PROTOCOL_ERROR = 1
 ENHANCE_YOUR_CALM = 11
@@ -57,16 +57,6 @@ def curl(url, *args):
     body, _, tail = p.stdout.rpartition(b"\n")
     version, _, status = tail.decode().partition(" ")
     return p.returncode, version, int(status or 0), body
-
-
-def metric(gw, name, labels=""):
-    with urllib.request.urlopen("http://%s:%d/metrics" % gw.admin, timeout=IO_TIMEOUT) as r:
-        text = r.read().decode()
-    key = name + labels
-    for line in text.splitlines():
-        if line.startswith(key + " "):
-            return float(line.split()[-1])
-    raise AssertionError("metric %s not found" % key)
 
 
 def stats(gw):

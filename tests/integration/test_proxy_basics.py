@@ -751,10 +751,7 @@ class UpgradeAllowList(GatewayTestCase):
         self.assertEqual((header_get(self.up.events["request"]["headers"], "Upgrade") or ""),
                          "FOO/2")
         c.send(b"hello")
-        got = b""
-        while len(got) < 5:
-            got += c.r.read_some()
-        self.assertEqual(got, b"HELLO")
+        self.assertEqual(c.r.read_exact(5), b"HELLO")
 
 
 if __name__ == "__main__":

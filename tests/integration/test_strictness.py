@@ -1,5 +1,5 @@
 """Side by side with nginx and HAProxy: every case of test_smuggling.py, sent through
-the gateway, nginx and HAProxy in front of the same recording upstream.
+the gateway, nginx and HAProxy, each in front of its own recording upstream.
 
 The gateway must be at least as strict as both. Wherever nginx or HAProxy refuse a
 message (an error status, or the connection closed with no response), the gateway
@@ -7,8 +7,8 @@ refuses it too and forwards nothing for it. The reverse is allowed: the gateway 
 refuse what they pass on. The same holds for responses (ResponseStrictness): a scripted
 upstream answers each case with its own bytes, and wherever nginx or HAProxy answer the
 client with a 5xx (or close), so must the gateway; it must never hang, and a body cut
-short must never reach the client as a complete 200. What the upstream must never receive (a smuggled request, a
-malformed one) is test_smuggling.py's business and is checked there for the gateway;
+short must never reach the client as a complete 200. What the upstream must never
+receive (a smuggled request, a malformed one) is test_smuggling.py's business and is checked there for the gateway;
 here it is recorded for all three.
 
 nginx and HAProxy run as Debian ships them, proxying with upstream keep-alive and
@@ -153,6 +153,11 @@ def write_table(title, table):
 
 def refused(outcome):
     return outcome == CLOSED or (isinstance(outcome, int) and outcome >= 400)
+
+
+def refused_response(outcome):
+    """For an upstream response: the client got a 5xx, or the connection closed bare."""
+    return outcome == CLOSED or (isinstance(outcome, int) and outcome >= 500)
 
 
 class Strictness(GatewayTestCase):
@@ -375,7 +380,7 @@ class ResponseStrictness(GatewayTestCase):
         self.results[name] = dict(gateway=gw, **others)
         # Never a hang: the gateway answers or closes within the timeouts.
         self.assertNotEqual(gw[0], WAIT, name)
-        refused_by_gw = gw[0] == CLOSED or (isinstance(gw[0], int) and gw[0] >= 500)
+        refused_by_gw = refused_response(gw[0])
         if name.startswith(("valid_", "interim_")):
             self.assertEqual((gw[0], gw[1], gw[2]), (200, True, b"hello"), name)
         elif name in ("body_shorter_than_cl", "chunked_cut_short"):
@@ -389,8 +394,8 @@ class ResponseStrictness(GatewayTestCase):
             self.assertTrue(refused_by_gw, "%s: the gateway passes %s on" % (name, gw[0]))
             self.assertEqual(gw[0], 502, name)
         for other, (outcome, _, _) in others.items():
-            if outcome == CLOSED or (isinstance(outcome, int) and outcome >= 500):
-                self.assertTrue(gw[0] == CLOSED or (isinstance(gw[0], int) and gw[0] >= 500),
+            if refused_response(outcome):
+                self.assertTrue(refused_by_gw,
                                 "%s: %s refuses the response (%s), the gateway passes %s on"
                                 % (name, other, outcome, gw[0]))
 
@@ -402,16 +407,13 @@ class ResponseStrictness(GatewayTestCase):
                 return outcome
             return "%d%s, body %r" % (outcome, "" if complete else " (cut short)", body[:20])
 
-        def bad(result):
-            return result[0] == CLOSED or (isinstance(result[0], int) and result[0] >= 500)
-
         lines = ["| upstream response | gateway | nginx | HAProxy |", "|---|---|---|---|"]
         counts = {"gateway": 0, "nginx": 0, "haproxy": 0}
         for name in RESPONSES:
             r = cls.results.get(name)
             if r:
                 for proxy in counts:
-                    counts[proxy] += bad(r[proxy])
+                    counts[proxy] += refused_response(r[proxy][0])
                 lines.append("| %s | %s | %s | %s |" % (name, cell(r["gateway"]), cell(r["nginx"]),
                                                         cell(r["haproxy"])))
         summary = ("%d upstream responses. Refused (5xx to the client, or closed): gateway %d, "
