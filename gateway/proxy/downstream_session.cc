@@ -139,7 +139,11 @@ void DownstreamSession::handleOutcome(http::Parser::Outcome outcome) {
     case Outcome::Error: {
       ctx().stats().bad_requests.add();
       if (exchange_ != nullptr && exchange_->responseStarted()) {
-        if (exchange_->localReply()) return;  // already answered; closing after it
+        // Already answered: closing after it, or now if its body was being discarded.
+        if (exchange_->localReply()) {
+          if (exchange_->discardingBody()) lingeringClose();
+          return;
+        }
         abort();
         return;
       }

@@ -17,6 +17,9 @@ namespace {
 constexpr uint32_t kMaxResponseHeaderBytes = 64 * 1024;
 constexpr uint32_t kMaxResponseHeaders = 500;
 constexpr size_t kKeepBufferCapacity = 64 * 1024;
+// How much of a request body a local reply reads and drops to keep the connection;
+// beyond it the connection closes (a reconnect costs less than the upload).
+constexpr uint64_t kDiscardLimit = 64 * 1024;
 
 void shrink(std::string& s) {
   s.clear();
@@ -93,6 +96,8 @@ void Exchange::reset() {
   response_flushed_ = count_pending_ = false;
   response_close_delimited_ = upstream_keep_alive_ = interim_ = false;
   local_reply_ = retried_ = tunnel_ = switching_protocols_ = false;
+  discarding_ = expect_continue_ = continue_sent_ = false;
+  declared_length_ = discard_budget_ = 0;
   timer_kind_ = TimerKind::None;
   request_body_sent_ = false;
   route_ = nullptr;
@@ -115,6 +120,7 @@ int Exchange::onRequestHead(const http::MessageHead& head) {
   client_keep_alive_ = head.keep_alive;
   request_chunked_ = head.chunked;
   request_has_body_ = head.chunked || head.content_length > 0;
+  declared_length_ = head.chunked ? 0 : head.content_length;
   noteGrpc(head);
   observeRequestHead(head);
   // An Upgrade is ignored unless forwardRequest takes it: after a local reply (an
@@ -200,6 +206,7 @@ int Exchange::onRequestHead(const http::MessageHead& head) {
       return kContinue;
     }
     expect_continue = true;
+    expect_continue_ = !client_http10_;  // an HTTP/1.0 client does not wait for 100
   }
 
   route::RequestFacts facts;
@@ -273,6 +280,7 @@ void Exchange::forwardRequest() {
   if (routed_.expect_continue && request_has_body_ && !client_http10_) {
     static constexpr char kContinueLine[] = "HTTP/1.1 100 Continue\r\n\r\n";
     session_->transport().stage(kContinueLine, sizeof kContinueLine - 1);
+    continue_sent_ = true;
   }
   routed_ = RoutedRequest{};  // its views may end with the parser callback
 
@@ -289,7 +297,10 @@ void Exchange::forwardRequest() {
 
 int Exchange::onRequestBody(const char* data, size_t length) {
   bytes_in_ += length;
-  if (local_reply_ || response_done_) return kContinue;  // discarded
+  if (local_reply_ || response_done_) {
+    if (discarding_) discardBody(length);
+    return kContinue;  // not wanted
+  }
   body_received_ += length;
   if (body_received_ > max_body_) {
     if (response_started_) {
@@ -347,6 +358,11 @@ void Exchange::onRequestTrailers(const http::MessageHead& trailers) {
 
 void Exchange::onRequestComplete() {
   request_done_ = true;
+  if (discarding_) {
+    discarding_ = false;
+    session_->exchangeDone(!session_->closeAfterResponse());
+    return;
+  }
   if (local_reply_ || response_done_) return;
   if (chain_.active() && !filterRequestBody({}, true)) return;
   if (request_chunked_) {
@@ -869,8 +885,8 @@ void Exchange::sendHttpsRedirect(std::string_view host, std::string_view path_an
   response_started_ = true;
   response_done_ = true;
   disarmTimer();
-  // The request body (if any) is not wanted: close after the redirect rather than read it.
-  bool close = !client_keep_alive_ || session_->decideCloseAfterResponse() || request_has_body_;
+  bool close = !client_keep_alive_ || session_->decideCloseAfterResponse() ||
+               (request_has_body_ && !request_done_ && !startDiscardingBody());
   if (close) session_->setCloseAfterResponse();
   std::string location;
   httpsLocation(host, session_->listener().redirect_https_port, path_and_query, location);
@@ -881,7 +897,7 @@ void Exchange::sendHttpsRedirect(std::string_view host, std::string_view path_an
   session_->transport().flush();
   ctx_.stats().local_replies.add();
   countResponse(308);
-  session_->exchangeDone(!close);
+  if (!discarding_) session_->exchangeDone(!close);
 }
 
 void Exchange::sendLocalReply(int status, std::string_view message, bool close,
@@ -891,7 +907,7 @@ void Exchange::sendLocalReply(int status, std::string_view message, bool close,
   response_done_ = true;
   disarmTimer();
   close = close || !client_keep_alive_ || session_->decideCloseAfterResponse() ||
-          (request_has_body_ && !request_done_);
+          (request_has_body_ && !request_done_ && !startDiscardingBody());
   if (close) session_->setCloseAfterResponse();
   scratch_.clear();
   LocalReplyExtras extras;
@@ -915,7 +931,32 @@ void Exchange::sendLocalReply(int status, std::string_view message, bool close,
   session_->transport().flush();
   ctx_.stats().local_replies.add();
   countResponse(status);
-  session_->exchangeDone(!close);
+  // While the body is discarded the exchange lasts until the request ends (onRequestComplete).
+  if (!discarding_) session_->exchangeDone(!close);
+}
+
+bool Exchange::startDiscardingBody() {
+  // An HTTP/2 stream ends on its own; its connection carries the next requests anyway.
+  if (session_->isHttp2()) return false;
+  // A client waiting for 100 Continue sends no body after a final status: reading a
+  // declared length would take its next request for body bytes.
+  if (expect_continue_ && !continue_sent_) return false;
+  if (!request_chunked_ && declared_length_ - body_received_ > kDiscardLimit) return false;
+  discarding_ = true;
+  discard_budget_ = kDiscardLimit;
+  session_->resumeReading();  // upstream backpressure may have paused the body
+  return true;
+}
+
+void Exchange::discardBody(size_t length) {
+  if (length <= discard_budget_) {
+    discard_budget_ -= length;
+    return;
+  }
+  // A chunked body longer than a reply is worth reading: close (lingering) instead.
+  discarding_ = false;
+  session_->setCloseAfterResponse();
+  session_->exchangeDone(false);
 }
 
 // ---------------------------------------------------------------- filter chain

@@ -49,6 +49,8 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   bool responseStarted() const { return response_started_; }
   bool responseDone() const { return response_done_; }
   bool localReply() const { return local_reply_; }
+  // A local reply went out and the rest of the request body is being read and dropped.
+  bool discardingBody() const { return discarding_; }
   bool upgradeRequested() const { return upgrade_requested_; }
   // How the downstream frames a local reply to this request (gRPC trailers-only or not).
   GrpcReply grpcReply() const;
@@ -104,6 +106,10 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   // A request body chunk through the chain; false when a filter answered.
   bool filterRequestBody(std::string_view chunk, bool end);
   void sendFilterReply(bool close);
+  // A local reply leaves the request body unread: starts discarding it when the
+  // connection can be kept (see discarding_); false when it must close instead.
+  bool startDiscardingBody();
+  void discardBody(size_t length);
   void connectUpstream();
   void failUpstream(int status, const char* message);
   bool retryOnFreshConnection();
@@ -178,6 +184,13 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   bool upstream_keep_alive_ = false;
   bool interim_ = false;
   bool local_reply_ = false;
+  // After a local reply sent before the request body was read: the rest of the body is
+  // read and dropped (up to kDiscardLimit) so the connection serves the next request.
+  bool discarding_ = false;
+  bool expect_continue_ = false;  // the client asked for 100 Continue (HTTP/1.1)
+  bool continue_sent_ = false;    // ... and got it
+  uint64_t declared_length_ = 0;  // the request's Content-Length (0: none or chunked)
+  uint64_t discard_budget_ = 0;   // bytes the discard may still read
   bool retried_ = false;
   bool tunnel_ = false;
   bool switching_protocols_ = false;

@@ -6,7 +6,6 @@ import hashlib
 import os
 import subprocess
 import threading
-import unittest
 
 import harness
 from harness import (IO_TIMEOUT, EchoUpstream, GatewayTestCase, RawClient, RawUpstream,
@@ -752,6 +751,119 @@ class UpgradeAllowList(GatewayTestCase):
                          "FOO/2")
         c.send(b"hello")
         self.assertEqual(c.r.read_exact(5), b"HELLO")
+
+
+class LocalReplyDiscardsBody(GatewayTestCase):
+    """A reply the gateway makes itself before it has read the request body (no route, a
+    filter's refusal, an upstream failure) reads and drops up to 64 KiB of that body and
+    keeps the connection, as nginx does; a longer body, a client that holds its body back
+    for 100 Continue, or a broken body closes the connection instead."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.echo = cls.own(EchoUpstream("echo"))
+        dead = "127.0.0.1:%d" % harness.free_port()
+        cls.gw = cls.start_gateway(config(
+            {"echo": [cls.echo.address], "dead": [dead]},
+            routes=[{"name": "key", "match": {"path_prefix": "/key"}, "service": "echo",
+                     "filters": [{"type": "auth_api_key", "keys": {"alice": "k-alice"}}]},
+                    {"name": "dead", "match": {"path_prefix": "/dead"}, "service": "dead"},
+                    {"name": "get", "match": {"path_prefix": "/", "methods": ["GET"]},
+                     "service": "echo"}],
+            limits={"max_body": "1MiB"}))
+
+    def assert_kept_alive(self, c, reply):
+        self.assertNotEqual((reply.header("Connection") or "").lower(), "close")
+        resp = c.request("GET", "/after")
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.json()["target"], "/after")
+
+    def assert_closed_without_more(self, c):
+        closed, extra = c.wait_closed()
+        self.assertTrue(closed, "the connection stayed open")
+        self.assertEqual(extra, b"", "more was answered on the connection")
+
+    def test_body_in_the_same_write(self):
+        c = self.client()
+        c.send(build_request("POST", "/nowhere", body=b"x" * 1000) +
+               build_request("GET", "/after"))
+        reply = c.read_response()
+        self.assertEqual(reply.status, 404)
+        self.assertNotEqual((reply.header("Connection") or "").lower(), "close")
+        second = c.read_response()  # the body was not taken for a request
+        self.assertEqual((second.status, second.json()["target"]), (200, "/after"))
+
+    def test_body_sent_after_the_reply(self):
+        # The 404 comes before any body byte, and the body that follows is read and dropped.
+        c = self.client()
+        c.send(build_request("POST", "/nowhere", headers=[("Content-Length", "5000")]))
+        reply = c.read_response()
+        self.assertEqual(reply.status, 404)
+        for _ in range(5):
+            c.send(b"GET /x HTTP/1.1\r\n"[:10] * 100)  # body bytes that look like a request
+        self.assert_kept_alive(c, reply)
+
+    def test_chunked_body_with_trailers(self):
+        c = self.client()
+        c.send(build_request("POST", "/nowhere", headers=[("Transfer-Encoding", "chunked")]))
+        reply = c.read_response()
+        self.assertEqual(reply.status, 404)
+        c.send(chunked_body(b"y" * 3000, sizes=(100, 1000))[:-2] + b"X-Sum: 1\r\n\r\n")
+        self.assert_kept_alive(c, reply)
+
+    def test_filter_refusal(self):
+        before = [r["target"] for r in self.echo.requests].count("/key/upload")
+        c = self.client()
+        c.send(build_request("POST", "/key/upload", headers=[("Content-Length", "2000")]))
+        reply = c.read_response()
+        self.assertEqual(reply.status, 401)
+        c.send(b"k" * 2000)
+        self.assert_kept_alive(c, reply)
+        self.assertEqual([r["target"] for r in self.echo.requests].count("/key/upload"), before)
+
+    def test_upstream_failure(self):
+        c = self.client()
+        c.send(build_request("POST", "/dead/upload", headers=[("Content-Length", "3000")]))
+        reply = c.read_response()
+        self.assertEqual(reply.status, 502)
+        c.send(b"d" * 3000)
+        self.assert_kept_alive(c, reply)
+
+    def test_declared_body_over_64k_closes(self):
+        c = self.client()
+        c.send(build_request("POST", "/nowhere", headers=[("Content-Length", "100000")]))
+        reply = c.read_response()
+        self.assertEqual(reply.status, 404)
+        self.assertEqual(reply.header("Connection"), "close")
+        self.assert_closed_without_more(c)
+
+    def test_chunked_body_running_over_64k_closes(self):
+        c = self.client()
+        c.send(build_request("POST", "/nowhere", headers=[("Transfer-Encoding", "chunked")]))
+        reply = c.read_response()
+        self.assertEqual(reply.status, 404)
+        try:
+            c.send(chunked_body(b"z" * 100000, sizes=(8192,)) + build_request("GET", "/after"))
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # closed while the rest was on its way: what is asserted next
+        self.assert_closed_without_more(c)
+
+    def test_client_waiting_for_100_continue_closes(self):
+        # Its body may never come: reading 10 bytes would eat its next request.
+        c = self.client()
+        c.send(build_request("POST", "/nowhere", headers=[
+            ("Expect", "100-continue"), ("Content-Length", "10")]))
+        reply = c.read_response()
+        self.assertEqual((reply.status, reply.interim), (404, []))
+        self.assertEqual(reply.header("Connection"), "close")
+        self.assert_closed_without_more(c)
+
+    def test_broken_chunk_while_discarding_closes(self):
+        c = self.client()
+        c.send(build_request("POST", "/nowhere", headers=[("Transfer-Encoding", "chunked")]))
+        self.assertEqual(c.read_response().status, 404)
+        c.send(b"zz\r\nGET /after HTTP/1.1\r\nHost: test.local\r\n\r\n")
+        self.assert_closed_without_more(c)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ import ssl
 import subprocess
 import tempfile
 import threading
-import time
 import urllib.request
 
 import harness
@@ -471,11 +470,20 @@ class RedirectToHttps(GatewayTestCase):
         self.assertEqual((resp.status, resp.header("Location")), (308, "https://[::1]:8443/c"))
         resp = self.client(gw.listeners["plain443"]).request("GET", "/", host="example.com")
         self.assertEqual(resp.header("Location"), "https://example.com/")
-        # A request with a body is redirected and the connection closed (body not read).
+        # A request with a body is redirected; a short body is read and dropped and the
+        # connection kept, a long one (over 64 KiB) is not read and the connection closes.
         c = self.client(gw.listeners["plain"])
         resp = c.request("POST", "/form", body=b"x" * 1000, host="example.com")
         self.assertEqual(resp.status, 308)
+        self.assertIsNone(resp.header("Connection"))
+        resp = c.request("GET", "/next", host="example.com")
+        self.assertEqual((resp.status, resp.header("Location")), (308, "https://example.com:8443/next"))
+        c.send(harness.build_request("POST", "/big", host="example.com",
+                                     headers=[("Content-Length", "100000")]))
+        resp = c.read_response()
+        self.assertEqual(resp.status, 308)
         self.assertEqual(resp.header("Connection"), "close")
+        self.assertTrue(c.wait_closed()[0])
         self.assertEqual(echo.request_count(), 0, "a redirected request reached the upstream")
 
 
