@@ -69,6 +69,7 @@ void H2Stream::rejected() {
   ctx.stats().local_replies.add();
   ctx.stats().countStatus(status);
   stageCopy(reply.data(), reply.size());
+  flush();
   exchange_done_ = true;
 }
 
@@ -174,20 +175,59 @@ void H2Stream::stageCopy(const char* data, size_t length) {
 
 size_t H2Stream::queuedBytes() const { return connection_.codec().bufferedBody(id_); }
 
+void H2Stream::exchangeDone(bool) {
+  if (head_staged_) submitStaged();
+  exchange_done_ = true;
+}
+
+bool H2Stream::flush() {
+  if (head_staged_) submitStaged();
+  return !reset_;
+}
+
+bool H2Stream::discardStaged() {
+  if (!head_staged_) return false;
+  head_staged_ = staged_end_ = response_head_sent_ = response_has_body_ = false;
+  staged_body_.clear();
+  trailers_.fields.clear();
+  response_parser_.reset();  // the exchange writes its local reply next
+  return true;
+}
+
+void H2Stream::submitStaged() {
+  head_staged_ = false;
+  if (reset_) return;
+  if (!connection_.codec().submitResponse(id_, staged_head_, !response_has_body_)) {
+    abort();
+    return;
+  }
+  if (!staged_body_.empty()) {
+    connection_.codec().appendBody(id_, staged_body_.data(), staged_body_.size());
+    staged_body_.clear();
+  }
+  if (staged_end_) {
+    staged_end_ = false;
+    endResponseBody();
+  }
+}
+
 int H2Stream::onHead(const http::MessageHead& head) {
   if (head.status < 200) return kContinue;  // 100 Continue: HTTP/2 clients need none
-  http2::ResponseFields fields;
-  http2::toResponseFields(head, fields);
+  http2::toResponseFields(head, staged_head_);
   bool no_body = head_request_ || head.status == 204 || head.status == 304 ||
                  (head.has_content_length && head.content_length == 0);
   response_head_sent_ = true;
   response_has_body_ = !no_body;
-  if (!connection_.codec().submitResponse(id_, fields, no_body)) abort();
+  head_staged_ = true;
   return head_request_ ? kSkipBody : kContinue;
 }
 
 int H2Stream::onBody(const char* data, size_t length) {
-  connection_.codec().appendBody(id_, data, length);
+  if (head_staged_) {
+    staged_body_.append(data, length);
+  } else {
+    connection_.codec().appendBody(id_, data, length);
+  }
   return kContinue;
 }
 
@@ -198,15 +238,22 @@ int H2Stream::onTrailers(const http::MessageHead& trailers) {
 }
 
 bool H2Stream::onMessageComplete() {
-  if (response_head_sent_ && response_has_body_) {
-    if (trailers_.fields.empty()) {
-      connection_.codec().endBody(id_);
-    } else {
-      connection_.codec().endBodyWithTrailers(id_, trailers_);
-      trailers_.fields.clear();
-    }
+  if (!response_head_sent_ || !response_has_body_) return false;
+  if (head_staged_) {
+    staged_end_ = true;  // ends when the head is submitted
+  } else {
+    endResponseBody();
   }
   return false;
+}
+
+void H2Stream::endResponseBody() {
+  if (trailers_.fields.empty()) {
+    connection_.codec().endBody(id_);
+  } else {
+    connection_.codec().endBodyWithTrailers(id_, trailers_);
+    trailers_.fields.clear();
+  }
 }
 
 // ---------------------------------------------------------------- H2Connection

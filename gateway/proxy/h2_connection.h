@@ -51,7 +51,7 @@ class H2Stream final : public Downstream,
     fail_reason_ = reason;
   }
   bool requestInputOwned() const override { return true; }
-  void exchangeDone(bool) override { exchange_done_ = true; }
+  void exchangeDone(bool) override;
   void abort() override;
   void pauseReading() override { paused_ = true; }
   void resumeReading() override;
@@ -73,7 +73,8 @@ class H2Stream final : public Downstream,
   void stopReading() override {}
   void stage(const char* data, size_t length) override { stageCopy(data, length); }
   void stageCopy(const char* data, size_t length) override;
-  bool flush() override { return !reset_; }
+  bool flush() override;
+  bool discardStaged() override;
   size_t queuedBytes() const override;
   void shutdownWrite() override {}
   void close() override { abort(); }
@@ -91,6 +92,9 @@ class H2Stream final : public Downstream,
   void deliverBody(const char* data, size_t length);
   void deliverEnd();
   void giveWindow(size_t length);
+  // Hands the staged response head, and the body that came with it, to the codec.
+  void submitStaged();
+  void endResponseBody();
 
   H2Connection& connection_;
   int32_t id_;
@@ -110,6 +114,13 @@ class H2Stream final : public Downstream,
   bool reset_ = false;
   bool response_head_sent_ = false;
   bool response_has_body_ = false;
+  // The response head, and what of the body came in the same write, wait here until the
+  // exchange flushes (its commit point): until then a broken upstream body can still
+  // become a 502 (discardStaged) rather than a reset stream, as over HTTP/1.
+  bool head_staged_ = false;
+  bool staged_end_ = false;
+  http2::ResponseFields staged_head_;
+  std::string staged_body_;
 };
 
 class H2Connection final : public http2::SessionHandler {

@@ -12,6 +12,7 @@ import ssl
 import struct
 import subprocess
 import sys
+import threading
 import urllib.request
 
 try:
@@ -513,6 +514,61 @@ class Http2SlowClient(GatewayTestCase):
         self.assertEqual(c.responses[sid]["status"], 200)
         self.assertEqual(c.responses[sid]["body"], b"")
         self.assertLess(echo.body_bytes_sent, 32 << 20)
+
+
+class Http2BrokenUpstreamBody(GatewayTestCase):
+    """An upstream body that fails to parse in the read that brought its head: the stream
+    gets a 502 (the staged response head is dropped before it is framed), as over
+    HTTP/1, rather than RST_STREAM. A break after the head has gone still resets it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.head_arrived = threading.Event()
+
+        def bad(server, conn, reader, index):
+            req = reader.read_until(b"\r\n\r\n")
+            head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            if b" /late " in req:
+                conn.sendall(head + b"5\r\nhello\r\n")
+                if cls.head_arrived.wait(IO_TIMEOUT):  # the client has the head
+                    conn.sendall(b"zz\r\n")
+            else:
+                conn.sendall(head + b"zz\r\nhello\r\n0\r\n\r\n")  # one read
+            harness.close_quietly(conn)
+
+        cls.up = cls.own(harness.RawUpstream(bad, "bad"))
+        cls.gw = cls.start_gateway(h2_doc(cls.up))
+
+    def client(self):
+        c = H2Client(self.gw.listeners["main"])
+        self.addCleanup(c.close)
+        return c
+
+    def test_bad_chunk_in_the_first_read_is_502(self):
+        c = self.client()
+        sid = c.request("GET", "/first")
+        self.assertTrue(c.wait(lambda: c.finished(sid)))
+        r = c.responses[sid]
+        self.assertEqual((r["status"], r["reset"], r["ended"]), (502, None, True))
+        self.assertIn(b"invalid response from upstream", r["body"])
+        sid2 = c.request("GET", "/second")  # the connection serves on
+        self.assertTrue(c.wait(lambda: c.finished(sid2)))
+        self.assertEqual(c.responses[sid2]["status"], 502)
+
+    def test_curl_over_tls_gets_502(self):
+        code, version, status, body = curl(
+            "https://localhost:%d/curl" % self.gw.listeners["tls"][1], "--http2")
+        self.assertEqual((code, version, status), (0, "2", 502), body)
+
+    def test_break_after_the_head_resets_the_stream(self):
+        c = self.client()
+        sid = c.request("GET", "/late")
+        self.assertTrue(c.wait(lambda: c.responses[sid]["status"] is not None))
+        self.head_arrived.set()
+        self.assertTrue(c.wait(lambda: c.finished(sid)))
+        r = c.responses[sid]
+        self.assertEqual((r["status"], r["ended"], r["reset"]), (200, False, 2))  # INTERNAL_ERROR
+        self.assertTrue(b"hello".startswith(r["body"]))
 
 
 if __name__ == "__main__":
