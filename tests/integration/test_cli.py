@@ -3,7 +3,6 @@ shipped configs pass --check, and sidecar quick mode end to end."""
 
 import glob
 import os
-import re
 import shutil
 import subprocess
 

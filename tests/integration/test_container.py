@@ -4,7 +4,6 @@ else), and the gateway runs inside it under chroot as the image's non-root user 
 `unshare -r -R` when not root), proxying to an upstream on loopback. Reports the sizes."""
 
 import os
-import shutil
 import subprocess
 
 import harness

@@ -6,11 +6,10 @@ finishes where it started, and keep-alive client connections stay open."""
 import json
 import os
 import signal
-import threading
 import urllib.request
 
 import harness
-from harness import EchoUpstream, Gateway, GatewayTestCase, RawClient, config, toml_dumps
+from harness import EchoUpstream, GatewayTestCase, RawClient, config, toml_dumps
 
 
 def blue_green_doc(blue, green, active, workers=2, extra_listener=None, admin="127.0.0.1:0"):

@@ -8,7 +8,6 @@ exits 0 on SIGTERM."""
 import json
 import os
 import threading
-import time
 import unittest
 
 import harness

@@ -21,11 +21,10 @@ import random
 import socket
 import threading
 import time
-import unittest
 import zlib
 
 import harness
-from harness import IO_TIMEOUT, SCALE, GatewayTestCase, config
+from harness import IO_TIMEOUT, GatewayTestCase, config
 
 MIB = 1 << 20
 TOTAL = int(os.environ.get("GATEWAY_STREAM_MIB", "1024")) * MIB
