@@ -891,7 +891,7 @@ void Exchange::sendHttpsRedirect(std::string_view host, std::string_view path_an
   std::string location;
   httpsLocation(host, session_->listener().redirect_https_port, path_and_query, location);
   scratch_.clear();
-  writeRedirectReply(308, location, close, scratch_);
+  writeRedirectReply(308, location, close, client_http10_ && !close, scratch_);
   bytes_out_ += scratch_.size();
   session_->transport().stageCopy(scratch_);
   session_->transport().flush();
@@ -906,12 +906,16 @@ void Exchange::sendLocalReply(int status, std::string_view message, bool close,
   response_started_ = true;
   response_done_ = true;
   disarmTimer();
+  // After an upgrade was forwarded the parser switches protocols at the request's end,
+  // so the connection cannot carry another HTTP request (as when the upstream answers
+  // an upgrade with anything but 101).
   close = close || !client_keep_alive_ || session_->decideCloseAfterResponse() ||
-          (request_has_body_ && !request_done_ && !startDiscardingBody());
+          upgrade_requested_ || (request_has_body_ && !request_done_ && !startDiscardingBody());
   if (close) session_->setCloseAfterResponse();
   scratch_.clear();
   LocalReplyExtras extras;
   extras.grpc = grpcReply();
+  extras.keep_alive_header = client_http10_ && !close;
   if (extras.grpc != GrpcReply::None) grpc_status_ = grpc::statusFor(status);
   if (chain_.active()) {
     // The filters that ran see the local reply like an upstream response (request id,

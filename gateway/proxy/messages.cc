@@ -342,12 +342,17 @@ void writeLocalReply(int status, std::string_view message, bool close, bool head
   }
   if (status == 503) out.append("Retry-After: 1\r\n");
   appendEdits(out, extras.headers);
-  if (close) out.append("Connection: close\r\n");
+  if (close) {
+    out.append("Connection: close\r\n");
+  } else if (extras.keep_alive_header) {
+    out.append("Connection: keep-alive\r\n");
+  }
   out.append("\r\n");
   if (!head_request && !bodiless) out.append(body);
 }
 
-void writeRedirectReply(int status, std::string_view location, bool close, std::string& out) {
+void writeRedirectReply(int status, std::string_view location, bool close, bool keep_alive_header,
+                        std::string& out) {
   out.append("HTTP/1.1 ");
   appendNumber(out, static_cast<uint64_t>(status));
   out.push_back(' ');
@@ -355,7 +360,11 @@ void writeRedirectReply(int status, std::string_view location, bool close, std::
   out.append("\r\nLocation: ");
   out.append(location);
   out.append("\r\nContent-Length: 0\r\n");
-  if (close) out.append("Connection: close\r\n");
+  if (close) {
+    out.append("Connection: close\r\n");
+  } else if (keep_alive_header) {
+    out.append("Connection: keep-alive\r\n");
+  }
   out.append("\r\n");
 }
 

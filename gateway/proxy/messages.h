@@ -75,8 +75,10 @@ void writeDownstreamResponseHead(const DownstreamResponse& response, std::string
 void writeLocalReply(int status, std::string_view message, bool close, bool head_request,
                      std::string& out);
 
-// A redirect with an empty body: `status` (e.g. 308) and its Location.
-void writeRedirectReply(int status, std::string_view location, bool close, std::string& out);
+// A redirect with an empty body: `status` (e.g. 308) and its Location. `keep_alive_header`:
+// an HTTP/1.0 client that asked for keep-alive gets Connection: keep-alive.
+void writeRedirectReply(int status, std::string_view location, bool close, bool keep_alive_header,
+                        std::string& out);
 
 // "https://host[:port]path": the HTTPS URL of a request that came in over plain HTTP.
 // `host` is the Host value (its port, if any, is replaced); 443 leaves the port out.
@@ -98,6 +100,7 @@ struct LocalReplyExtras {
   std::string_view body;
   std::string_view content_type;
   GrpcReply grpc = GrpcReply::None;  // not None: the gRPC form (custom bodies are ignored)
+  bool keep_alive_header = false;    // an HTTP/1.0 client that asked for keep-alive, kept
 };
 void writeLocalReply(int status, std::string_view message, bool close, bool head_request,
                      const LocalReplyExtras& extras, std::string& out);

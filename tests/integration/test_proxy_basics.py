@@ -866,5 +866,90 @@ class LocalReplyDiscardsBody(GatewayTestCase):
         self.assert_closed_without_more(c)
 
 
+class LocalReplyMatrix(GatewayTestCase):
+    """Every kind of reply the gateway makes itself, to every shape of request, with a
+    second request pipelined behind it in the same write: when the reply does not say
+    Connection: close the second request is served on the connection, and when it does
+    the connection closes with nothing more. Neither waits for a timeout."""
+
+    KINDS = [  # (name, method, target, extra headers)
+        ("no route", "POST", "/nowhere", []),
+        ("direct_response", "POST", "/direct", []),
+        ("redirect", "POST", "/moved", []),
+        ("ip_access", "POST", "/allow", []),
+        ("auth_api_key", "POST", "/key", []),
+        ("body_limit", "POST", "/limit", []),
+        ("upstream down", "POST", "/dead", []),
+        ("TRACE", "TRACE", "/x", []),
+        ("bad Expect", "POST", "/x", [("Expect", "foo")]),
+        ("CORS preflight", "OPTIONS", "/cors",
+         [("Origin", "https://app.test"), ("Access-Control-Request-Method", "PUT")]),
+    ]
+    # The endpoint of "upstream down" is ejected after its first failures: 503 from then on.
+    STATUS = {"no route": (404,), "direct_response": (418,), "redirect": (301,),
+              "ip_access": (403,), "auth_api_key": (401,), "upstream down": (502, 503),
+              "TRACE": (405,), "bad Expect": (417,), "CORS preflight": (204,)}
+    FORMS = [  # (name, version, extra headers, body)
+        ("no body", "HTTP/1.1", [], b""),
+        ("length", "HTTP/1.1", [("Content-Length", "1500")], b"b" * 1500),
+        ("chunked", "HTTP/1.1", [("Transfer-Encoding", "chunked")],
+         chunked_body(b"c" * 1500, sizes=(700,))),
+        ("expect", "HTTP/1.1", [("Expect", "100-continue"), ("Content-Length", "5")], b"hello"),
+        ("upgrade", "HTTP/1.1", [("Connection", "Upgrade"), ("Upgrade", "websocket"),
+                                 ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+                                 ("Content-Length", "5")], b"hello"),
+        ("HTTP/1.0", "HTTP/1.0", [("Connection", "keep-alive"), ("Content-Length", "5")],
+         b"hello"),
+    ]
+
+    @classmethod
+    def setUpClass(cls):
+        cls.echo = cls.own(EchoUpstream("echo"))
+        routes = [
+            {"name": "direct", "match": {"path_prefix": "/direct"}, "service": "echo",
+             "filters": [{"type": "direct_response", "status": 418, "body": "tea\n"}]},
+            {"name": "moved", "match": {"path_prefix": "/moved"}, "service": "echo",
+             "filters": [{"type": "redirect", "location": "https://${host}${path}",
+                          "status": 301}]},
+            {"name": "allow", "match": {"path_prefix": "/allow"}, "service": "echo",
+             "filters": [{"type": "ip_access", "allow": ["10.0.0.0/8"]}]},
+            {"name": "key", "match": {"path_prefix": "/key"}, "service": "echo",
+             "filters": [{"type": "auth_api_key", "keys": {"alice": "k-alice"}}]},
+            {"name": "limit", "match": {"path_prefix": "/limit"}, "service": "echo",
+             "filters": [{"type": "body_limit", "max": "1KiB"}]},
+            {"name": "cors", "match": {"path_prefix": "/cors"}, "service": "echo",
+             "filters": [{"type": "cors", "allow_origins": ["https://app.test"],
+                          "allow_methods": ["GET", "PUT"]}]},
+            {"name": "dead", "match": {"path_prefix": "/dead"}, "service": "dead"},
+            {"name": "get", "match": {"path_prefix": "/", "methods": ["GET"]},
+             "service": "echo"},
+        ]
+        cls.gw = cls.start_gateway(config(
+            {"echo": [cls.echo.address], "dead": ["127.0.0.1:%d" % harness.free_port()]},
+            routes=routes))
+
+    def test_every_reply_to_every_request_shape(self):
+        for kind, method, target, kind_headers in self.KINDS:
+            for form, version, form_headers, body in self.FORMS:
+                with self.subTest(kind=kind, form=form):
+                    expected = self.STATUS.get(kind, (413,) if len(body) > 1024 else (200,))
+                    c = self.client()
+                    c.send(build_request(method, target, kind_headers + form_headers, body,
+                                         version=version) + build_request("GET", "/after"))
+                    first = c.read_response()
+                    self.assertIn(first.status, expected)
+                    if version == "HTTP/1.0" and first.header("Connection") != "close":
+                        # Kept: an HTTP/1.0 client must be told, or it expects the close.
+                        self.assertEqual(first.header("Connection"), "keep-alive")
+                    if (first.header("Connection") or "").lower() == "close":
+                        closed, extra = c.wait_closed()
+                        self.assertTrue(closed, "said close, stayed open")
+                        self.assertEqual(extra, b"", "answered more after Connection: close")
+                    else:
+                        second = c.read_response()
+                        self.assertEqual((second.status, second.json()["target"]),
+                                         (200, "/after"))
+
+
 if __name__ == "__main__":
     harness.main()

@@ -786,6 +786,17 @@ TEST_CASE("local reply: Connection: close when asked") {
   CHECK(header(r, "Connection") == "close");
 }
 
+TEST_CASE("local reply: Connection: keep-alive for an HTTP/1.0 client that keeps it") {
+  std::string out;
+  LocalReplyExtras extras;
+  extras.keep_alive_header = true;
+  writeLocalReply(404, "no route", false, false, extras, out);
+  CHECK(header(parseReply(out, false), "Connection") == "keep-alive");
+  out.clear();
+  writeLocalReply(404, "no route", true, false, extras, out);  // close wins
+  CHECK(header(parseReply(out, false), "Connection") == "close");
+}
+
 TEST_CASE("local reply: the message is JSON-escaped") {
   std::string out;
   writeLocalReply(400, "say \"hi\" \\ now\n\x01", false, false, out);
@@ -822,8 +833,16 @@ TEST_CASE("httpsLocation: same host and target over HTTPS, port replaced") {
   CHECK(location("[::1]", 443, "/") == "https://[::1]/");
   CHECK(location("example.com", 443, "*") == "https://example.com/");
   std::string out;
-  gw::proxy::writeRedirectReply(308, "https://example.com/", true, out);
+  gw::proxy::writeRedirectReply(308, "https://example.com/", true, false, out);
   CHECK(out ==
         "HTTP/1.1 308 Permanent Redirect\r\nLocation: https://example.com/\r\n"
         "Content-Length: 0\r\nConnection: close\r\n\r\n");
+  out.clear();
+  gw::proxy::writeRedirectReply(308, "https://example.com/", false, true, out);
+  CHECK(out ==
+        "HTTP/1.1 308 Permanent Redirect\r\nLocation: https://example.com/\r\n"
+        "Content-Length: 0\r\nConnection: keep-alive\r\n\r\n");
+  out.clear();
+  gw::proxy::writeRedirectReply(308, "https://example.com/", false, false, out);
+  CHECK(out.find("Connection") == std::string::npos);
 }
