@@ -276,6 +276,20 @@ void TcpTransport::onShutdownCb(uv_shutdown_t* req, int) {
 
 void TcpTransport::close() {
   if (closing_) return;
+  beginClose();
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &TcpTransport::onCloseCb);
+}
+
+void TcpTransport::closeReset() {
+  if (closing_) return;
+  beginClose();
+  // libuv refuses a reset while a shutdown is pending (the FIN is on its way anyway).
+  if (uv_tcp_close_reset(&tcp_, &TcpTransport::onCloseCb) != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &TcpTransport::onCloseCb);
+  }
+}
+
+void TcpTransport::beginClose() {
   closing_ = true;
   stopReading();
   // The kernel drops the socket from the ReadPoller when libuv closes it; a posted read
@@ -283,7 +297,6 @@ void TcpTransport::close() {
   // after the post cleared the flag while the post still waits.
   ctx().readPoller().unpost(this);
   releaseBatch();
-  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &TcpTransport::onCloseCb);
 }
 
 void TcpTransport::onCloseCb(uv_handle_t* handle) {

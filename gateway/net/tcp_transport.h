@@ -41,6 +41,7 @@ class TcpTransport final : public Transport {
   // Sends what is queued, then FIN, then closes the handle.
   void shutdownThenClose();
   void close() override;
+  void closeReset() override;
   bool closing() const override { return closing_; }
 
   bool reading() const { return reading_; }
@@ -52,6 +53,7 @@ class TcpTransport final : public Transport {
   static void onReadable(void* self, uint32_t events);
   static void onWatchFailed(void* self);
   void postRead();
+  void beginClose();  // what close() and closeReset() share, up to closing the handle
   static void onWriteCb(uv_write_t* req, int status);
   static void onConnectCb(uv_connect_t* req, int status);
   static void onCloseCb(uv_handle_t* handle);

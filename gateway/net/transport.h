@@ -78,6 +78,9 @@ class Transport {
   // Half-close after queued output is sent (FIN).
   virtual void shutdownWrite() = 0;
   virtual void close() = 0;
+  // Closes with a TCP reset instead of FIN (over TLS: without close_notify), dropping
+  // unsent output: a peer that reads a body until the close can tell it was cut short.
+  virtual void closeReset() { close(); }
   virtual bool closing() const = 0;
 
  protected:

@@ -274,7 +274,11 @@ void DownstreamSession::continueAfterExchange(void* self) {
   }
 }
 
-void DownstreamSession::abort() { closeNow(); }
+void DownstreamSession::abort() {
+  // A body sent until the close (to an HTTP/1.0 client) has no framing to show that it
+  // was cut short: a FIN would make it look whole, so it ends with a reset instead.
+  closeNow(exchange_ != nullptr && exchange_->responseUntilClose());
+}
 
 void DownstreamSession::pauseReading() {
   paused_for_backpressure_ = true;
@@ -348,14 +352,18 @@ void DownstreamSession::repinIfStale() {
   // The listener is gone: this session drains and keeps the snapshot it has.
 }
 
-void DownstreamSession::closeNow() {
+void DownstreamSession::closeNow(bool reset) {
   if (state_ == State::Closed) return;
   state_ = State::Closed;
   timer_kind_ = TimerKind::None;
   ctx().loop().timers().disarm(timer_);
   if (exchange_ != nullptr) exchange_->clientClosed();
   if (h2_) h2_->closeAllStreams();
-  transport().close();
+  if (reset) {
+    transport().closeReset();
+  } else {
+    transport().close();
+  }
 }
 
 void DownstreamSession::onReadEnd(int status) {

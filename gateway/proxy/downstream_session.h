@@ -95,7 +95,8 @@ class DownstreamSession final : public Downstream,
   void onSnapshotChanged() {
     if (timer_kind_ == TimerKind::Idle) repinIfStale();
   }
-  void closeNow();
+  // `reset`: with a TCP reset (Transport::closeReset), for a cut-short response.
+  void closeNow(bool reset = false);
 
   // TransportHandler
   void onRead(const char* data, size_t length) override;

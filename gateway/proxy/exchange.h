@@ -49,6 +49,8 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   bool responseStarted() const { return response_started_; }
   bool responseDone() const { return response_done_; }
   bool localReply() const { return local_reply_; }
+  // The response's body runs until the connection closes (HTTP/1.0 client).
+  bool responseUntilClose() const { return response_started_ && response_close_delimited_; }
   // A local reply went out and the rest of the request body is being read and dropped.
   bool discardingBody() const { return discarding_; }
   bool upgradeRequested() const { return upgrade_requested_; }

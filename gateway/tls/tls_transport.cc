@@ -359,12 +359,22 @@ void TlsTransport::shutdownWrite() {
 void TlsTransport::close() {
   if (closing_) return;
   sendCloseNotify();  // best effort: a socket that cannot take it now closes anyway
+  beginClose();
+  lower_.close();
+}
+
+void TlsTransport::closeReset() {
+  if (closing_) return;
+  beginClose();  // no close_notify: it would tell the peer the stream ended whole
+  lower_.closeReset();
+}
+
+void TlsTransport::beginClose() {
   closing_ = true;
   reading_ = false;
   plain_.clear();
   ctx_.timers().disarm(timer_);
   ctx_.cancelCostly(first_flight_);
-  lower_.close();
 }
 
 void TlsTransport::onDrained() {

@@ -84,6 +84,7 @@ class TlsTransport final : public net::Transport, private net::TransportHandler 
   size_t queuedBytes() const override { return lower_.queuedBytes() + plain_.size(); }
   void shutdownWrite() override;
   void close() override;
+  void closeReset() override;
   bool closing() const override { return closing_; }
 
  private:
@@ -102,6 +103,7 @@ class TlsTransport final : public net::Transport, private net::TransportHandler 
   bool encryptStaged();
   void queueCloseNotify();
   void sendCloseNotify();
+  void beginClose();  // what close() and closeReset() share, up to closing the lower layer
   void collectPeerCertificate();
   bool hasBufferedInput() const;
   void trimBuffers();

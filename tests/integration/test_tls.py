@@ -612,6 +612,49 @@ class HalfCloseInTheResponsesTurn(GatewayTestCase):
         self.assertTrue(plain.endswith(b"\r\n\r\nok"), plain)
 
 
+class CutShortToHttp10Client(GatewayTestCase):
+    """An HTTP/1.0 client gets a chunked upstream body until the connection closes, so
+    only the way it closes can tell it that the upstream died halfway: no close_notify
+    (and a TCP reset), where a whole body ends with close_notify."""
+
+    def test_cut_body_ends_without_close_notify(self):
+        def handler(server, conn, reader, index):
+            req = harness.read_request(reader)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         b"5\r\nhello\r\n")
+            if req["target"] == "/whole":
+                conn.sendall(b"0\r\n\r\n")
+                reader.read_some(1)  # until the gateway closes this connection
+            harness.close_quietly(conn)
+
+        up = self.upstream(harness.RawUpstream(handler, "cut"))
+        listeners = [{"name": "main", "listen": "127.0.0.1:0", "tls": tls_table()}]
+        gw = self.gateway(config({"cut": [up.address]}, listeners=listeners))
+
+        def fetch(target):
+            ctx = ssl.create_default_context(cafile=cert("ca.pem"))
+            sock = ctx.wrap_socket(socket.create_connection(gw.addr, timeout=harness.IO_TIMEOUT),
+                                   server_hostname="localhost", suppress_ragged_eofs=False)
+            self.addCleanup(sock.close)
+            sock.sendall(b"GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n" % target.encode())
+            data = b""
+            try:
+                while True:
+                    piece = sock.recv(65536)
+                    if not piece:
+                        return data, None  # close_notify: the body is whole
+                    data += piece
+            except (ssl.SSLError, ConnectionResetError) as e:
+                return data, e
+
+        data, error = fetch("/whole")
+        self.assertIsNone(error)
+        self.assertTrue(data.endswith(b"\r\n\r\nhello"), data)
+        data, error = fetch("/cut")
+        self.assertIsNotNone(error, "a cut-short body ended like a whole one")
+        self.assertTrue(data.startswith(b"HTTP/1.1 200 OK\r\n"), data)
+
+
 class BrokenBodyInTheHeadsRead(GatewayTestCase):
     """An upstream body that fails to parse in the read that brought its head gets a 502
     over TLS too: the head staged as plaintext is dropped, as over plain TCP
