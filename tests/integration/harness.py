@@ -907,6 +907,52 @@ def upgrade_echo_handler(server, conn, r, index):
         conn.sendall(data.upper())
 
 
+# Scripted upstream responses, by the last segment of the request target: (head bytes,
+# body bytes, close the connection after). Tests serve the BAD ones from a service of
+# their own, so that the failures they cause (and the ejection that follows) stay there.
+HELLO = b"hello"
+GOOD_RESPONSES = {
+    "cl": (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", HELLO, False),
+    "chunked": (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                b"2\r\nhe\r\n3\r\nllo\r\n0\r\nX-T: 1\r\n\r\n", False),
+    "until-close": (b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", HELLO, True),
+    "http10": (b"HTTP/1.0 200 OK\r\n\r\n", HELLO, True),
+    "204": (b"HTTP/1.1 204 No Content\r\n\r\n", b"", False),
+    "304": (b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\nETag: \"e\"\r\n\r\n",
+            b"", False),
+    "interim": (b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", HELLO, False),
+}
+BAD_RESPONSES = {
+    "cut-cl": (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", HELLO, True),
+    "cut-chunked": (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                    b"5\r\nhello\r\n", True),
+    "no-head": (b"", b"", True),
+    "garbage": (b"HELLO WORLD\r\n\r\n", b"", True),
+}
+
+
+def scripted_status(kind):
+    """The final status of GOOD_RESPONSES[kind] (past any 1xx)."""
+    head = GOOD_RESPONSES[kind][0]
+    return int(head.split(b"\r\n\r\n")[-2].split(b"\r\n")[0].split(b" ")[1])
+
+
+def scripted_upstream(server, conn, r, index):
+    """A RawUpstream handler answering each request with GOOD_RESPONSES or
+    BAD_RESPONSES (the head alone for HEAD), keep-alive unless the script closes."""
+    while True:
+        req = read_request(r)
+        if req is None:
+            break
+        kind = req["target"].rsplit("/", 1)[-1]
+        head, body, close = {**GOOD_RESPONSES, **BAD_RESPONSES}[kind]
+        conn.sendall(head + (b"" if req["method"] == "HEAD" else body))
+        if close:
+            break
+    close_quietly(conn)
+
+
 class RawUpstream(_ServerBase):
     """A scripted upstream: handler(server, conn, reader, index) per connection."""
 

@@ -328,44 +328,6 @@ class NoEndpointAvailable(GatewayTestCase):
             self.assertLessEqual(len(resp.body), 1024)
 
 
-# Upstream responses by the last segment of the target: (bytes, close after), the bytes
-# for a HEAD request being the head alone. "bad" ones are served by their own service,
-# so that the failures they cause (and the ejection that follows) stay there.
-HELLO = b"hello"
-GOOD_RESPONSES = {
-    "cl": (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", HELLO, False),
-    "chunked": (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
-                b"2\r\nhe\r\n3\r\nllo\r\n0\r\nX-T: 1\r\n\r\n", False),
-    "until-close": (b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", HELLO, True),
-    "http10": (b"HTTP/1.0 200 OK\r\n\r\n", HELLO, True),
-    "204": (b"HTTP/1.1 204 No Content\r\n\r\n", b"", False),
-    "304": (b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\nETag: \"e\"\r\n\r\n",
-            b"", False),
-    "interim": (b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
-                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", HELLO, False),
-}
-BAD_RESPONSES = {
-    "cut-cl": (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", HELLO, True),
-    "cut-chunked": (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
-                    b"5\r\nhello\r\n", True),
-    "no-head": (b"", b"", True),
-    "garbage": (b"HELLO WORLD\r\n\r\n", b"", True),
-}
-
-
-def scripted_upstream(server, conn, r, index):
-    while True:
-        req = harness.read_request(r)
-        if req is None:
-            break
-        kind = req["target"].rsplit("/", 1)[-1]
-        head, body, close = {**GOOD_RESPONSES, **BAD_RESPONSES}[kind]
-        conn.sendall(head + (b"" if req["method"] == "HEAD" else body))
-        if close:
-            break
-    harness.close_quietly(conn)
-
-
 class UpstreamResponseMatrix(GatewayTestCase):
     """Every shape of upstream response to every shape of client request, with a second
     request pipelined behind it: the client gets the response complete and right, or
@@ -383,8 +345,8 @@ class UpstreamResponseMatrix(GatewayTestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.good = cls.own(RawUpstream(scripted_upstream, "good"))
-        cls.bad = cls.own(RawUpstream(scripted_upstream, "bad"))
+        cls.good = cls.own(RawUpstream(harness.scripted_upstream, "good"))
+        cls.bad = cls.own(RawUpstream(harness.scripted_upstream, "bad"))
         cls.gw = cls.start_gateway(config(
             {"good": [cls.good.address], "bad": [cls.bad.address]},
             routes=[{"name": "bad", "match": {"path_prefix": "/bad/"}, "service": "bad"},
@@ -411,23 +373,22 @@ class UpstreamResponseMatrix(GatewayTestCase):
         else:
             self.assertNotIn(client[0], ("GET close", "GET 1.0"), "kept against the client")
             second = c.read_response()
-            self.assertEqual((second.status, second.body), (200, HELLO))
+            self.assertEqual((second.status, second.body), (200, harness.HELLO))
 
     def test_good_responses(self):
-        for kind, (head, body, _) in GOOD_RESPONSES.items():
-            status = int(head.split(b"\r\n\r\n")[-2].split(b" ")[1] if kind == "interim"
-                         else head.split(b" ")[1])
+        for kind in harness.GOOD_RESPONSES:
+            status = harness.scripted_status(kind)
             for client in self.CLIENTS:
                 with self.subTest(upstream=kind, client=client[0]):
                     c, first, cut = self.exchange(client, "/r/", kind)
                     self.assertIsNone(cut, "cut short")
                     self.assertEqual(first.status, status)
                     no_body = client[1] == "HEAD" or status in (204, 304)
-                    self.assertEqual(first.body, b"" if no_body else HELLO)
+                    self.assertEqual(first.body, b"" if no_body else harness.HELLO)
                     self.assert_connection_after(c, first, client)
 
     def test_broken_responses(self):
-        for kind, (head, body, _) in BAD_RESPONSES.items():
+        for kind in harness.BAD_RESPONSES:
             for client in self.CLIENTS:
                 with self.subTest(upstream=kind, client=client[0]):
                     c, first, cut = self.exchange(client, "/bad/", kind)

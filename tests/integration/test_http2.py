@@ -571,5 +571,46 @@ class Http2BrokenUpstreamBody(GatewayTestCase):
         self.assertTrue(b"hello".startswith(r["body"]))
 
 
+class Http2UpstreamResponseMatrix(GatewayTestCase):
+    """test_failures.UpstreamResponseMatrix over HTTP/2 streams: every scripted upstream
+    response to GET and HEAD, all streams on one connection. A good response arrives
+    whole and right (no body for HEAD, 204 and 304); a broken one as 502/503 or as a
+    reset stream, never as a stream that ends whole; the connection serves on."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.good = cls.own(harness.RawUpstream(harness.scripted_upstream, "good"))
+        cls.bad = cls.own(harness.RawUpstream(harness.scripted_upstream, "bad"))
+        listeners = [{"name": "main", "listen": "127.0.0.1:0", "http2": True}]
+        cls.gw = cls.start_gateway(config(
+            {"good": [cls.good.address], "bad": [cls.bad.address]}, listeners=listeners,
+            routes=[{"name": "bad", "match": {"path_prefix": "/bad/"}, "service": "bad"},
+                    {"name": "good", "match": {"path_prefix": "/"}, "service": "good"}]))
+
+    def test_every_response_shape(self):
+        c = H2Client(self.gw.listeners["main"])
+        self.addCleanup(c.close)
+        for kind in list(harness.GOOD_RESPONSES) + list(harness.BAD_RESPONSES):
+            for method in ("GET", "HEAD"):
+                with self.subTest(upstream=kind, method=method):
+                    good = kind in harness.GOOD_RESPONSES
+                    sid = c.request(method, ("/r/" if good else "/bad/") + kind)
+                    self.assertTrue(c.wait(lambda: c.finished(sid)))
+                    r = c.responses[sid]
+                    if good or (kind.startswith("cut-") and method == "HEAD"):
+                        status = harness.scripted_status(kind) if good else 200
+                        no_body = method == "HEAD" or status in (204, 304)
+                        self.assertEqual((r["status"], r["reset"], r["ended"]),
+                                         (status, None, True))
+                        self.assertEqual(r["body"], b"" if no_body else harness.HELLO)
+                    elif r["reset"] is None:
+                        self.assertIn(r["status"], (502, 503), r["body"])
+                        self.assertTrue(r["ended"])
+                    else:  # cut after the head had gone: the stream is reset
+                        self.assertTrue(kind.startswith("cut-"), r)
+                        self.assertFalse(r["ended"])
+        self.assertIsNone(c.terminated)
+
+
 if __name__ == "__main__":
     harness.main()
