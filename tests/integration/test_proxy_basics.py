@@ -772,6 +772,14 @@ class LocalReplyDiscardsBody(GatewayTestCase):
                      "service": "echo"}],
             limits={"max_body": "1MiB"}))
 
+    def head_answered(self, target, headers, status):
+        """Sends a request head alone; returns the connection and the reply to it."""
+        c = self.client()
+        c.send(build_request("POST", target, headers=headers))
+        reply = c.read_response()
+        self.assertEqual(reply.status, status)
+        return c, reply
+
     def assert_kept_alive(self, c, reply):
         self.assertNotEqual((reply.header("Connection") or "").lower(), "close")
         resp = c.request("GET", "/after")
@@ -795,53 +803,35 @@ class LocalReplyDiscardsBody(GatewayTestCase):
 
     def test_body_sent_after_the_reply(self):
         # The 404 comes before any body byte, and the body that follows is read and dropped.
-        c = self.client()
-        c.send(build_request("POST", "/nowhere", headers=[("Content-Length", "5000")]))
-        reply = c.read_response()
-        self.assertEqual(reply.status, 404)
+        c, reply = self.head_answered("/nowhere", [("Content-Length", "5000")], 404)
         for _ in range(5):
             c.send(b"GET /x HTTP/1.1\r\n"[:10] * 100)  # body bytes that look like a request
         self.assert_kept_alive(c, reply)
 
     def test_chunked_body_with_trailers(self):
-        c = self.client()
-        c.send(build_request("POST", "/nowhere", headers=[("Transfer-Encoding", "chunked")]))
-        reply = c.read_response()
-        self.assertEqual(reply.status, 404)
+        c, reply = self.head_answered("/nowhere", [("Transfer-Encoding", "chunked")], 404)
         c.send(chunked_body(b"y" * 3000, sizes=(100, 1000))[:-2] + b"X-Sum: 1\r\n\r\n")
         self.assert_kept_alive(c, reply)
 
     def test_filter_refusal(self):
         before = [r["target"] for r in self.echo.requests].count("/key/upload")
-        c = self.client()
-        c.send(build_request("POST", "/key/upload", headers=[("Content-Length", "2000")]))
-        reply = c.read_response()
-        self.assertEqual(reply.status, 401)
+        c, reply = self.head_answered("/key/upload", [("Content-Length", "2000")], 401)
         c.send(b"k" * 2000)
         self.assert_kept_alive(c, reply)
         self.assertEqual([r["target"] for r in self.echo.requests].count("/key/upload"), before)
 
     def test_upstream_failure(self):
-        c = self.client()
-        c.send(build_request("POST", "/dead/upload", headers=[("Content-Length", "3000")]))
-        reply = c.read_response()
-        self.assertEqual(reply.status, 502)
+        c, reply = self.head_answered("/dead/upload", [("Content-Length", "3000")], 502)
         c.send(b"d" * 3000)
         self.assert_kept_alive(c, reply)
 
     def test_declared_body_over_64k_closes(self):
-        c = self.client()
-        c.send(build_request("POST", "/nowhere", headers=[("Content-Length", "100000")]))
-        reply = c.read_response()
-        self.assertEqual(reply.status, 404)
+        c, reply = self.head_answered("/nowhere", [("Content-Length", "100000")], 404)
         self.assertEqual(reply.header("Connection"), "close")
         self.assert_closed_without_more(c)
 
     def test_chunked_body_running_over_64k_closes(self):
-        c = self.client()
-        c.send(build_request("POST", "/nowhere", headers=[("Transfer-Encoding", "chunked")]))
-        reply = c.read_response()
-        self.assertEqual(reply.status, 404)
+        c, reply = self.head_answered("/nowhere", [("Transfer-Encoding", "chunked")], 404)
         try:
             c.send(chunked_body(b"z" * 100000, sizes=(8192,)) + build_request("GET", "/after"))
         except (BrokenPipeError, ConnectionResetError):
@@ -850,18 +840,14 @@ class LocalReplyDiscardsBody(GatewayTestCase):
 
     def test_client_waiting_for_100_continue_closes(self):
         # Its body may never come: reading 10 bytes would eat its next request.
-        c = self.client()
-        c.send(build_request("POST", "/nowhere", headers=[
-            ("Expect", "100-continue"), ("Content-Length", "10")]))
-        reply = c.read_response()
-        self.assertEqual((reply.status, reply.interim), (404, []))
+        c, reply = self.head_answered("/nowhere", [
+            ("Expect", "100-continue"), ("Content-Length", "10")], 404)
+        self.assertEqual(reply.interim, [])
         self.assertEqual(reply.header("Connection"), "close")
         self.assert_closed_without_more(c)
 
     def test_broken_chunk_while_discarding_closes(self):
-        c = self.client()
-        c.send(build_request("POST", "/nowhere", headers=[("Transfer-Encoding", "chunked")]))
-        self.assertEqual(c.read_response().status, 404)
+        c, _ = self.head_answered("/nowhere", [("Transfer-Encoding", "chunked")], 404)
         c.send(b"zz\r\nGET /after HTTP/1.1\r\nHost: test.local\r\n\r\n")
         self.assert_closed_without_more(c)
 
