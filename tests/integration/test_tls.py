@@ -653,6 +653,12 @@ class CutShortToHttp10Client(GatewayTestCase):
         data, error = fetch("/cut")
         self.assertIsNotNone(error, "a cut-short body ended like a whole one")
         self.assertTrue(data.startswith(b"HTTP/1.1 200 OK\r\n"), data)
+        # curl (OpenSSL) as the client: a whole body is a success, a cut one a receive error.
+        url = "https://localhost:%d" % gw.addr[1]
+        code, status, body = curl(url + "/whole", "--http1.0", "--cacert", cert("ca.pem"))
+        self.assertEqual((code, status, body), (0, 200, b"hello"))
+        code, status, body = curl(url + "/cut", "--http1.0", "--cacert", cert("ca.pem"))
+        self.assertEqual((code, status), (56, 200), body)  # 56: failure receiving data
 
 
 class BrokenBodyInTheHeadsRead(GatewayTestCase):
