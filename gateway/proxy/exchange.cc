@@ -99,7 +99,7 @@ void Exchange::reset() {
   discarding_ = expect_continue_ = continue_sent_ = false;
   declared_length_ = discard_budget_ = 0;
   timer_kind_ = TimerKind::None;
-  request_body_sent_ = false;
+  request_body_sent_ = upstream_write_failed_ = false;
   route_ = nullptr;
   start_ns_ = upstream_start_ns_ = upstream_end_ns_ = 0;
   bytes_in_ = bytes_out_ = bytes_out_at_head_ = 0;
@@ -376,6 +376,7 @@ void Exchange::onRequestComplete() {
 }
 
 void Exchange::stageUpstream(const char* data, size_t length, bool copy) {
+  if (upstream_write_failed_) return;  // no one takes it: dropped
   if (connected_ && conn_ != nullptr) {
     if (copy) {
       conn_->transport().stageCopy(data, length);
@@ -389,6 +390,7 @@ void Exchange::stageUpstream(const char* data, size_t length, bool copy) {
 }
 
 void Exchange::flushUpstream() {
+  if (upstream_write_failed_) return;
   if (conn_ == nullptr || !connected_) {
     if (pending_.size() > net::Transport::kHighWater) session_->pauseReading();
     return;
@@ -423,7 +425,7 @@ void Exchange::onClientDrained() {
 
 void Exchange::connectUpstream() {
   int error = 0;
-  connected_ = false;
+  connected_ = upstream_write_failed_ = false;
   if (!pool_->admitConnection()) {
     failUpstream(503, "circuit breaker open: too many upstream connections");
     return;
@@ -593,7 +595,20 @@ void Exchange::onUpstreamReadEnd(int status) {
   upstreamBroke(status == UV_EOF ? "upstream closed the connection" : "upstream connection failed");
 }
 
-void Exchange::onUpstreamWriteError(int) { upstreamBroke("upstream connection failed"); }
+void Exchange::onUpstreamWriteError(int) {
+  if (upstream_write_failed_) return;
+  if (conn_ != nullptr && !tunnel_ && conn_->readableAfterWriteError()) {
+    // The upstream may have answered without reading the whole request (an early 401 or
+    // 413) and closed: its answer is still to be read, ahead of the reset. So stop
+    // sending and let the read side decide: a response is forwarded; a close without one
+    // ends as before (onUpstreamReadEnd), and the response timeout bounds the wait.
+    upstream_write_failed_ = true;
+    if (!response_started_) armResponseTimer();
+    session_->resumeReading();  // the rest of the body is read and dropped
+    return;
+  }
+  upstreamBroke("upstream connection failed");
+}
 
 void Exchange::upstreamBroke(const char* message) {
   if (tunnel_) {
@@ -849,7 +864,7 @@ void Exchange::endWithDeadlineTrailers() {
 void Exchange::finishResponse() {
   disarmTimer();
   bool reusable = conn_ != nullptr && upstream_keep_alive_ && request_done_ &&
-                  !response_parser_.hasPendingInput();
+                  !upstream_write_failed_ && !response_parser_.hasPendingInput();
   if (reusable) {
     conn_->release();
     conn_ = nullptr;

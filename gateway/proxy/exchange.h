@@ -172,6 +172,8 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
   bool request_done_ = false;
   bool request_has_body_ = false;
   bool request_body_sent_ = false;  // some body bytes reached the upstream socket
+  // Writing the request failed; the rest of it is dropped while the response is read.
+  bool upstream_write_failed_ = false;
   bool is_head_ = false;
   bool upgrade_requested_ = false;
   bool client_http10_ = false;

@@ -213,6 +213,7 @@ void Exchange::startTry() {
     return;
   }
   connected_ = true;
+  upstream_write_failed_ = false;
   conn_->transport().stage(head_out_.data(), head_out_.size());
   if (!conn_->transport().flush()) {
     onUpstreamWriteError(UV_EPIPE);

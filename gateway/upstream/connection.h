@@ -62,6 +62,10 @@ class UpstreamLink {
   // Abandons the link (closes the connection, resets the stream); the user is detached
   // and hears nothing more.
   virtual void close() = 0;
+  // Whether a response may still be read after a write failed: on an HTTP/1 connection
+  // an upstream that answered early (a 401 or 413 before the whole body) and closed has
+  // its answer in the socket ahead of the reset. A stream that cannot be written is gone.
+  virtual bool readableAfterWriteError() const { return false; }
 
  protected:
   net::Transport* link_transport_ = nullptr;
@@ -84,6 +88,7 @@ class UpstreamConnection final : public net::TransportHandler,
   // True when it was taken from the idle pool (it may have been closed by the upstream
   // in the meantime, which is why such a request may be retried on a fresh connection).
   bool reused() const override { return reused_; }
+  bool readableAfterWriteError() const override { return true; }
   void setUser(UpstreamUser* user) { user_ = user; }
 
   // Back to the idle pool (or closed when the pool is full). The user is detached.

@@ -3,6 +3,7 @@ that dies in the middle of a body (the client must see an incomplete response)."
 
 import socket
 import struct
+import threading
 
 import harness
 from harness import (IO_TIMEOUT, EchoUpstream, GatewayTestCase, RawUpstream, config,
@@ -326,6 +327,45 @@ class NoEndpointAvailable(GatewayTestCase):
             self.assertIsNotNone(resp)
             self.assertIn(resp.status, (502, 503))
             self.assertLessEqual(len(resp.body), 1024)
+
+
+def answers_early_and_closes(server, conn, r, index):
+    """Reads a request's head only, refuses it and closes: the body it left unread makes
+    the kernel answer the gateway's next writes with a reset."""
+    r.read_until(b"\r\n\r\n")
+    conn.sendall(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\n"
+                 b"Connection: close\r\n\r\nbig!")
+    conn.close()
+
+
+class UpstreamAnswersBeforeTheBody(GatewayTestCase):
+    """An upstream that answers before it has read the request body (a 413 or 401) and
+    closes: the client gets that answer, not a 502 for the failed body write."""
+
+    def test_early_answer_is_forwarded(self):
+        up = self.upstream(RawUpstream(answers_early_and_closes, "early"))
+        gw = self.gateway(config({"early": [up.address]}, limits={"max_body": "64MiB"}))
+        for attempt in range(5):  # each a race between the failed write and the read
+            with self.subTest(attempt=attempt):
+                c = self.client(gw.addr)
+                c.send(harness.build_request("POST", "/upload",
+                                             headers=[("Content-Length", str(16 << 20))]))
+                sender = threading.Thread(target=self.send_quietly, args=(c, 16 << 20))
+                sender.start()
+                resp = c.read_response()
+                self.assertEqual((resp.status, resp.body), (413, b"big!"))
+                self.assertEqual(resp.header("Connection"), "close")
+                self.assertTrue(c.wait_closed()[0])
+                sender.join(IO_TIMEOUT)
+
+    @staticmethod
+    def send_quietly(c, size):
+        piece = b"u" * 65536
+        try:
+            for _ in range(size // len(piece)):
+                c.sock.sendall(piece)
+        except OSError:
+            pass  # the gateway closed after the answer
 
 
 class UpstreamResponseMatrix(GatewayTestCase):
