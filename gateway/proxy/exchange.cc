@@ -197,7 +197,6 @@ int Exchange::onRequestHead(const http::MessageHead& head) {
     return kContinue;
   }
   std::string_view expect;
-  bool expect_continue = false;
   if (size_t expects = head.count("expect", &expect); expects > 0) {
     // Two Expect fields are one list ("100-continue, foo"): only the first was looked
     // at, so "Expect: 100-continue" + "Expect: foo" passed while the list form got 417.
@@ -205,7 +204,6 @@ int Exchange::onRequestHead(const http::MessageHead& head) {
       sendLocalReply(417, "unsupported expectation", true);
       return kContinue;
     }
-    expect_continue = true;
     expect_continue_ = !client_http10_;  // an HTTP/1.0 client does not wait for 100
   }
 
@@ -236,7 +234,6 @@ int Exchange::onRequestHead(const http::MessageHead& head) {
       route::Router::rewritePath(*route, target.path_and_query, rewrite_storage);
   routed_.authority = target.authority;
   routed_.path = target.path;
-  routed_.expect_continue = expect_continue;
   switch (runRequestFilters(snapshot, *route, head, target, facts.host)) {
     case FilterOutcome::Continue:
       forwardRequest();
@@ -277,7 +274,7 @@ void Exchange::forwardRequest() {
   head_out_.clear();
   writeUpstreamRequestHead(request, head_out_);
 
-  if (routed_.expect_continue && request_has_body_ && !client_http10_) {
+  if (expect_continue_ && request_has_body_) {
     static constexpr char kContinueLine[] = "HTTP/1.1 100 Continue\r\n\r\n";
     session_->transport().stage(kContinueLine, sizeof kContinueLine - 1);
     continue_sent_ = true;
@@ -360,7 +357,7 @@ void Exchange::onRequestComplete() {
   request_done_ = true;
   if (discarding_) {
     discarding_ = false;
-    session_->exchangeDone(!session_->closeAfterResponse());
+    session_->exchangeDone(true);  // kept, as the reply said (unless closing since)
     return;
   }
   if (local_reply_ || response_done_) return;

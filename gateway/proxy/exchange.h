@@ -154,8 +154,7 @@ class Exchange final : public upstream::UpstreamUser, public http::MessageSink {
     std::string_view upstream_target;  // path and query to send (after rewrites)
     std::string_view authority;        // absolute-form authority, or empty
     std::string_view path;             // for the balancer's hash key
-    bool expect_continue = false;
-    bool upgrade = false;  // an upgrade the route tunnels
+    bool upgrade = false;              // an upgrade the route tunnels
   } routed_;
   http::HeadCopy head_copy_;  // the request head while a filter pauses
   // The TCP peer's IP as text, formatted on first use in each exchange (the session

@@ -32,6 +32,15 @@ bool droppedByEdits(const filter::HeaderEdits* edits, std::string_view name) {
   return edits != nullptr && !edits->empty() && edits->dropsOriginal(name);
 }
 
+// Connection: close, or keep-alive for an HTTP/1.0 client whose connection is kept.
+void appendConnection(std::string& out, bool close, bool keep_alive_header) {
+  if (close) {
+    out.append("Connection: close\r\n");
+  } else if (keep_alive_header) {
+    out.append("Connection: keep-alive\r\n");
+  }
+}
+
 }  // namespace
 
 bool parseRequestTarget(std::string_view url, bool is_options, RequestTarget& out) {
@@ -269,10 +278,8 @@ void writeDownstreamResponseHead(const DownstreamResponse& r, std::string& out) 
   if (r.chunked_body) out.append("Transfer-Encoding: chunked\r\n");
   if (r.upgrade) {
     out.append("Connection: upgrade\r\n");
-  } else if (r.close) {
-    out.append("Connection: close\r\n");
-  } else if (r.keep_alive_header) {
-    out.append("Connection: keep-alive\r\n");
+  } else {
+    appendConnection(out, r.close, r.keep_alive_header);
   }
   if (r.via) out.append(head.http_minor == 0 ? "Via: 1.0 gateway\r\n" : "Via: 1.1 gateway\r\n");
   out.append("\r\n", 2);
@@ -342,11 +349,7 @@ void writeLocalReply(int status, std::string_view message, bool close, bool head
   }
   if (status == 503) out.append("Retry-After: 1\r\n");
   appendEdits(out, extras.headers);
-  if (close) {
-    out.append("Connection: close\r\n");
-  } else if (extras.keep_alive_header) {
-    out.append("Connection: keep-alive\r\n");
-  }
+  appendConnection(out, close, extras.keep_alive_header);
   out.append("\r\n");
   if (!head_request && !bodiless) out.append(body);
 }
@@ -360,11 +363,7 @@ void writeRedirectReply(int status, std::string_view location, bool close, bool 
   out.append("\r\nLocation: ");
   out.append(location);
   out.append("\r\nContent-Length: 0\r\n");
-  if (close) {
-    out.append("Connection: close\r\n");
-  } else if (keep_alive_header) {
-    out.append("Connection: keep-alive\r\n");
-  }
+  appendConnection(out, close, keep_alive_header);
   out.append("\r\n");
 }
 

@@ -174,6 +174,13 @@ class H2Client:
         self.sock.close()
 
 
+def h2_client(test, addr, **kw):
+    """An H2Client closed when `test` ends."""
+    c = H2Client(addr, **kw)
+    test.addCleanup(c.close)
+    return c
+
+
 class Http2(GatewayTestCase):
 
     @classmethod
@@ -187,9 +194,7 @@ class Http2(GatewayTestCase):
         return "%s://localhost:%d%s" % (scheme, port, path)
 
     def client(self, listener="main", **kw):
-        c = H2Client(self.gw.listeners[listener], tls=listener == "tls", **kw)
-        self.addCleanup(c.close)
-        return c
+        return h2_client(self, self.gw.listeners[listener], tls=listener == "tls", **kw)
 
     # -- real clients ------------------------------------------------------------
     def test_curl_http2_over_tls(self):
@@ -395,9 +400,7 @@ class Http2ConfiguredLimits(GatewayTestCase):
         self.gw = self.gateway(doc)
 
     def client(self):
-        c = H2Client(self.gw.listeners["main"])
-        self.addCleanup(c.close)
-        return c
+        return h2_client(self, self.gw.listeners["main"])
 
     def test_settings_advertise_the_configured_limits(self):
         c = self.client()
@@ -507,8 +510,7 @@ class Http2SlowClient(GatewayTestCase):
         # buffer the 64 MiB response), and after idle timeouts without progress it closes.
         echo = self.upstream(EchoUpstream("echo"))
         gw = self.gateway(h2_doc(echo, idle_timeout="1s"))
-        c = H2Client(gw.listeners["main"], window=0)
-        self.addCleanup(c.close)
+        c = h2_client(self, gw.listeners["main"], window=0)
         sid = c.request("GET", "/stuck", [("x-echo-body-size", str(64 << 20))])
         self.assertTrue(c.wait(lambda: c.eof))
         self.assertEqual(c.responses[sid]["status"], 200)
@@ -540,9 +542,7 @@ class Http2BrokenUpstreamBody(GatewayTestCase):
         cls.gw = cls.start_gateway(h2_doc(cls.up))
 
     def client(self):
-        c = H2Client(self.gw.listeners["main"])
-        self.addCleanup(c.close)
-        return c
+        return h2_client(self, self.gw.listeners["main"])
 
     def test_bad_chunk_in_the_first_read_is_502(self):
         c = self.client()
@@ -588,8 +588,7 @@ class Http2UpstreamResponseMatrix(GatewayTestCase):
                     {"name": "good", "match": {"path_prefix": "/"}, "service": "good"}]))
 
     def test_every_response_shape(self):
-        c = H2Client(self.gw.listeners["main"])
-        self.addCleanup(c.close)
+        c = h2_client(self, self.gw.listeners["main"])
         for kind in list(harness.GOOD_RESPONSES) + list(harness.BAD_RESPONSES):
             for method in ("GET", "HEAD"):
                 with self.subTest(upstream=kind, method=method):
